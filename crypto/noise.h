@@ -1,0 +1,116 @@
+// Noise_IKpsk2 handshake exactly as WireGuard (paper §5.4). Sans-I/O: callers pass message
+// structs, indices and the time; this file never touches a socket or a clock.
+//
+// Initiator:  create_initiation() -> [send] -> consume_response() -> SessionKeys
+// Responder:  consume_initiation(local, msg) identifies the remote static key; the caller
+//             finds that peer's Handshake, then accept_initiation() (timestamp replay and
+//             flood checks) and create_response() -> SessionKeys.
+// mac1/mac2 are not handled here: see cookie.h (checked before any DH is spent).
+// One Handshake per (local identity, remote peer). Not thread-safe: the owner serializes.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "common/clock.h"
+#include "crypto/messages.h"
+#include "crypto/primitives.h"
+
+namespace keymesh::crypto {
+
+// A local static identity: its private key plus values derived from the public key once.
+struct LocalStatic {
+  SecretKey private_key;
+  Key public_key{};
+  Hash mac1_key{};    // HASH(kLabelMac1 || public_key): checks mac1 of messages sent to us
+  Hash cookie_key{};  // HASH(kLabelCookie || public_key): seals our cookie replies
+
+  static LocalStatic from_private(const SecretKey& priv) noexcept;
+};
+
+enum class HandshakeError : std::uint8_t {
+  None,
+  WrongType,          // message type is not what this step expects
+  WrongState,         // e.g. a response while no initiation is outstanding
+  DecryptFailed,      // an AEAD field did not authenticate: wrong key or forged
+  DhFailed,           // a DH produced all zeros (low-order point)
+  UnknownPeer,        // (set by callers) decrypted static key belongs to no configured peer
+  ReplayedTimestamp,  // initiation timestamp not newer than the last accepted one
+  Flood,              // initiations from this peer faster than kInitiationMinInterval
+};
+const char* to_string(HandshakeError e) noexcept;
+
+// The keys a completed handshake yields. Indices are the receiver indices used on the wire:
+// we put remote_index in messages we send, the peer puts local_index in messages to us.
+struct SessionKeys {
+  SecretKey send;
+  SecretKey recv;
+  std::uint32_t local_index = 0;
+  std::uint32_t remote_index = 0;
+  bool initiator = false;
+};
+
+// What a responder learns from an initiation before it knows which peer sent it.
+struct ConsumedInitiation {
+  Key remote_static{};
+  Key remote_ephemeral{};
+  Timestamp timestamp{};
+  std::uint32_t remote_index = 0;
+  Hash hash{};
+  SecretKey chaining_key;
+};
+
+// Responder step 1: decrypts the initiator's static key and timestamp with our static key.
+// Does not check mac1 (the caller already did). On error, `out` holds nothing useful.
+HandshakeError consume_initiation(const LocalStatic& local, const MessageInitiation& msg,
+                                  ConsumedInitiation& out) noexcept;
+
+class Handshake {
+ public:
+  // `local` must outlive this object. `psk` may be null (all-zero preshared key).
+  Handshake(const LocalStatic& local, const Key& remote_static, const SecretKey* psk) noexcept;
+  ~Handshake() { clear(); }
+  Handshake(const Handshake&) = delete;
+  Handshake& operator=(const Handshake&) = delete;
+
+  const Key& remote_static() const noexcept { return remote_static_; }
+  void set_preshared_key(const SecretKey* psk) noexcept;
+
+  // Initiator. Fills every field but mac1/mac2. local_index is our fresh receiver index.
+  HandshakeError create_initiation(MessageInitiation& out, std::uint32_t local_index,
+                                   WallTime wall) noexcept;
+  // Initiator. The caller matched msg.receiver to the index of the outstanding initiation.
+  HandshakeError consume_response(const MessageResponse& msg, SessionKeys& keys) noexcept;
+
+  // Responder. Takes over `init` if its timestamp is newer than any accepted before and the
+  // last accepted initiation is at least kInitiationMinInterval old.
+  HandshakeError accept_initiation(ConsumedInitiation&& init, TimePoint now) noexcept;
+  // Responder. Fills every field but mac1/mac2 and derives the session.
+  HandshakeError create_response(MessageResponse& out, std::uint32_t local_index,
+                                 SessionKeys& keys) noexcept;
+
+  // Index of the outstanding initiation we sent, if any.
+  std::optional<std::uint32_t> pending_local_index() const noexcept;
+  // Forget ephemeral state of both roles (not the timestamp/flood memory, which must survive).
+  void clear() noexcept;
+
+ private:
+  // Initiator progress. The responder side is `accepted_`, kept apart (see accept_initiation).
+  enum class State : std::uint8_t { Zeroed, InitiationCreated };
+
+  const LocalStatic& local_;
+  Key remote_static_{};
+  SecretKey precomputed_ss_;  // DH(local static, remote static), computed once
+  SecretKey psk_;
+  State state_ = State::Zeroed;
+  Hash hash_{};
+  SecretKey chaining_key_;
+  SecretKey ephemeral_private_;
+  std::uint32_t local_index_ = 0;
+  ConsumedInitiation accepted_;
+  bool has_accepted_ = false;
+  Timestamp latest_timestamp_{};
+  std::optional<TimePoint> last_initiation_consumed_;
+};
+
+}  // namespace keymesh::crypto

@@ -1,0 +1,619 @@
+#include "daemon/config.h"
+
+#include <fcntl.h>
+#include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <span>
+#include <sstream>
+#include <system_error>
+
+#include "common/bytes.h"
+
+namespace keymesh::daemon {
+
+namespace {
+
+// A config file is a few kilobytes; the cap keeps a wrong path (a disk image, /dev/zero)
+// from being slurped into memory.
+constexpr std::size_t kMaxConfigBytes = 1 << 20;
+constexpr std::size_t kMaxKeyFileBytes = 127;  // 44 characters plus generous whitespace
+constexpr std::size_t kMaxPeerName = 64;
+constexpr std::size_t kMaxInterfaceName = 15;  // IFNAMSIZ - 1
+constexpr std::size_t kMaxSocketPath = 107;    // sizeof(sockaddr_un::sun_path) - 1
+constexpr std::int64_t kMaxTimerMs = 86'400'000;
+
+constexpr std::array<std::string_view, 9> kRootKeys = {"private_key_file",
+                                                       "listen_port",
+                                                       "interface",
+                                                       "control_socket",
+                                                       "log_level",
+                                                       "socket_buffer_bytes",
+                                                       "under_load_handshakes_per_second",
+                                                       "peers",
+                                                       "testing"};
+constexpr std::array<std::string_view, 3> kInterfaceKeys = {"name", "addresses", "mtu"};
+constexpr std::array<std::string_view, 6> kPeerKeys = {
+    "name", "public_key", "preshared_key_file", "endpoint", "allowed_ips", "persistent_keepalive"};
+constexpr std::array<std::string_view, 6> kTestingKeys = {
+    "rekey_after_time_ms", "reject_after_time_ms", "rekey_attempt_time_ms",
+    "rekey_timeout_ms",    "keepalive_timeout_ms", "rekey_after_messages"};
+constexpr std::array<std::string_view, 5> kLogLevels = {"trace", "debug", "info", "warn", "error"};
+
+using Keys = std::span<const std::string_view>;
+
+// ---- Message helpers ----
+
+// Shows a user-written value in an error: quoted, escaped, and cut short. Only ever called
+// on values that are not key material.
+std::string quote(std::string_view s) {
+  constexpr std::size_t kShown = 64;
+  std::string out = "\"";
+  for (std::size_t i = 0; i < s.size() && i < kShown; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += char(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += char(c);
+    }
+  }
+  if (s.size() > kShown) out += "...";
+  out += '"';
+  return out;
+}
+
+std::string describe(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Null:
+      return "nothing";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a map";
+    case YAML::NodeType::Scalar:
+      return quote(n.Scalar());
+    default:
+      return "nothing";
+  }
+}
+
+std::string at(const std::string& path, std::string_view problem) {
+  return path.empty() ? std::string(problem) : path + ": " + std::string(problem);
+}
+
+std::string child(const std::string& path, std::string_view key) {
+  return path.empty() ? std::string(key) : path + "." + std::string(key);
+}
+
+std::string item(const std::string& path, std::size_t i) {
+  return path + "[" + std::to_string(i) + "]";
+}
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
+
+// ---- Typed readers. Each returns an error naming `path`. ----
+
+// Checks that every key of a map is known and appears once. A null node (`interface:` with
+// nothing after it) counts as an empty map.
+Result<void> check_map(const YAML::Node& n, const std::string& path, Keys allowed) {
+  if (n.IsNull()) return {};
+  if (!n.IsMap()) return fail(at(path, "expected a map, got " + describe(n)));
+  std::vector<std::string> seen;
+  for (auto it = n.begin(); it != n.end(); ++it) {
+    if (!it->first.IsScalar())
+      return fail(at(path, "keys must be plain names, got " + describe(it->first)));
+    const std::string& key = it->first.Scalar();
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      std::string msg = "unknown key " + quote(key);
+      std::string_view best;
+      std::size_t best_distance = 3;  // suggest only close misspellings
+      for (auto candidate : allowed) {
+        // A dropped suffix ("rekey_timeout" for "rekey_timeout_ms") counts as close.
+        const bool prefix = key.size() >= 4 && candidate.starts_with(key);
+        const std::size_t d = prefix ? 1 : edit_distance(key, candidate);
+        if (d < best_distance) {
+          best_distance = d;
+          best = candidate;
+        }
+      }
+      if (!best.empty()) msg += " (did you mean " + std::string(best) + "?)";
+      return fail(at(path, msg));
+    }
+    if (std::find(seen.begin(), seen.end(), key) != seen.end())
+      return fail(at(path, "key " + quote(key) + " appears more than once"));
+    seen.push_back(key);
+  }
+  return {};
+}
+
+// Only call on a node that passed check_map (subscripting a scalar throws in yaml-cpp).
+YAML::Node field(const YAML::Node& map, std::string_view key) {
+  if (!map.IsMap()) return YAML::Node();
+  const YAML::Node& m = map;
+  return m[std::string(key)];
+}
+
+bool present(const YAML::Node& n) { return n.IsDefined(); }
+
+Result<std::string> get_string(const YAML::Node& n, const std::string& path) {
+  if (!n.IsScalar()) return fail(at(path, "expected a string, got " + describe(n)));
+  return n.Scalar();
+}
+
+Result<std::int64_t> get_int(const YAML::Node& n, const std::string& path, std::int64_t lo,
+                             std::int64_t hi) {
+  if (!n.IsScalar()) return fail(at(path, "expected an integer, got " + describe(n)));
+  const std::string& s = n.Scalar();
+  std::int64_t v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  const std::string range = "must be " + std::to_string(lo) + "-" + std::to_string(hi);
+  if (ec == std::errc::result_out_of_range && end == s.data() + s.size())
+    return fail(at(path, range + ", got " + s));
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size())
+    return fail(at(path, "expected an integer, got " + quote(s)));
+  if (v < lo || v > hi) return fail(at(path, range + ", got " + s));
+  return v;
+}
+
+// Calls fn(element, element_path) for each element. A null node is an empty list.
+template <class Fn>
+Result<void> for_each_item(const YAML::Node& n, const std::string& path, Fn&& fn) {
+  if (n.IsNull()) return {};
+  if (n.IsScalar())
+    return fail(at(path, "expected a list, got " + describe(n) + " (write it as [" +
+                             n.Scalar().substr(0, 64) + "])"));
+  if (!n.IsSequence()) return fail(at(path, "expected a list, got " + describe(n)));
+  std::size_t i = 0;
+  for (auto it = n.begin(); it != n.end(); ++it, ++i) {
+    Result<void> r = fn(*it, item(path, i));
+    if (!r) return r;
+  }
+  return {};
+}
+
+Result<IpPrefix> get_prefix(const YAML::Node& n, const std::string& path) {
+  auto text = get_string(n, path);
+  if (!text) return std::unexpected(text.error());
+  auto prefix = IpPrefix::parse(*text);
+  if (!prefix) return fail(at(path, quote(*text) + " is not a CIDR"));
+  return *prefix;
+}
+
+Result<std::string> get_path(const YAML::Node& n, const std::string& path,
+                             std::string_view base_dir) {
+  auto text = get_string(n, path);
+  if (!text) return text;
+  if (text->empty()) return fail(at(path, "is empty"));
+  if (text->find('\0') != std::string::npos) return fail(at(path, "contains a NUL byte"));
+  if (text->front() == '/' || base_dir.empty()) return text;
+  std::string joined(base_dir);
+  if (joined.back() != '/') joined += '/';
+  return joined + *text;
+}
+
+// Decodes exactly 44 base64 characters into 32 bytes at `out`.
+bool decode_key_bytes(std::string_view text, std::uint8_t* out) {
+  if (text.size() != 44) return false;
+  std::size_t len = 0;
+  const char* end = nullptr;
+  return sodium_base642bin(out, 32, text.data(), text.size(), nullptr, &len, &end,
+                           sodium_base64_VARIANT_ORIGINAL) == 0 &&
+         len == 32 && end == text.data() + text.size();
+}
+
+std::string_view trim(std::string_view s) {
+  constexpr std::string_view kSpace = " \t\r\n";
+  const auto b = s.find_first_not_of(kSpace);
+  if (b == std::string_view::npos) return {};
+  return s.substr(b, s.find_last_not_of(kSpace) - b + 1);
+}
+
+bool valid_interface_name(std::string_view name) {
+  if (name.empty() || name == "." || name == "..") return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return c > 0x20 && c < 0x7f && c != '/' && c != ':'; });
+}
+
+// ---- Sections ----
+
+Result<void> parse_interface(const YAML::Node& n, Config& config) {
+  const std::string path = "interface";
+  if (auto r = check_map(n, path, kInterfaceKeys); !r) return r;
+  if (auto name = field(n, "name"); present(name)) {
+    auto s = get_string(name, "interface.name");
+    if (!s) return std::unexpected(s.error());
+    if (s->size() > kMaxInterfaceName)
+      return fail("interface.name: " + quote(*s) + " is longer than 15 characters");
+    if (!valid_interface_name(*s))
+      return fail("interface.name: " + quote(*s) +
+                  " is not a valid interface name (no spaces, '/' or ':')");
+    config.interface_name = *s;
+  }
+  if (auto addresses = field(n, "addresses"); present(addresses)) {
+    auto r = for_each_item(addresses, "interface.addresses",
+                           [&](const YAML::Node& a, const std::string& p) -> Result<void> {
+                             auto prefix = get_prefix(a, p);
+                             if (!prefix) return std::unexpected(prefix.error());
+                             if (std::find(config.addresses.begin(), config.addresses.end(),
+                                           *prefix) != config.addresses.end())
+                               return fail(p + ": " + prefix->to_string() + " is listed twice");
+                             config.addresses.push_back(*prefix);
+                             return {};
+                           });
+    if (!r) return r;
+  }
+  if (auto mtu = field(n, "mtu"); present(mtu)) {
+    auto v = get_int(mtu, "interface.mtu", 576, 9000);
+    if (!v) return std::unexpected(v.error());
+    const bool has_v6 = std::any_of(config.addresses.begin(), config.addresses.end(),
+                                    [](const IpPrefix& p) { return p.address.family == AF_INET6; });
+    if (has_v6 && *v < 1280)
+      return fail(
+          "interface.mtu: must be at least 1280 when the interface has an IPv6 "
+          "address, got " +
+          std::to_string(*v));
+    config.mtu = int(*v);
+  }
+  return {};
+}
+
+Result<void> parse_testing(const YAML::Node& n, TimerConfig& timers) {
+  if (auto r = check_map(n, "testing", kTestingKeys); !r) return r;
+  struct Timer {
+    std::string_view key;
+    std::chrono::milliseconds* target;
+  };
+  const std::array<Timer, 5> timer_fields = {{
+      {"rekey_after_time_ms", &timers.rekey_after_time},
+      {"reject_after_time_ms", &timers.reject_after_time},
+      {"rekey_attempt_time_ms", &timers.rekey_attempt_time},
+      {"rekey_timeout_ms", &timers.rekey_timeout},
+      {"keepalive_timeout_ms", &timers.keepalive_timeout},
+  }};
+  for (const auto& t : timer_fields) {
+    if (auto node = field(n, t.key); present(node)) {
+      auto v = get_int(node, child("testing", t.key), 1, kMaxTimerMs);
+      if (!v) return std::unexpected(v.error());
+      *t.target = std::chrono::milliseconds(*v);
+    }
+  }
+  if (auto node = field(n, "rekey_after_messages"); present(node)) {
+    auto v = get_int(node, "testing.rekey_after_messages", 1, std::int64_t(1) << 60);
+    if (!v) return std::unexpected(v.error());
+    timers.rekey_after_messages = std::uint64_t(*v);
+  }
+  // WireGuard relies on a key being renewed before it is refused.
+  if (timers.reject_after_time <= timers.rekey_after_time)
+    return fail("testing.reject_after_time_ms: must be greater than rekey_after_time (" +
+                std::to_string(timers.rekey_after_time.count()) + " ms), got " +
+                std::to_string(timers.reject_after_time.count()));
+  return {};
+}
+
+Result<PeerConfig> parse_peer(const YAML::Node& n, const std::string& path,
+                              std::string_view base_dir) {
+  PeerConfig peer;
+  if (!n.IsMap()) return fail(at(path, "expected a map, got " + describe(n)));
+  if (auto r = check_map(n, path, kPeerKeys); !r) return std::unexpected(r.error());
+
+  if (auto name = field(n, "name"); present(name)) {
+    auto s = get_string(name, child(path, "name"));
+    if (!s) return std::unexpected(s.error());
+    if (s->size() > kMaxPeerName)
+      return fail(child(path, "name") + ": longer than " + std::to_string(kMaxPeerName) +
+                  " characters");
+    if (std::any_of(s->begin(), s->end(),
+                    [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; }))
+      return fail(child(path, "name") + ": " + quote(*s) + " contains control characters");
+    peer.name = *s;
+  }
+
+  const auto key = field(n, "public_key");
+  if (!present(key)) return fail(child(path, "public_key") + ": is required");
+  auto key_text = get_string(key, child(path, "public_key"));
+  if (!key_text) return std::unexpected(key_text.error());
+  // The text is not quoted back: someone may have pasted a private key here by mistake.
+  if (!decode_key_bytes(trim(*key_text), peer.public_key.data()))
+    return fail(child(path, "public_key") + ": not a 32-byte base64 key");
+
+  if (auto psk = field(n, "preshared_key_file"); present(psk)) {
+    const std::string p = child(path, "preshared_key_file");
+    auto file = get_path(psk, p, base_dir);
+    if (!file) return std::unexpected(file.error());
+    auto secret = read_key_file(*file, true);
+    if (!secret) return fail(p + ": " + secret.error().message);
+    peer.preshared_key = std::move(*secret);
+  }
+
+  if (auto endpoint = field(n, "endpoint"); present(endpoint)) {
+    const std::string p = child(path, "endpoint");
+    auto s = get_string(endpoint, p);
+    if (!s) return std::unexpected(s.error());
+    auto ep = udp::Endpoint::parse(*s);
+    if (!ep || !ep->valid())
+      return fail(p + ": " + quote(*s) +
+                  " is not an address:port (198.18.0.2:51820 or [2001:db8::2]:51820)");
+    if (ep->port == 0) return fail(p + ": port must be 1-65535, got 0");
+    peer.endpoint = *ep;
+  }
+
+  if (auto allowed = field(n, "allowed_ips"); present(allowed)) {
+    auto r = for_each_item(allowed, child(path, "allowed_ips"),
+                           [&](const YAML::Node& a, const std::string& p) -> Result<void> {
+                             auto prefix = get_prefix(a, p);
+                             if (!prefix) return std::unexpected(prefix.error());
+                             // Routing looks at the network part only, as `wg` does.
+                             peer.allowed_ips.push_back(prefix->network());
+                             return {};
+                           });
+    if (!r) return std::unexpected(r.error());
+  }
+
+  if (auto keepalive = field(n, "persistent_keepalive"); present(keepalive)) {
+    auto v = get_int(keepalive, child(path, "persistent_keepalive"), 0, 65535);
+    if (!v) return std::unexpected(v.error());
+    peer.persistent_keepalive = std::chrono::seconds(*v);
+  }
+  return peer;
+}
+
+// Checks that need every peer: a key or a route may belong to one peer only.
+Result<void> check_peers(const Config& config, const crypto::Key& own_public) {
+  const auto& peers = config.peers;
+  for (std::size_t i = 0; i < peers.size(); ++i) {
+    const std::string p = item("peers", i);
+    if (equal_ct(peers[i].public_key, own_public))
+      return fail(p + ".public_key: is this node's own public key");
+    for (std::size_t j = 0; j < i; ++j) {
+      if (peers[i].public_key == peers[j].public_key)
+        return fail(p + ".public_key: same key as " + item("peers", j));
+      if (!peers[i].name.empty() && peers[i].name == peers[j].name)
+        return fail(p + ".name: " + quote(peers[i].name) + " is already used by " +
+                    item("peers", j));
+    }
+    for (std::size_t a = 0; a < peers[i].allowed_ips.size(); ++a) {
+      const IpPrefix& prefix = peers[i].allowed_ips[a];
+      for (std::size_t j = 0; j <= i; ++j) {
+        const auto& other = peers[j].allowed_ips;
+        const std::size_t end = j == i ? a : other.size();
+        for (std::size_t b = 0; b < end; ++b) {
+          if (other[b] == prefix)
+            return fail(item(p + ".allowed_ips", a) + ": " + prefix.to_string() +
+                        " is already routed to " + item("peers", j));
+        }
+      }
+    }
+  }
+  return {};
+}
+
+// Counts documents, stopping at two. (YAML::LoadAll would build every document; some short
+// junk inputs hold thousands of empty ones.)
+std::size_t count_documents(const std::string& text) {
+  struct Ignore final : YAML::EventHandler {
+    void OnDocumentStart(const YAML::Mark&) override {}
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  const std::string&) override {}
+    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                         YAML::EmitterStyle::value) override {}
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                    YAML::EmitterStyle::value) override {}
+    void OnMapEnd() override {}
+  } ignore;
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  std::size_t n = 0;
+  while (n < 2 && parser.HandleNextDocument(ignore)) ++n;
+  return n;
+}
+
+Result<Config> parse_document(std::string_view yaml_text, std::string_view base_dir) {
+  if (yaml_text.size() > kMaxConfigBytes) return fail("config is larger than 1 MiB");
+  const std::string text(yaml_text);
+  const YAML::Node root = YAML::Load(text);  // the first document
+  if (count_documents(text) > 1) return fail("expected one YAML document, found more");
+  if (root.IsNull() || !root.IsDefined())
+    return fail("config is empty (private_key_file is required)");
+  if (!root.IsMap())
+    return fail("expected a map of settings at the top level, got " + describe(root));
+  if (auto r = check_map(root, "", kRootKeys); !r) return std::unexpected(r.error());
+
+  Config config;
+
+  const auto key_file = field(root, "private_key_file");
+  if (!present(key_file)) return fail("private_key_file: is required");
+  auto key_path = get_path(key_file, "private_key_file", base_dir);
+  if (!key_path) return std::unexpected(key_path.error());
+  auto private_key = read_key_file(*key_path, true);
+  if (!private_key) return fail("private_key_file: " + private_key.error().message);
+  config.private_key = std::move(*private_key);
+  config.private_key_file = *key_path;
+
+  if (auto n = field(root, "listen_port"); present(n)) {
+    auto v = get_int(n, "listen_port", 1, 65535);
+    if (!v) return std::unexpected(v.error());
+    config.listen_port = std::uint16_t(*v);
+  }
+
+  if (auto n = field(root, "interface"); present(n)) {
+    if (auto r = parse_interface(n, config); !r) return std::unexpected(r.error());
+  }
+
+  if (auto n = field(root, "control_socket"); present(n)) {
+    auto s = get_path(n, "control_socket", "");
+    if (!s) return std::unexpected(s.error());
+    if (s->front() != '/')
+      return fail("control_socket: must be an absolute path, got " + quote(*s));
+    if (s->size() > kMaxSocketPath)
+      return fail("control_socket: longer than " + std::to_string(kMaxSocketPath) +
+                  " bytes (the limit of a Unix socket path)");
+    config.control_socket = *s;
+  }
+
+  if (auto n = field(root, "log_level"); present(n)) {
+    auto s = get_string(n, "log_level");
+    if (!s) return std::unexpected(s.error());
+    if (std::find(kLogLevels.begin(), kLogLevels.end(), *s) == kLogLevels.end())
+      return fail("log_level: must be one of trace, debug, info, warn, error, got " + quote(*s));
+    config.log_level = *s;
+  }
+
+  if (auto n = field(root, "socket_buffer_bytes"); present(n)) {
+    auto v = get_int(n, "socket_buffer_bytes", 65536, 268435456);
+    if (!v) return std::unexpected(v.error());
+    config.socket_buffer_bytes = int(*v);
+  }
+
+  if (auto n = field(root, "under_load_handshakes_per_second"); present(n)) {
+    auto v = get_int(n, "under_load_handshakes_per_second", 1, 1'000'000);
+    if (!v) return std::unexpected(v.error());
+    config.handshakes_per_second_under_load = std::uint32_t(*v);
+  }
+
+  if (auto n = field(root, "peers"); present(n)) {
+    auto r = for_each_item(n, "peers",
+                           [&](const YAML::Node& p, const std::string& path) -> Result<void> {
+                             auto peer = parse_peer(p, path, base_dir);
+                             if (!peer) return std::unexpected(peer.error());
+                             config.peers.push_back(std::move(*peer));
+                             return {};
+                           });
+    if (!r) return std::unexpected(r.error());
+  }
+
+  if (auto n = field(root, "testing"); present(n)) {
+    if (auto r = parse_testing(n, config.timers); !r) return std::unexpected(r.error());
+  }
+
+  if (auto r = check_peers(config, crypto::public_key(config.private_key)); !r)
+    return std::unexpected(r.error());
+  return config;
+}
+
+}  // namespace
+
+Result<crypto::SecretKey> decode_key(std::string_view text) {
+  crypto::SecretKey key;
+  if (!decode_key_bytes(trim(text), key.data()))
+    return fail("not a WireGuard key (expected 44 base64 characters)");
+  return key;
+}
+
+Result<crypto::SecretKey> read_key_file(const std::string& path, bool require_private) {
+  // Only regular files are opened: opening a device or a FIFO can block or have effects.
+  // O_NONBLOCK and the fstat below cover a file swapped in between.
+  struct stat before {};
+  if (::stat(path.c_str(), &before) == 0 && !S_ISREG(before.st_mode))
+    return fail(path + ": not a regular file");
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) return fail(path + ": " + errno_text(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) return fail(path + ": " + errno_text(errno));
+  if (!S_ISREG(st.st_mode)) return fail(path + ": not a regular file");
+  if (require_private && (st.st_mode & 077) != 0) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", unsigned(st.st_mode & 07777));
+    return fail(path + " has mode " + mode + "; a key file must be 0600 or stricter (chmod 600 " +
+                path + ")");
+  }
+
+  std::array<char, kMaxKeyFileBytes + 1> buf{};
+  std::size_t n = 0;
+  while (n < buf.size()) {
+    const ssize_t got = ::read(fd, buf.data() + n, buf.size() - n);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) {
+      const int err = errno;
+      sodium_memzero(buf.data(), buf.size());
+      return fail(path + ": " + errno_text(err));
+    }
+    if (got == 0) break;
+    n += std::size_t(got);
+  }
+  Result<crypto::SecretKey> key = fail("too large");
+  if (n <= kMaxKeyFileBytes) key = decode_key(std::string_view(buf.data(), n));
+  sodium_memzero(buf.data(), buf.size());
+  if (!key) return fail(path + ": not a WireGuard key (expected 44 base64 characters)");
+  if (key->is_zero()) return fail(path + ": the key is all zeros");
+  return key;
+}
+
+Result<Config> parse_config(std::string_view yaml_text, std::string_view base_dir) {
+  // yaml-cpp reports syntax errors (and a few of its own limits, like nesting depth) by
+  // throwing; this is the boundary where they become ordinary errors.
+  try {
+    return parse_document(yaml_text, base_dir);
+  } catch (const YAML::DeepRecursion& e) {
+    return fail("line " + std::to_string(e.mark.line + 1) + ", column " +
+                std::to_string(e.mark.column + 1) + ": YAML nested too deeply");
+  } catch (const YAML::Exception& e) {
+    if (e.mark.is_null()) return fail("YAML error: " + e.msg);
+    return fail("line " + std::to_string(e.mark.line + 1) + ", column " +
+                std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg);
+  } catch (const std::bad_alloc&) {
+    return fail("config too large to parse (out of memory)");
+  } catch (const std::exception& e) {
+    return fail(std::string("cannot parse config: ") + e.what());
+  }
+}
+
+Result<Config> load_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail("cannot read config " + path + ": " + errno_text(errno));
+  std::string text;
+  std::array<char, 8192> chunk;
+  while (in.read(chunk.data(), chunk.size()) || in.gcount() > 0) {
+    text.append(chunk.data(), std::size_t(in.gcount()));
+    if (text.size() > kMaxConfigBytes) return fail(path + ": config is larger than 1 MiB");
+  }
+  if (in.bad()) return fail("cannot read config " + path + ": read error");
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  auto config = parse_config(text, dir);
+  if (!config) return fail(path + ": " + config.error().message);
+  config->path = path;
+  return config;
+}
+
+}  // namespace keymesh::daemon

@@ -1,0 +1,71 @@
+// keymeshd configuration: one YAML file, every key documented in README.md ("Configuration").
+// Loading validates everything up front; an error names the key path (e.g. "peers[1].endpoint")
+// and the problem, and nothing is half-applied.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/ip.h"
+#include "common/result.h"
+#include "crypto/primitives.h"
+#include "crypto/secret.h"
+#include "udp/endpoint.h"
+
+namespace keymesh::daemon {
+
+struct PeerConfig {
+  std::string name;                 // optional label shown in status ("" -> key prefix)
+  crypto::Key public_key{};
+  std::optional<crypto::SecretKey> preshared_key;  // from preshared_key_file
+  std::optional<udp::Endpoint> endpoint;
+  std::vector<IpPrefix> allowed_ips;
+  std::chrono::seconds persistent_keepalive{0};  // 0: off
+};
+
+// Protocol timers. Defaults are WireGuard's; the `testing:` section may shorten them so tests
+// can exercise rekeying in seconds. Not meant for production, and README says so.
+struct TimerConfig {
+  std::chrono::milliseconds rekey_after_time{120'000};
+  std::chrono::milliseconds reject_after_time{180'000};
+  std::chrono::milliseconds rekey_attempt_time{90'000};
+  std::chrono::milliseconds rekey_timeout{5'000};
+  std::chrono::milliseconds keepalive_timeout{10'000};
+  std::uint64_t rekey_after_messages = 1ull << 60;
+};
+
+struct Config {
+  std::string path;  // the file it was loaded from
+  crypto::SecretKey private_key;  // from private_key_file (must be 0600 or stricter)
+  std::string private_key_file;
+  std::uint16_t listen_port = 51820;
+  std::string interface_name = "km0";
+  std::vector<IpPrefix> addresses;
+  std::optional<int> mtu;               // unset: underlay MTU minus 80
+  std::string control_socket = "/run/keymesh/keymesh.sock";
+  std::string log_level = "info";
+  int socket_buffer_bytes = 4 << 20;    // SO_RCVBUF/SO_SNDBUF (forced as root)
+  std::uint32_t handshakes_per_second_under_load = 1000;  // above: demand cookies
+  std::vector<PeerConfig> peers;
+  TimerConfig timers;
+};
+
+// Parses YAML text (no file access except for key files it names, which are read relative
+// to `base_dir` when not absolute). Unknown keys are errors (typos must not pass silently).
+Result<Config> parse_config(std::string_view yaml_text, std::string_view base_dir);
+// Reads `path` and calls parse_config with its directory.
+Result<Config> load_config(const std::string& path);
+
+// Reads a WireGuard-style base64 key file (44 chars + optional newline). Refuses files
+// readable by group or others when `require_private` (keys on disk are 0600).
+Result<crypto::SecretKey> read_key_file(const std::string& path, bool require_private);
+
+// Decodes WireGuard base64 key text (44 characters; surrounding whitespace is ignored).
+// The error never quotes the text, which may be a secret. Shared with `keymesh key pub`.
+Result<crypto::SecretKey> decode_key(std::string_view text);
+
+}  // namespace keymesh::daemon

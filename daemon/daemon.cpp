@@ -1,0 +1,152 @@
+#include "daemon/daemon.h"
+
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+
+#include "common/bytes.h"
+#include "common/uv_handle.h"
+#include "daemon/control_server.h"
+#include "daemon/tunnel.h"
+#include "tun/linux_tun.h"
+#include "tun/netlink.h"
+#include "udp/socket_bind.h"
+
+namespace keymesh::daemon {
+
+namespace {
+// How much one wake-up of the loop may process before yielding to the other sources, so a
+// flood on one side cannot starve the other or the timers.
+constexpr std::size_t kPumpBudget = 256;
+constexpr std::uint64_t kTickMillis = 50;
+// IPv4 + UDP + WireGuard data overhead; IPv6 would be 80 (DESIGN.md §4). We default to the
+// larger so the same MTU works over either underlay.
+constexpr int kOverlayOverhead = 80;
+}  // namespace
+
+struct Daemon::Impl {
+  Config config;
+  SystemTimeSource time;
+  uv_loop_t loop{};
+  std::unique_ptr<tun::LinuxTun> device;
+  std::unique_ptr<udp::SocketBind> bind;
+  std::unique_ptr<Tunnel> tunnel;
+  UvHandle<uv_poll_t> device_poll;
+  UvHandle<uv_poll_t> socket_poll;
+  UvHandle<uv_timer_t> tick_timer;
+  UvHandle<uv_signal_t> sigint, sigterm;
+  std::unique_ptr<ControlServer> control;
+
+  ~Impl() {
+    // Reverse order of construction; closing handles needs the loop to run once more.
+    control.reset();
+    sigterm.reset();
+    sigint.reset();
+    tick_timer.reset();
+    socket_poll.reset();
+    device_poll.reset();
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    tunnel.reset();
+    bind.reset();
+    device.reset();
+  }
+};
+
+Daemon::Daemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Daemon::~Daemon() = default;
+
+Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
+  auto impl = std::make_unique<Impl>();
+  impl->config = std::move(config);
+  Config& cfg = impl->config;
+  if (int rc = uv_loop_init(&impl->loop); rc != 0)
+    return fail(std::string("event loop: ") + uv_strerror(rc));
+
+  int mtu = 0;
+  if (cfg.mtu) {
+    mtu = *cfg.mtu;
+  } else {
+    auto underlay = tun::underlay_mtu();
+    if (!underlay) return std::unexpected(underlay.error());
+    mtu = *underlay - kOverlayOverhead;
+  }
+
+  auto device = tun::LinuxTun::open(cfg.interface_name, mtu);
+  if (!device) return std::unexpected(device.error());
+  impl->device = std::move(*device);
+  for (const auto& address : cfg.addresses)
+    if (auto r = tun::add_address(cfg.interface_name, address); !r)
+      return std::unexpected(r.error());
+  if (auto r = tun::set_link_up(cfg.interface_name); !r) return std::unexpected(r.error());
+  // Routes for allowed IPs that the interface's own prefixes do not already cover.
+  for (const auto& peer : cfg.peers)
+    for (const auto& prefix : peer.allowed_ips) {
+      bool covered = false;
+      for (const auto& address : cfg.addresses)
+        covered |= address.length <= prefix.length && address.network().contains(prefix.address);
+      if (!covered)
+        if (auto r = tun::add_route(cfg.interface_name, prefix); !r)
+          return std::unexpected(r.error());
+    }
+
+  auto bind = udp::SocketBind::open(cfg.listen_port, cfg.socket_buffer_bytes);
+  if (!bind) return std::unexpected(bind.error());
+  impl->bind = std::move(*bind);
+
+  impl->tunnel = std::make_unique<Tunnel>(cfg, *impl->device, *impl->bind, impl->time);
+
+  Impl* self = impl.get();
+  impl->loop.data = self;
+  uv_poll_init(&impl->loop, impl->device_poll.get(), impl->device->fd());
+  impl->device_poll.get()->data = self;
+  uv_poll_start(impl->device_poll.get(), UV_READABLE, [](uv_poll_t* h, int, int) {
+    static_cast<Impl*>(h->data)->tunnel->pump_inside(kPumpBudget);
+  });
+  uv_poll_init(&impl->loop, impl->socket_poll.get(), impl->bind->fd());
+  impl->socket_poll.get()->data = self;
+  uv_poll_start(impl->socket_poll.get(), UV_READABLE, [](uv_poll_t* h, int, int) {
+    static_cast<Impl*>(h->data)->tunnel->pump_outside(kPumpBudget);
+  });
+  uv_timer_init(&impl->loop, impl->tick_timer.get());
+  impl->tick_timer.get()->data = self;
+  uv_timer_start(
+      impl->tick_timer.get(),
+      [](uv_timer_t* h) { static_cast<Impl*>(h->data)->tunnel->tick(); }, kTickMillis,
+      kTickMillis);
+  for (auto* sig : {&impl->sigint, &impl->sigterm}) {
+    uv_signal_init(&impl->loop, sig->get());
+    sig->get()->data = self;
+  }
+  auto on_stop = [](uv_signal_t* h, int signum) {
+    spdlog::info("received signal {}, shutting down", signum);
+    uv_stop(h->loop);
+  };
+  uv_signal_start(impl->sigint.get(), on_stop, SIGINT);
+  uv_signal_start(impl->sigterm.get(), on_stop, SIGTERM);
+
+  auto control = ControlServer::start(&impl->loop, cfg.control_socket,
+                                      [self](const proto::Request& request) {
+                                        proto::Reply reply;
+                                        if (request.has_status())
+                                          *reply.mutable_status() = self->tunnel->status();
+                                        else
+                                          reply.set_error("unsupported request");
+                                        return reply;
+                                      });
+  if (!control) return std::unexpected(control.error());
+  impl->control = std::move(*control);
+
+  spdlog::info("keymeshd up: interface {} mtu {}, listening on UDP port {}, public key {}, {} "
+               "peer(s)",
+               cfg.interface_name, mtu, impl->bind->local_port(),
+               to_base64(impl->tunnel->public_key()), cfg.peers.size());
+  return std::unique_ptr<Daemon>(new Daemon(std::move(impl)));
+}
+
+int Daemon::run() {
+  uv_run(&impl_->loop, UV_RUN_DEFAULT);
+  return 0;
+}
+
+}  // namespace keymesh::daemon

@@ -1,0 +1,73 @@
+// Every packet the daemon drops goes through one of these reasons and bumps its counter
+// (STYLE.md habit 6). Names are stable: they appear in `keymesh status` and metrics.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace keymesh::daemon {
+
+#define KEYMESH_DROP_REASONS(X)                                                            \
+  /* outside (UDP) */                                                                      \
+  X(MalformedMessage, "malformed_message")       /* wrong type, size or reserved bytes */  \
+  X(Mac1Invalid, "mac1_invalid")                 /* not addressed to our key */            \
+  X(CookieRequired, "cookie_required")           /* under load without valid mac2 */       \
+  X(HandshakeDecryptFailed, "handshake_decrypt_failed")                                    \
+  X(HandshakeDhFailed, "handshake_dh_failed")                                              \
+  X(UnknownPeer, "unknown_peer")                 /* initiator key not configured */        \
+  X(HandshakeReplayed, "handshake_replayed")     /* timestamp not newer */                 \
+  X(HandshakeFlood, "handshake_flood")           /* initiations too close together */      \
+  X(HandshakeCrossed, "handshake_crossed")       /* both initiated; the other key answers */\
+  X(UnknownIndex, "unknown_index")               /* receiver index names no session */     \
+  X(UnexpectedResponse, "unexpected_response")   /* no initiation outstanding */           \
+  X(CookieReplyInvalid, "cookie_reply_invalid")                                            \
+  X(DataReplayed, "data_replayed")               /* counter seen or too old */             \
+  X(DataAuthFailed, "data_auth_failed")          /* forged or corrupted */                 \
+  X(KeyExpired, "key_expired")                   /* keypair past reject limits */          \
+  X(InnerMalformed, "inner_malformed")           /* decrypted bytes are no IP packet */    \
+  X(SourceNotAllowed, "source_not_allowed")      /* cryptokey routing: inner src check */  \
+  X(TunWriteFailed, "tun_write_failed")                                                    \
+  /* inside (TUN) */                                                                       \
+  X(InsideMalformed, "inside_malformed")         /* not IPv4/IPv6 */                       \
+  X(NoRoute, "no_route")                         /* destination in no peer's allowed IPs */\
+  X(NoEndpoint, "no_endpoint")                   /* peer has no known endpoint yet */      \
+  X(StagedQueueFull, "staged_queue_full")        /* too many packets await a handshake */  \
+  X(HandshakeTimeout, "handshake_timeout")       /* staged packets given up after 90 s */  \
+  X(PacketTooBig, "packet_too_big")              /* larger than the MTU allows */          \
+  X(SendBufferUnavailable, "send_buffer_unavailable")
+
+enum class DropReason : std::uint8_t {
+#define X(id, name) id,
+  KEYMESH_DROP_REASONS(X)
+#undef X
+      Count
+};
+
+inline constexpr std::size_t kDropReasonCount = std::size_t(DropReason::Count);
+
+constexpr std::string_view to_string(DropReason r) noexcept {
+  constexpr std::array<std::string_view, kDropReasonCount> names = {
+#define X(id, name) name,
+      KEYMESH_DROP_REASONS(X)
+#undef X
+  };
+  return names[std::size_t(r)];
+}
+
+class DropCounters {
+ public:
+  void count(DropReason r) noexcept { ++counts_[std::size_t(r)]; }
+  std::uint64_t get(DropReason r) const noexcept { return counts_[std::size_t(r)]; }
+  std::uint64_t total() const noexcept {
+    std::uint64_t t = 0;
+    for (auto c : counts_) t += c;
+    return t;
+  }
+
+ private:
+  std::array<std::uint64_t, kDropReasonCount> counts_{};
+};
+
+}  // namespace keymesh::daemon

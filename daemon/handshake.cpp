@@ -1,0 +1,203 @@
+// The handshake driver: turns Noise messages (crypto/noise.h) into sessions for peers.
+//
+//  Initiation in:  mac1 (is it for us?) -> cookie if under load -> consume (2 DH) -> which
+//                  peer -> timestamp/flood checks -> response out -> keypair waits in `next`.
+//  Response in:    mac1 -> cookie if under load -> receiver index must be the outstanding
+//                  initiation -> consume -> keypair to `current` -> staged packets or keepalive.
+//  Cookie reply:   receiver index -> that peer's cookie generator.
+// No answer of any kind goes to a sender that fails a check: a wrong key gets silence.
+#include <spdlog/spdlog.h>
+
+#include <cstring>
+
+#include "common/bytes.h"
+#include "daemon/tunnel.h"
+
+namespace keymesh::daemon {
+
+namespace {
+
+crypto::CookieSource cookie_source(const udp::Endpoint& ep) {
+  crypto::CookieSource src;
+  const std::size_t n = ep.family == AF_INET ? 4 : 16;
+  std::memcpy(src.bytes.data(), ep.addr.data(), n);
+  src.bytes[n] = std::uint8_t(ep.port >> 8);
+  src.bytes[n + 1] = std::uint8_t(ep.port);
+  src.size = n + 2;
+  return src;
+}
+
+DropReason drop_for(crypto::HandshakeError e) {
+  switch (e) {
+    case crypto::HandshakeError::DhFailed: return DropReason::HandshakeDhFailed;
+    case crypto::HandshakeError::ReplayedTimestamp: return DropReason::HandshakeReplayed;
+    case crypto::HandshakeError::Flood: return DropReason::HandshakeFlood;
+    case crypto::HandshakeError::UnknownPeer: return DropReason::UnknownPeer;
+    case crypto::HandshakeError::WrongState: return DropReason::UnexpectedResponse;
+    default: return DropReason::HandshakeDecryptFailed;
+  }
+}
+
+}  // namespace
+
+bool Tunnel::under_load() noexcept {
+  const TimePoint t = now();
+  if (t - load_window_start_ >= std::chrono::seconds(1)) {
+    load_window_start_ = t;
+    load_window_count_ = 0;
+  }
+  return ++load_window_count_ > under_load_threshold_;
+}
+
+void Tunnel::send_initiation(Peer& peer, bool is_retry) noexcept {
+  if (!peer.endpoint.valid()) return;
+  const TimePoint t = now();
+  if (!is_retry) {
+    // One initiation per rekey_timeout; retries come from the retransmit timer.
+    if (peer.last_initiation_sent && t - *peer.last_initiation_sent < timers_.rekey_timeout)
+      return;
+    peer.handshake_attempts = 0;
+  }
+  if (auto old = peer.handshake.pending_local_index()) release_index(*old);
+  crypto::MessageInitiation msg;
+  const std::uint32_t index = allocate_index(peer);
+  if (peer.handshake.create_initiation(msg, index, time_.wall_now()) !=
+      crypto::HandshakeError::None) {
+    release_index(index);
+    return;
+  }
+  auto bytes = std::span(reinterpret_cast<std::uint8_t*>(&msg), sizeof msg);
+  peer.cookies.add_macs(bytes, t);
+  bind_.send(peer.endpoint, bytes);
+  peer.last_initiation_sent = t;
+  timers_handshake_initiated(peer);
+  timers_any_authenticated_packet_traversal(peer);
+  timers_any_authenticated_packet_sent(peer);
+}
+
+void Tunnel::receive_initiation(std::span<std::uint8_t> msg, const udp::Endpoint& from) noexcept {
+  if (!cookie_checker_.check_mac1(msg)) return drop(DropReason::Mac1Invalid);
+  const auto* init = reinterpret_cast<const crypto::MessageInitiation*>(msg.data());
+  const auto src = cookie_source(from);
+  if (under_load() && !cookie_checker_.check_mac2(msg, src, now())) {
+    crypto::MessageCookieReply reply;
+    cookie_checker_.create_reply(reply, msg, load_le32(init->sender), src, now());
+    bind_.send(from, std::span(reinterpret_cast<const std::uint8_t*>(&reply), sizeof reply));
+    ++cookies_sent_;
+    return drop(DropReason::CookieRequired);
+  }
+
+  crypto::ConsumedInitiation consumed;
+  if (auto e = crypto::consume_initiation(local_, *init, consumed);
+      e != crypto::HandshakeError::None)
+    return drop(drop_for(e));
+  Peer* peer = find_peer(consumed.remote_static);
+  if (peer == nullptr) return drop(DropReason::UnknownPeer);
+  if (yields_to_own_initiation(*peer)) return drop(DropReason::HandshakeCrossed);
+  if (auto e = peer->handshake.accept_initiation(std::move(consumed), now());
+      e != crypto::HandshakeError::None)
+    return drop(drop_for(e));
+
+  crypto::MessageResponse response;
+  crypto::SessionKeys keys;
+  const std::uint32_t index = allocate_index(*peer);
+  if (auto e = peer->handshake.create_response(response, index, keys);
+      e != crypto::HandshakeError::None) {
+    release_index(index);
+    return drop(drop_for(e));
+  }
+  auto bytes = std::span(reinterpret_cast<std::uint8_t*>(&response), sizeof response);
+  peer->cookies.add_macs(bytes, now());
+  update_endpoint(*peer, from);
+  bind_.send(from, bytes);
+  release_evicted(
+      peer->keypairs.install_responder(crypto::Keypair::from_session(std::move(keys), now())));
+  timers_session_derived(*peer);
+  timers_any_authenticated_packet_traversal(*peer);
+  timers_any_authenticated_packet_sent(*peer);
+}
+
+bool Tunnel::yields_to_own_initiation(const Peer& peer) const noexcept {
+  // Both sides initiated at once. Answering both would give each side its own initiator
+  // session, and the next rekeys would cross again, each time losing what was in flight
+  // under the keypair the other side drops. So the larger public key ignores the other's
+  // initiation while its own is fresh; the smaller key answers it. A stock WireGuard peer
+  // answers everything, which is still correct: crossing then costs what it costs there.
+  if (!peer.handshake.pending_local_index() || !peer.last_initiation_sent) return false;
+  if (now() - *peer.last_initiation_sent >= timers_.rekey_timeout) return false;
+  return std::memcmp(local_.public_key.data(), peer.public_key.data(), crypto::kKeySize) > 0;
+}
+
+void Tunnel::receive_response(std::span<std::uint8_t> msg, const udp::Endpoint& from) noexcept {
+  if (!cookie_checker_.check_mac1(msg)) return drop(DropReason::Mac1Invalid);
+  const auto* resp = reinterpret_cast<const crypto::MessageResponse*>(msg.data());
+  const auto src = cookie_source(from);
+  if (under_load() && !cookie_checker_.check_mac2(msg, src, now())) {
+    crypto::MessageCookieReply reply;
+    cookie_checker_.create_reply(reply, msg, load_le32(resp->sender), src, now());
+    bind_.send(from, std::span(reinterpret_cast<const std::uint8_t*>(&reply), sizeof reply));
+    ++cookies_sent_;
+    return drop(DropReason::CookieRequired);
+  }
+
+  const std::uint32_t index = load_le32(resp->receiver);
+  const auto it = index_table_.find(index);
+  if (it == index_table_.end()) return drop(DropReason::UnknownIndex);
+  Peer& peer = *it->second;
+  if (peer.handshake.pending_local_index() != index) return drop(DropReason::UnexpectedResponse);
+  crypto::SessionKeys keys;
+  if (auto e = peer.handshake.consume_response(*resp, keys); e != crypto::HandshakeError::None)
+    return drop(drop_for(e));
+
+  release_evicted(
+      peer.keypairs.install_initiator(crypto::Keypair::from_session(std::move(keys), now())));
+  update_endpoint(peer, from);
+  timers_session_derived(peer);
+  handshake_completed(peer, true);
+  timers_any_authenticated_packet_received(peer);
+  timers_any_authenticated_packet_traversal(peer);
+  // The responder holds the new keypair in `next` until it sees data under it: send the
+  // staged packets now, or an empty keepalive if there are none.
+  if (peer.staged.empty()) send_keepalive(peer);
+  else send_staged(peer);
+}
+
+void Tunnel::receive_cookie_reply(std::span<std::uint8_t> msg) noexcept {
+  const auto* reply = reinterpret_cast<const crypto::MessageCookieReply*>(msg.data());
+  const auto it = index_table_.find(load_le32(reply->receiver));
+  if (it == index_table_.end()) return drop(DropReason::UnknownIndex);
+  if (!it->second->cookies.consume_reply(*reply, now()))
+    return drop(DropReason::CookieReplyInvalid);
+}
+
+std::uint32_t Tunnel::allocate_index(Peer& peer) noexcept {
+  for (;;) {
+    const std::uint32_t index = crypto::random_u32();
+    if (index_table_.try_emplace(index, &peer).second) return index;
+  }
+}
+
+void Tunnel::release_index(std::uint32_t index) noexcept { index_table_.erase(index); }
+
+void Tunnel::release_evicted(const crypto::Keypairs::Evicted& evicted) noexcept {
+  for (const auto& index : evicted)
+    if (index) release_index(*index);
+}
+
+void Tunnel::update_endpoint(Peer& peer, const udp::Endpoint& from) noexcept {
+  if (peer.endpoint == from) return;
+  if (peer.endpoint.valid())
+    spdlog::info("roaming: peer {} endpoint {} -> {}", peer.name, peer.endpoint.to_string(),
+                 from.to_string());
+  peer.endpoint = from;
+}
+
+void Tunnel::handshake_completed(Peer& peer, bool as_initiator) noexcept {
+  peer.last_handshake = time_.wall_now();
+  ++handshakes_completed_;
+  timers_handshake_complete(peer);
+  spdlog::info("handshake complete: peer {} ({}) as {}", peer.name,
+               to_base64(peer.public_key).substr(0, 8), as_initiator ? "initiator" : "responder");
+}
+
+}  // namespace keymesh::daemon

@@ -1,0 +1,48 @@
+// keymeshd: the keymesh daemon. `keymeshd --config FILE` runs in the foreground until
+// SIGINT/SIGTERM; `--check` validates the configuration and exits.
+#include <sodium.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "common/log.h"
+#include "daemon/config.h"
+#include "daemon/daemon.h"
+
+int main(int argc, char** argv) {
+  try {
+    CLI::App app{"keymeshd: zero-trust overlay network daemon"};
+    std::string config_path = "/etc/keymesh/config.yaml";
+    bool check_only = false;
+    app.add_option("-c,--config", config_path, "configuration file")->capture_default_str();
+    app.add_flag("--check", check_only, "validate the configuration and exit");
+    app.set_version_flag("--version", "keymeshd 0.1.0");
+    CLI11_PARSE(app, argc, argv);
+
+    if (sodium_init() < 0) {
+      std::fprintf(stderr, "keymeshd: libsodium failed to initialise\n");
+      return 1;
+    }
+    auto config = keymesh::daemon::load_config(config_path);
+    if (!config) {
+      std::fprintf(stderr, "keymeshd: %s: %s\n", config_path.c_str(),
+                   config.error().message.c_str());
+      return 1;
+    }
+    if (check_only) {
+      std::printf("%s: ok\n", config_path.c_str());
+      return 0;
+    }
+    keymesh::setup_logging(config->log_level);
+    auto daemon = keymesh::daemon::Daemon::create(std::move(*config));
+    if (!daemon) {
+      std::fprintf(stderr, "keymeshd: %s\n", daemon.error().message.c_str());
+      return 1;
+    }
+    return (*daemon)->run();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "keymeshd: fatal: %s\n", e.what());
+    return 1;
+  }
+}

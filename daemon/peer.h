@@ -1,0 +1,71 @@
+// A remote peer as the tunnel sees it: its static key, handshake and transport keys, where it
+// is (endpoint), what it may send (allowed IPs), its timer deadlines and counters.
+// Owned by Tunnel; touched only on the tunnel's thread.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/ip.h"
+#include "crypto/cookie.h"
+#include "crypto/keypair.h"
+#include "crypto/noise.h"
+#include "udp/endpoint.h"
+
+namespace keymesh::daemon {
+
+// Packets waiting for a handshake (a bounded ring, as WireGuard's staged queue). Each slot's
+// buffer keeps its capacity once grown, so steady-state staging does not allocate.
+class StagedPackets {
+ public:
+  bool push(std::span<const std::uint8_t> packet);  // false when full
+  bool empty() const noexcept { return count_ == 0; }
+  std::size_t size() const noexcept { return count_; }
+  std::span<const std::uint8_t> front() const noexcept;
+  void pop() noexcept;
+  std::size_t clear() noexcept;  // returns how many were dropped
+
+ private:
+  std::vector<std::vector<std::uint8_t>> slots_;
+  std::size_t head_ = 0, count_ = 0;
+};
+
+struct Peer {
+  Peer(const crypto::LocalStatic& local, const crypto::Key& remote, const crypto::SecretKey* psk)
+      : public_key(remote), handshake(local, remote, psk), cookies(remote) {}
+
+  std::string name;
+  crypto::Key public_key;
+  bool has_preshared_key = false;
+  crypto::Handshake handshake;
+  crypto::CookieGenerator cookies;
+  crypto::Keypairs keypairs;
+  udp::Endpoint endpoint;
+  std::vector<IpPrefix> allowed_ips;
+  Duration persistent_keepalive{};
+  StagedPackets staged;
+
+  // Handshake progress (initiator side).
+  std::optional<TimePoint> last_initiation_sent;
+  std::uint32_t handshake_attempts = 0;
+
+  // Timer deadlines (timers.cpp owns their meaning). nullopt: not armed.
+  std::optional<TimePoint> retransmit_handshake_at;
+  std::optional<TimePoint> send_keepalive_at;
+  std::optional<TimePoint> new_handshake_at;
+  std::optional<TimePoint> zero_key_material_at;
+  std::optional<TimePoint> persistent_keepalive_at;
+
+  // Observability.
+  std::optional<WallTime> last_handshake;
+  std::uint64_t rx_bytes = 0;
+  std::uint64_t tx_bytes = 0;
+};
+
+}  // namespace keymesh::daemon

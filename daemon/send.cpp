@@ -1,0 +1,122 @@
+// The inside-to-outside path: a packet the kernel routed into the TUN device leaves as a
+// WireGuard data message.
+//
+//  1. pump_inside: reserve room in the bind's send batch and read the packet from the device
+//     straight into it, behind the 16-byte data header, so sealing happens in place.
+//  2. send_inside_packet: parse the IP header; cryptokey routing picks the peer whose allowed
+//     IPs hold the destination (longest prefix).
+//  3. No usable keypair yet: stage a copy and start a handshake (handshake.cpp).
+//  4. Seal under the current keypair with the next counter (crypto/keypair.h) and commit the
+//     datagram to the peer's endpoint; the batch is flushed after the pump.
+//  5. Timer hooks, then keep_key_fresh_on_send: start a rekey when the key is old or used a lot.
+#include <cerrno>
+#include <cstring>
+
+#include "daemon/ip_packet.h"
+#include "daemon/tunnel.h"
+
+namespace keymesh::daemon {
+
+namespace {
+// Room a data message needs around an inside packet of up to `mtu` bytes: header in front,
+// padding (at most 15) and tag behind.
+std::size_t message_capacity(std::size_t mtu) {
+  return sizeof(crypto::MessageDataHeader) + mtu + crypto::kPaddingMultiple +
+         crypto::kTagSize;
+}
+}  // namespace
+
+void Tunnel::pump_inside(std::size_t budget) noexcept {
+  constexpr std::size_t kHeader = sizeof(crypto::MessageDataHeader);
+  for (; budget > 0; --budget) {
+    auto buffer = bind_.prepare_send(message_capacity(mtu_));
+    if (buffer.empty()) {
+      drop(DropReason::SendBufferUnavailable);
+      break;
+    }
+    const long n = device_.read(buffer.subspan(kHeader, mtu_));
+    if (n == -EMSGSIZE) {
+      drop(DropReason::PacketTooBig);
+      continue;
+    }
+    if (n <= 0) break;
+    send_inside_packet(buffer, std::size_t(n));
+  }
+  bind_.flush();
+}
+
+void Tunnel::send_inside_packet(std::span<std::uint8_t> buffer, std::size_t size) noexcept {
+  constexpr std::size_t kHeader = sizeof(crypto::MessageDataHeader);
+  const auto packet = buffer.subspan(kHeader, size);
+  const IpHeaderView ip = parse_ip_header(packet);
+  if (ip.version == 0) return drop(DropReason::InsideMalformed);
+  Peer* peer = ip.version == 4 ? allowed_ips_.lookup_v4(ip.dst) : allowed_ips_.lookup_v6(ip.dst);
+  if (peer == nullptr) return drop(DropReason::NoRoute);
+  if (!peer->endpoint.valid()) return drop(DropReason::NoEndpoint);
+
+  crypto::Keypair* kp = peer->keypairs.current();
+  std::size_t written = 0;
+  const auto result = kp == nullptr
+                          ? crypto::SealResult::NoKey
+                          : crypto::seal_data(*kp, buffer, packet, mtu_, now(), &written,
+                                              key_limits());
+  if (result != crypto::SealResult::Ok) {
+    if (result == crypto::SealResult::TooBig) return drop(DropReason::PacketTooBig);
+    // No key, or it may no longer be used: keep the packet until a handshake completes.
+    if (!peer->staged.push(packet)) drop(DropReason::StagedQueueFull);
+    send_initiation(*peer, false);
+    return;
+  }
+  bind_.commit_send(peer->endpoint, written);
+  peer->tx_bytes += written;
+  timers_data_sent(*peer);
+  timers_any_authenticated_packet_sent(*peer);
+  timers_any_authenticated_packet_traversal(*peer);
+  keep_key_fresh_on_send(*peer);
+}
+
+bool Tunnel::send_data(Peer& peer, std::span<const std::uint8_t> packet) noexcept {
+  crypto::Keypair* kp = peer.keypairs.current();
+  if (kp == nullptr || !peer.endpoint.valid()) return false;
+  auto buffer = bind_.prepare_send(message_capacity(std::max(packet.size(), mtu_)));
+  if (buffer.empty()) {
+    drop(DropReason::SendBufferUnavailable);
+    return false;
+  }
+  std::memcpy(buffer.data() + sizeof(crypto::MessageDataHeader), packet.data(), packet.size());
+  std::size_t written = 0;
+  const auto plain = buffer.subspan(sizeof(crypto::MessageDataHeader), packet.size());
+  if (crypto::seal_data(*kp, buffer, plain, mtu_, now(), &written, key_limits()) !=
+      crypto::SealResult::Ok)
+    return false;
+  bind_.commit_send(peer.endpoint, written);
+  peer.tx_bytes += written;
+  if (!packet.empty()) timers_data_sent(peer);
+  timers_any_authenticated_packet_sent(peer);
+  timers_any_authenticated_packet_traversal(peer);
+  return true;
+}
+
+void Tunnel::send_keepalive(Peer& peer) noexcept {
+  // Without a usable key the handshake itself is the signal (WireGuard stages the
+  // keepalive and initiates).
+  if (!send_data(peer, {})) send_initiation(peer, false);
+}
+
+void Tunnel::send_staged(Peer& peer) noexcept {
+  while (!peer.staged.empty()) {
+    if (!send_data(peer, peer.staged.front())) return;
+    peer.staged.pop();
+  }
+  keep_key_fresh_on_send(peer);
+}
+
+void Tunnel::keep_key_fresh_on_send(Peer& peer) noexcept {
+  const crypto::Keypair* kp = peer.keypairs.current();
+  if (kp == nullptr) return;
+  const bool worn = kp->send_counter > timers_.rekey_after_messages;
+  const bool old = kp->initiator && now() - kp->created > timers_.rekey_after_time;
+  if (worn || old) send_initiation(peer, false);
+}
+
+}  // namespace keymesh::daemon

@@ -1,0 +1,132 @@
+#include "daemon/tunnel.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/bytes.h"
+
+namespace keymesh::daemon {
+
+namespace {
+constexpr std::size_t kRxBatch = 64;
+constexpr std::size_t kRxBufferSize = 65536;
+}  // namespace
+
+// ---- StagedPackets ----
+
+bool StagedPackets::push(std::span<const std::uint8_t> packet) {
+  if (count_ == crypto::kMaxStagedPackets) return false;
+  if (slots_.empty()) slots_.resize(crypto::kMaxStagedPackets);
+  slots_[(head_ + count_) % crypto::kMaxStagedPackets].assign(packet.begin(), packet.end());
+  ++count_;
+  return true;
+}
+
+std::span<const std::uint8_t> StagedPackets::front() const noexcept { return slots_[head_]; }
+
+void StagedPackets::pop() noexcept {
+  head_ = (head_ + 1) % crypto::kMaxStagedPackets;
+  --count_;
+}
+
+std::size_t StagedPackets::clear() noexcept {
+  const std::size_t n = count_;
+  head_ = count_ = 0;
+  return n;
+}
+
+// ---- Tunnel ----
+
+Tunnel::Tunnel(const Config& config, tun::Device& device, udp::Bind& bind,
+               const TimeSource& time)
+    : device_(device),
+      bind_(bind),
+      time_(time),
+      timers_(config.timers),
+      under_load_threshold_(config.handshakes_per_second_under_load),
+      mtu_(std::size_t(device.mtu())),
+      local_(crypto::LocalStatic::from_private(config.private_key)),
+      cookie_checker_(local_) {
+  for (const auto& pc : config.peers) {
+    const crypto::SecretKey* psk = pc.preshared_key ? &*pc.preshared_key : nullptr;
+    auto peer = std::make_unique<Peer>(local_, pc.public_key, psk);
+    peer->name = pc.name.empty() ? to_base64(pc.public_key).substr(0, 8) : pc.name;
+    peer->has_preshared_key = psk != nullptr;
+    if (pc.endpoint) peer->endpoint = *pc.endpoint;
+    peer->allowed_ips = pc.allowed_ips;
+    peer->persistent_keepalive = pc.persistent_keepalive;
+    for (const auto& prefix : pc.allowed_ips) allowed_ips_.insert(prefix, peer.get());
+    peers_by_key_[pc.public_key] = peer.get();
+    peers_.push_back(std::move(peer));
+  }
+  rx_storage_.resize(kRxBatch * kRxBufferSize);
+  rx_batch_.resize(kRxBatch);
+  for (std::size_t i = 0; i < kRxBatch; ++i)
+    rx_batch_[i].buffer = std::span<std::uint8_t>(&rx_storage_[i * kRxBufferSize], kRxBufferSize);
+  // A peer with persistent keepalive announces itself at start, as wg does, so that a peer
+  // behind NAT is reachable before it has anything to say.
+  for (auto& peer : peers_)
+    if (peer->persistent_keepalive.count() > 0 && peer->endpoint.valid())
+      peer->persistent_keepalive_at = now();
+}
+
+Tunnel::~Tunnel() = default;
+
+Peer* Tunnel::find_peer(const crypto::Key& public_key) noexcept {
+  auto it = peers_by_key_.find(public_key);
+  return it == peers_by_key_.end() ? nullptr : it->second;
+}
+
+crypto::KeyLimits Tunnel::key_limits() const noexcept {
+  crypto::KeyLimits limits;
+  limits.reject_after_time = timers_.reject_after_time;
+  return limits;
+}
+
+void Tunnel::pump_outside(std::size_t budget) noexcept {
+  while (budget > 0) {
+    const std::size_t want = std::min(budget, rx_batch_.size());
+    const std::size_t got = bind_.receive_batch(std::span(rx_batch_.data(), want));
+    for (std::size_t i = 0; i < got; ++i)
+      receive_outside(rx_batch_[i].buffer.first(rx_batch_[i].size), rx_batch_[i].from);
+    budget -= std::min(budget, got);
+    if (got < want) break;
+  }
+  bind_.flush();
+}
+
+proto::StatusReply Tunnel::status() const {
+  proto::StatusReply reply;
+  reply.set_interface(device_.name());
+  reply.set_public_key(to_base64(local_.public_key));
+  reply.set_listen_port(bind_.local_port());
+  reply.set_mtu(std::uint32_t(mtu_));
+  for (const auto& peer : peers_) {
+    auto* p = reply.add_peers();
+    p->set_name(peer->name);
+    p->set_public_key(to_base64(peer->public_key));
+    if (peer->endpoint.valid()) p->set_endpoint(peer->endpoint.to_string());
+    for (const auto& prefix : peer->allowed_ips) p->add_allowed_ips(prefix.to_string());
+    if (peer->last_handshake)
+      p->set_last_handshake_unix(std::chrono::duration_cast<std::chrono::seconds>(
+                                     peer->last_handshake->time_since_epoch())
+                                     .count());
+    p->set_rx_bytes(peer->rx_bytes);
+    p->set_tx_bytes(peer->tx_bytes);
+    p->set_persistent_keepalive(std::uint32_t(
+        std::chrono::duration_cast<std::chrono::seconds>(peer->persistent_keepalive).count()));
+    p->set_preshared_key(peer->has_preshared_key);
+  }
+  for (std::size_t i = 0; i < kDropReasonCount; ++i) {
+    auto* d = reply.add_drops();
+    d->set_reason(std::string(to_string(DropReason(i))));
+    d->set_count(drops_.get(DropReason(i)));
+  }
+  reply.set_handshakes_completed(handshakes_completed_);
+  reply.set_cookies_sent(cookies_sent_);
+  return reply;
+}
+
+}  // namespace keymesh::daemon

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# install-deps.sh - install everything keymesh needs to build, test and benchmark (Debian 12).
+# Idempotent: packages already installed are left alone; apt-get update runs only when
+# something is missing. Needs root. --no-install-recommends keeps recommends (e.g. a kernel
+# pulled in by wireguard) off the machine.
+set -euo pipefail
+
+PKGS=(
+  # toolchain and build
+  build-essential cmake ninja-build pkg-config g++
+  # libraries
+  libsodium-dev libb2-dev libuv1-dev libprotobuf-dev protobuf-compiler libspdlog-dev
+  libfmt-dev libboost-test-dev libyaml-cpp-dev libcli11-dev libmnl-dev
+  # fuzzing (libFuzzer + sanitizer runtimes)
+  clang-19 libclang-rt-19-dev
+  # netns tests, interop, benchmark
+  wireguard-go wireguard-tools iproute2 iputils-ping iperf3 jq tcpdump ethtool procps
+  python3 nebula util-linux coreutils
+)
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps.sh: must run as root (try: sudo bash $0)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+  if [[ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]]; then
+    missing+=("$p")
+  fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-deps: all ${#PKGS[@]} packages already installed"
+  exit 0
+fi
+
+echo "install-deps: missing: ${missing[*]}"
+echo "install-deps: apt-get update"
+timeout 600 apt-get update -q
+# Report names the archive does not know (clearer than apt-get's error).
+unknown=()
+for p in "${missing[@]}"; do
+  cand=$(apt-cache policy "$p" 2>/dev/null | awk '/Candidate:/{print $2}')
+  if [[ -z "$cand" || "$cand" == "(none)" ]]; then
+    unknown+=("$p")
+  fi
+done
+if [[ ${#unknown[@]} -gt 0 ]]; then
+  echo "install-deps: no installable candidate for: ${unknown[*]}" >&2
+  exit 1
+fi
+echo "install-deps: apt-get install -y --no-install-recommends ${missing[*]}"
+DEBIAN_FRONTEND=noninteractive timeout 1500 apt-get install -y -q --no-install-recommends "${missing[@]}"
+echo "install-deps: done"

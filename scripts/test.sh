@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# scripts/test.sh - everything CI runs (.ci/run calls this), also the README's test command:
+#   sudo bash scripts/test.sh
+# Stages:
+#   deps      scripts/install-deps.sh (skipped with KM_SKIP_INSTALL=1)
+#   build     build/       RelWithDebInfo, Ninja, -j$KM_JOBS
+#   unit      ctest in build/ for everything except netns (parallel)
+#   netns     ctest -L netns in build/ (serially: real namespaces, timing-sensitive)
+#   asan      build-asan/  -DKEYMESH_SANITIZE=ON, then ctest -L unit (incl. fuzz replays)
+#   fuzz      build-fuzz/  clang-19 + libFuzzer, target km_fuzzers, ctest -L fuzz
+# A failing stage does not stop the others (except the tests of a build that failed); the
+# summary at the end lists every stage with its time, and the exit status is 1 if any failed.
+# Knobs: KM_JOBS (2), KM_SKIP_ASAN=1, KM_SKIP_FUZZ=1, KM_SKIP_NETNS=1, KEYMESH_FUZZ_SECONDS,
+# KM_BUILD_SUFFIX (build dirs become build$SUFFIX, build-asan$SUFFIX, build-fuzz$SUFFIX).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+JOBS=${KM_JOBS:-2}
+FUZZ_SECONDS=${KEYMESH_FUZZ_SECONDS:-20}
+T_START=$(date +%s)
+B_MAIN=build${KM_BUILD_SUFFIX:-}
+B_ASAN=build-asan${KM_BUILD_SUFFIX:-}
+B_FUZZ=build-fuzz${KM_BUILD_SUFFIX:-}
+
+declare -a S_NAME=() S_RESULT=() S_TIME=()
+FAILED=0
+
+stage() {  # stage NAME CMD... : run, record result and duration
+  local name=$1 t0 rc=0
+  shift
+  echo
+  echo "==================== [$name] $*"
+  t0=$(date +%s)
+  "$@" || rc=$?
+  S_NAME+=("$name")
+  S_TIME+=("$(($(date +%s) - t0))")
+  if ((rc == 0)); then S_RESULT+=("ok"); else S_RESULT+=("FAILED (exit $rc)"); FAILED=1; fi
+  echo "==================== [$name] $( ((rc == 0)) && echo ok || echo "FAILED (exit $rc)") in $(($(date +%s) - t0)) s"
+  return $rc
+}
+
+skip() {  # skip NAME REASON
+  S_NAME+=("$1")
+  S_TIME+=("0")
+  S_RESULT+=("skipped: $2")
+  echo "==================== [$1] skipped: $2"
+}
+
+summary() {
+  local i
+  echo
+  echo "==================== summary ($(($(date +%s) - T_START)) s total)"
+  for i in "${!S_NAME[@]}"; do
+    printf '  %-8s %6ss  %s\n' "${S_NAME[$i]}" "${S_TIME[$i]}" "${S_RESULT[$i]}"
+  done
+  if ((FAILED)); then echo "RESULT: FAILED"; else echo "RESULT: all stages passed"; fi
+}
+trap summary EXIT
+
+echo "keymesh tests: $(nproc) cpus, $(uname -r), $(date -u +%FT%TZ), repo $REPO"
+
+if [[ ${KM_SKIP_INSTALL:-0} == 1 ]]; then
+  skip deps "KM_SKIP_INSTALL=1"
+elif [[ $(id -u) -ne 0 ]]; then
+  skip deps "not root"
+else
+  stage deps bash scripts/install-deps.sh || true
+fi
+
+# Build steps are && chains: `set -e` does not apply inside a function run by `stage`.
+build_main() {
+  cmake -S . -B "$B_MAIN" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKEYMESH_TESTS=ON &&
+    cmake --build "$B_MAIN" -j"$JOBS"
+}
+build_asan() {  # -O1: the usual speed/compile-time trade-off for ASan
+  cmake -S . -B "$B_ASAN" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS=-O1 \
+    -DKEYMESH_SANITIZE=ON -DKEYMESH_TESTS=ON &&
+    cmake --build "$B_ASAN" -j"$JOBS"
+}
+build_fuzz() {
+  CC=clang-19 CXX=clang++-19 cmake -S . -B "$B_FUZZ" -G Ninja \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKEYMESH_FUZZ=ON -DKEYMESH_TESTS=ON \
+    -DKEYMESH_FUZZ_SECONDS="$FUZZ_SECONDS" \
+    "-DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link,address,undefined" \
+    "-DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link,address,undefined" &&
+    cmake --build "$B_FUZZ" -j"$JOBS" --target km_fuzzers
+}
+
+# ---- main build + all tests
+if stage build build_main; then
+  stage unit ctest --test-dir "$B_MAIN" --output-on-failure -LE netns -j"$JOBS" || true
+  if [[ ${KM_SKIP_NETNS:-0} == 1 ]]; then
+    skip netns "KM_SKIP_NETNS=1"
+  elif [[ $(id -u) -ne 0 ]]; then
+    skip netns "not root"
+  else
+    stage netns ctest --test-dir "$B_MAIN" --output-on-failure -L netns || true
+  fi
+else
+  skip unit "build failed"
+  skip netns "build failed"
+fi
+
+# ---- AddressSanitizer + UBSan: unit tests (fuzz replays carry the unit label too)
+if [[ ${KM_SKIP_ASAN:-0} == 1 ]]; then
+  skip asan "KM_SKIP_ASAN=1"
+elif stage asan-bld build_asan; then
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+  stage asan ctest --test-dir "$B_ASAN" --output-on-failure -L unit -j"$JOBS" || true
+else
+  skip asan "build failed"
+fi
+
+# ---- libFuzzer (clang-19): fuzz each target for KEYMESH_FUZZ_SECONDS
+if [[ ${KM_SKIP_FUZZ:-0} == 1 ]]; then
+  skip fuzz "KM_SKIP_FUZZ=1"
+elif stage fuzz-bld build_fuzz; then
+  stage fuzz ctest --test-dir "$B_FUZZ" --output-on-failure -L fuzz -j"$JOBS" || true
+else
+  skip fuzz "build failed"
+fi
+
+exit "$FAILED"

@@ -1,0 +1,7 @@
+# Real-kernel test of tun::LinuxTun and tun/netlink.cpp (root, own network namespace).
+add_executable(tun_probe ${CMAKE_CURRENT_LIST_DIR}/tun_probe.cpp)
+target_link_libraries(tun_probe PRIVATE km_tun)
+set_target_properties(tun_probe PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/netns)
+km_netns_test(NAME io_tun_netlink SCRIPT ${CMAKE_CURRENT_LIST_DIR}/tun_netlink.sh TIMEOUT 120)
+# The script exits 77 when it cannot run here (not root, no /dev/net/tun, no `ip`).
+set_tests_properties(io_tun_netlink PROPERTIES SKIP_RETURN_CODE 77)

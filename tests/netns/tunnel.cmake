@@ -1,0 +1,13 @@
+# netns tests of the tunnel itself: keymeshd <-> keymeshd and keymeshd <-> wireguard-go in
+# network namespaces (root). Helpers in lib.sh; each script's header shows its topology.
+# Each script has its own watchdog (KM_DEADLINE) below the TIMEOUT here, so it always cleans up.
+km_netns_test(NAME netns_tunnel_pair SCRIPT ${CMAKE_CURRENT_LIST_DIR}/tunnel_pair.sh
+              LABELS crypto TIMEOUT 300)
+km_netns_test(NAME netns_interop_wireguard_go SCRIPT ${CMAKE_CURRENT_LIST_DIR}/interop_wireguard_go.sh
+              LABELS interop TIMEOUT 300)
+km_netns_test(NAME netns_rekey SCRIPT ${CMAKE_CURRENT_LIST_DIR}/rekey.sh
+              LABELS crypto TIMEOUT 300)
+km_netns_test(NAME netns_roaming SCRIPT ${CMAKE_CURRENT_LIST_DIR}/roaming.sh
+              LABELS crypto TIMEOUT 240)
+km_netns_test(NAME netns_wrong_key SCRIPT ${CMAKE_CURRENT_LIST_DIR}/wrong_key.sh
+              LABELS crypto TIMEOUT 240)

@@ -1,0 +1,328 @@
+// Config loading: a full config yields the values written; each class of mistake yields an
+// error that names the key path, and never quotes key material.
+#define BOOST_TEST_MODULE config
+#include "daemon/config.h"
+
+#include <sys/socket.h>
+
+#include <boost/test/unit_test.hpp>
+#include <string>
+
+#include "common/bytes.h"
+#include "tests/unit/control_test_util.h"
+
+using keymesh::daemon::Config;
+using keymesh::daemon::parse_config;
+using keymesh::test::TempDir;
+
+namespace {
+
+// Generated with `wg genkey | tee priv | wg pubkey`.
+const std::string kPrivate = "0EAbFOw0CcZT2ry9kc0IzB2xO2A1tBZDm7Wrwkzm8lE=";
+const std::string kOwnPublic = "OEXKw8fvZ/xKGyTUwLzqciMhXN6tOohhZy2qvT2aLy4=";
+const std::string kPeerB = "hy1x+3+UZbLLZJk6kQSIDJyHDq3aRV9Na92gmaimWRk=";
+const std::string kPeerC = "uPtYP07El4FbYvybdKJfTjgHBSEaf0yaudnFnA3cUEg=";
+const std::string kPsk = "FpCyhws9cxwWoV4xELtfJvjJN+zQVRPISllRWgeopVE=";
+
+// A directory holding a valid 0600 private key "a.key" and preshared key "psk.key".
+struct Fixture {
+  TempDir dir;
+  Fixture() {
+    dir.write("a.key", kPrivate + "\n");
+    dir.write("psk.key", kPsk + "\n");
+  }
+  keymesh::Result<Config> parse(const std::string& yaml) { return parse_config(yaml, dir.path()); }
+  // Parses `yaml`, which must fail, and returns the message.
+  std::string error(const std::string& yaml) {
+    auto c = parse(yaml);
+    BOOST_REQUIRE_MESSAGE(!c, "expected an error for:\n" + yaml);
+    return c.error().message;
+  }
+};
+
+const std::string kMinimal = "private_key_file: a.key\n";
+
+std::string peer_yaml(const std::string& body) {
+  return kMinimal + "peers:\n  - public_key: " + kPeerB + "\n" + body;
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_SUITE(config, Fixture)
+
+BOOST_AUTO_TEST_CASE(full_config_parses_with_the_values_written) {
+  const std::string yaml = R"(
+private_key_file: a.key
+listen_port: 51999
+interface:
+  name: km7
+  addresses: [100.64.3.1/24, "fd00:64::1/64"]
+  mtu: 1400
+control_socket: /run/km-test/keymesh.sock
+log_level: debug
+socket_buffer_bytes: 1048576
+under_load_handshakes_per_second: 250
+peers:
+  - name: b
+    public_key: )" + kPeerB +
+                           R"(
+    preshared_key_file: psk.key
+    endpoint: 198.18.0.2:51820
+    allowed_ips: [100.64.3.2/32, 10.9.0.0/16]
+    persistent_keepalive: 25
+  - public_key: )" + kPeerC +
+                           R"(
+    endpoint: "[2001:db8::2]:51821"
+    allowed_ips: [100.64.3.3/32]
+testing:
+  rekey_after_time_ms: 5000
+  reject_after_time_ms: 8000
+  rekey_attempt_time_ms: 9000
+  rekey_timeout_ms: 1000
+  keepalive_timeout_ms: 1000
+  rekey_after_messages: 1000
+)";
+  auto c = parse(yaml);
+  BOOST_REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
+  BOOST_TEST(keymesh::to_base64(c->private_key.span()) == kPrivate);
+  BOOST_TEST(c->private_key_file == dir / "a.key");
+  BOOST_TEST(c->listen_port == 51999);
+  BOOST_TEST(c->interface_name == "km7");
+  BOOST_REQUIRE(c->addresses.size() == 2u);
+  BOOST_TEST(c->addresses[0].to_string() == "100.64.3.1/24");  // host part kept
+  BOOST_TEST(c->addresses[1].to_string() == "fd00:64::1/64");
+  BOOST_REQUIRE(c->mtu.has_value());
+  BOOST_TEST(*c->mtu == 1400);
+  BOOST_TEST(c->control_socket == "/run/km-test/keymesh.sock");
+  BOOST_TEST(c->log_level == "debug");
+  BOOST_TEST(c->socket_buffer_bytes == 1048576);
+  BOOST_TEST(c->handshakes_per_second_under_load == 250u);
+
+  BOOST_REQUIRE(c->peers.size() == 2u);
+  const auto& b = c->peers[0];
+  BOOST_TEST(b.name == "b");
+  BOOST_TEST(keymesh::to_base64(b.public_key) == kPeerB);
+  BOOST_REQUIRE(b.preshared_key.has_value());
+  BOOST_TEST(keymesh::to_base64(b.preshared_key->span()) == kPsk);
+  BOOST_REQUIRE(b.endpoint.has_value());
+  BOOST_TEST(b.endpoint->to_string() == "198.18.0.2:51820");
+  BOOST_REQUIRE(b.allowed_ips.size() == 2u);
+  BOOST_TEST(b.allowed_ips[0].to_string() == "100.64.3.2/32");
+  BOOST_TEST(b.allowed_ips[1].to_string() == "10.9.0.0/16");
+  BOOST_TEST(b.persistent_keepalive.count() == 25);
+
+  const auto& p = c->peers[1];
+  BOOST_TEST(p.name.empty());
+  BOOST_TEST(!p.preshared_key.has_value());
+  BOOST_REQUIRE(p.endpoint.has_value());
+  BOOST_TEST(p.endpoint->family == AF_INET6);
+  BOOST_TEST(p.endpoint->port == 51821);
+  BOOST_TEST(p.persistent_keepalive.count() == 0);
+
+  BOOST_TEST(c->timers.rekey_after_time.count() == 5000);
+  BOOST_TEST(c->timers.reject_after_time.count() == 8000);
+  BOOST_TEST(c->timers.rekey_attempt_time.count() == 9000);
+  BOOST_TEST(c->timers.rekey_timeout.count() == 1000);
+  BOOST_TEST(c->timers.keepalive_timeout.count() == 1000);
+  BOOST_TEST(c->timers.rekey_after_messages == 1000u);
+}
+
+BOOST_AUTO_TEST_CASE(minimal_config_gets_documented_defaults) {
+  auto c = parse(kMinimal);
+  BOOST_REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
+  BOOST_TEST(c->listen_port == 51820);
+  BOOST_TEST(c->interface_name == "km0");
+  BOOST_TEST(c->addresses.empty());
+  BOOST_TEST(!c->mtu.has_value());
+  BOOST_TEST(c->control_socket == "/run/keymesh/keymesh.sock");
+  BOOST_TEST(c->log_level == "info");
+  BOOST_TEST(c->socket_buffer_bytes == 4194304);
+  BOOST_TEST(c->handshakes_per_second_under_load == 1000u);
+  BOOST_TEST(c->peers.empty());
+  BOOST_TEST(c->timers.rekey_after_time.count() == 120000);
+  BOOST_TEST(c->timers.reject_after_time.count() == 180000);
+  BOOST_TEST(c->timers.rekey_after_messages == (1ull << 60));
+}
+
+BOOST_AUTO_TEST_CASE(load_config_reads_keys_relative_to_the_config_file) {
+  dir.write("keymesh.yaml", kMinimal + "listen_port: 4000\n", 0644);
+  auto c = keymesh::daemon::load_config(dir / "keymesh.yaml");
+  BOOST_REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
+  BOOST_TEST(c->path == dir / "keymesh.yaml");
+  BOOST_TEST(c->private_key_file == dir / "a.key");
+  BOOST_TEST(c->listen_port == 4000);
+}
+
+BOOST_AUTO_TEST_CASE(load_config_errors_name_the_file) {
+  dir.write("bad.yaml", kMinimal + "listen_port: 0\n");
+  auto c = keymesh::daemon::load_config(dir / "bad.yaml");
+  BOOST_REQUIRE(!c);
+  BOOST_TEST(c.error().message == dir / "bad.yaml" + ": listen_port: must be 1-65535, got 0");
+  auto missing = keymesh::daemon::load_config(dir / "nope.yaml");
+  BOOST_REQUIRE(!missing);
+  BOOST_TEST(missing.error().message ==
+             "cannot read config " + dir / "nope.yaml" + ": No such file or directory");
+}
+
+// ---- One case per class of error ----
+
+BOOST_AUTO_TEST_CASE(unknown_key_suggests_the_near_miss) {
+  BOOST_TEST(error(kMinimal + "listen_prot: 51820\n") ==
+             "unknown key \"listen_prot\" (did you mean listen_port?)");
+  BOOST_TEST(error(kMinimal + "frobnicate: 1\n") == "unknown key \"frobnicate\"");
+  BOOST_TEST(error(peer_yaml("    endpont: 198.18.0.2:1\n")) ==
+             "peers[0]: unknown key \"endpont\" (did you mean endpoint?)");
+  BOOST_TEST(error(kMinimal + "interface:\n  mut: 1400\n") ==
+             "interface: unknown key \"mut\" (did you mean mtu?)");
+  BOOST_TEST(error(kMinimal + "testing:\n  rekey_timeout: 5\n") ==
+             "testing: unknown key \"rekey_timeout\" (did you mean rekey_timeout_ms?)");
+}
+
+BOOST_AUTO_TEST_CASE(duplicate_key_is_refused) {
+  BOOST_TEST(error(kMinimal + "listen_port: 1\nlisten_port: 2\n") ==
+             "key \"listen_port\" appears more than once");
+}
+
+BOOST_AUTO_TEST_CASE(number_out_of_range_names_key_and_value) {
+  BOOST_TEST(error(kMinimal + "listen_port: 70000\n") == "listen_port: must be 1-65535, got 70000");
+  BOOST_TEST(error(kMinimal + "listen_port: 99999999999999999999999\n") ==
+             "listen_port: must be 1-65535, got 99999999999999999999999");
+  BOOST_TEST(error(kMinimal + "interface:\n  mtu: 100\n") ==
+             "interface.mtu: must be 576-9000, got 100");
+  BOOST_TEST(error(kMinimal + "socket_buffer_bytes: 1024\n") ==
+             "socket_buffer_bytes: must be 65536-268435456, got 1024");
+  BOOST_TEST(error(peer_yaml("    persistent_keepalive: 65536\n")) ==
+             "peers[0].persistent_keepalive: must be 0-65535, got 65536");
+  BOOST_TEST(error(kMinimal + "testing:\n  rekey_timeout_ms: 0\n") ==
+             "testing.rekey_timeout_ms: must be 1-86400000, got 0");
+}
+
+BOOST_AUTO_TEST_CASE(wrong_type_names_key_and_what_was_found) {
+  BOOST_TEST(error(kMinimal + "listen_port: abc\n") ==
+             "listen_port: expected an integer, got \"abc\"");
+  BOOST_TEST(error(kMinimal + "listen_port: [1]\n") ==
+             "listen_port: expected an integer, got a list");
+  BOOST_TEST(error(kMinimal + "listen_port:\n") == "listen_port: expected an integer, got nothing");
+  BOOST_TEST(error(kMinimal + "interface: [a]\n") == "interface: expected a map, got a list");
+  BOOST_TEST(error(kMinimal + "peers:\n  a: 1\n") == "peers: expected a list, got a map");
+  BOOST_TEST(error(kMinimal + "peers: [1]\n") == "peers[0]: expected a map, got \"1\"");
+  BOOST_TEST(error(kMinimal + "interface:\n  addresses: 100.64.0.1/24\n") ==
+             "interface.addresses: expected a list, got \"100.64.0.1/24\" (write it as "
+             "[100.64.0.1/24])");
+  BOOST_TEST(error("- a\n- b\n") == "expected a map of settings at the top level, got a list");
+}
+
+BOOST_AUTO_TEST_CASE(bad_cidr_names_the_list_element) {
+  const std::string yaml = kMinimal + "peers:\n  - public_key: " + kPeerB +
+                           "\n    allowed_ips: [100.64.3.1/32]\n  - public_key: " + kPeerC +
+                           "\n    allowed_ips: [100.64.3.2/33]\n";
+  BOOST_TEST(error(yaml) == "peers[1].allowed_ips[0]: \"100.64.3.2/33\" is not a CIDR");
+  BOOST_TEST(error(kMinimal + "interface:\n  addresses: [100.64.0.1/24, bogus]\n") ==
+             "interface.addresses[1]: \"bogus\" is not a CIDR");
+}
+
+BOOST_AUTO_TEST_CASE(bad_public_key_is_not_quoted_back) {
+  const std::string almost = kPrivate.substr(0, 43);  // someone pasted a private key, cut short
+  const std::string msg = error(kMinimal + "peers:\n  - public_key: " + almost + "\n");
+  BOOST_TEST(msg == "peers[0].public_key: not a 32-byte base64 key");
+  BOOST_TEST(msg.find(almost) == std::string::npos);
+  BOOST_TEST(error(kMinimal + "peers:\n  - name: x\n") == "peers[0].public_key: is required");
+}
+
+BOOST_AUTO_TEST_CASE(duplicate_peer_keys_names_and_routes_are_refused) {
+  BOOST_TEST(error(kMinimal + "peers:\n  - public_key: " + kPeerB + "\n  - public_key: " + kPeerC +
+                   "\n  - public_key: " + kPeerB + "\n") ==
+             "peers[2].public_key: same key as peers[0]");
+  BOOST_TEST(error(kMinimal + "peers:\n  - {name: x, public_key: " + kPeerB +
+                   "}\n  - {name: x, public_key: " + kPeerC + "}\n") ==
+             "peers[1].name: \"x\" is already used by peers[0]");
+  BOOST_TEST(error(kMinimal + "peers:\n  - {public_key: " + kPeerB +
+                   ", allowed_ips: [10.0.0.0/8]}\n  - {public_key: " + kPeerC +
+                   ", allowed_ips: [10.1.2.3/8]}\n") ==
+             "peers[1].allowed_ips[0]: 10.0.0.0/8 is already routed to peers[0]");
+  BOOST_TEST(error(kMinimal + "peers:\n  - public_key: " + kOwnPublic + "\n") ==
+             "peers[0].public_key: is this node's own public key");
+}
+
+BOOST_AUTO_TEST_CASE(yaml_syntax_error_gives_line_and_column) {
+  const std::string msg = error(kMinimal + "listen_port: 1\ninterface: {name: km0\n");
+  // yaml-cpp notices an unclosed flow map where the text ends.
+  BOOST_TEST(msg == "line 4, column 1: YAML syntax error: end of map flow not found");
+  BOOST_TEST(error("a: b: c\n").starts_with("line 1, column"));
+  BOOST_TEST(error("a: 1\n---\nb: 2\n") == "expected one YAML document, found more");
+  BOOST_TEST(error("") == "config is empty (private_key_file is required)");
+}
+
+BOOST_AUTO_TEST_CASE(private_key_file_problems) {
+  BOOST_TEST(error("listen_port: 1\n") == "private_key_file: is required");
+  BOOST_TEST(error("private_key_file: missing.key\n") ==
+             "private_key_file: " + dir / "missing.key" + ": No such file or directory");
+  const std::string garbage = "c2VjcmV0LWJ1dC1ub3QtYS1rZXk=";
+  dir.write("bad.key", garbage + "\n");
+  const std::string msg = error("private_key_file: bad.key\n");
+  BOOST_TEST(msg == "private_key_file: " + dir / "bad.key" +
+                        ": not a WireGuard key (expected 44 base64 characters)");
+  BOOST_TEST(msg.find(garbage) == std::string::npos);
+  BOOST_TEST(error("private_key_file: " + dir.path() + "\n") ==
+             "private_key_file: " + dir.path() + ": not a regular file");
+}
+
+BOOST_AUTO_TEST_CASE(key_file_readable_by_others_is_refused) {
+  const std::string path = dir.write("open.key", kPrivate + "\n", 0644);
+  const std::string msg = error("private_key_file: open.key\n");
+  BOOST_TEST(msg == "private_key_file: " + path +
+                        " has mode 0644; a key file must be 0600 or stricter (chmod 600 " + path +
+                        ")");
+  BOOST_TEST(msg.find(kPrivate) == std::string::npos);
+  dir.write("group.key", kPsk + "\n", 0640);
+  BOOST_TEST(
+      error(peer_yaml("    preshared_key_file: group.key\n"))
+          .starts_with("peers[0].preshared_key_file: " + dir / "group.key" + " has mode 0640;"));
+  dir.write("ro.key", kPrivate + "\n", 0400);
+  BOOST_TEST(bool(parse("private_key_file: ro.key\n")));
+}
+
+BOOST_AUTO_TEST_CASE(bad_strings_name_the_key) {
+  BOOST_TEST(error(kMinimal + "interface:\n  name: abcdefghijklmnop\n") ==
+             "interface.name: \"abcdefghijklmnop\" is longer than 15 characters");
+  BOOST_TEST(error(kMinimal + "interface:\n  name: a/b\n") ==
+             "interface.name: \"a/b\" is not a valid interface name (no spaces, '/' or ':')");
+  BOOST_TEST(error(kMinimal + "log_level: loud\n") ==
+             "log_level: must be one of trace, debug, info, warn, error, got \"loud\"");
+  BOOST_TEST(error(kMinimal + "control_socket: keymesh.sock\n") ==
+             "control_socket: must be an absolute path, got \"keymesh.sock\"");
+  BOOST_TEST(error(peer_yaml("    endpoint: example:51820\n")) ==
+             "peers[0].endpoint: \"example:51820\" is not an address:port (198.18.0.2:51820 or "
+             "[2001:db8::2]:51820)");
+  BOOST_TEST(
+      error(kMinimal + "interface:\n  addresses: [fd00::1/64]\n  mtu: 1000\n") ==
+      "interface.mtu: must be at least 1280 when the interface has an IPv6 address, got 1000");
+}
+
+BOOST_AUTO_TEST_CASE(testing_timers_must_stay_consistent) {
+  BOOST_TEST(
+      error(kMinimal + "testing:\n  rekey_after_time_ms: 5000\n  reject_after_time_ms: 4000\n") ==
+      "testing.reject_after_time_ms: must be greater than rekey_after_time (5000 ms), got 4000");
+}
+
+BOOST_AUTO_TEST_CASE(hostile_inputs_return_errors) {
+  const std::string inputs[] = {
+      std::string(5000, '['),
+      std::string(5000, '{'),
+      "a:\n" + std::string(3000, ' ') + "- x\n",
+      "a: &x [*x]\n",
+      "*unknown\n",
+      "? [a, b]\n: c\n",
+      "private_key_file: [a.key]\n",
+      std::string("private_key_file: \"a\\0b\"\n"),
+      "\t\x01\xff\xfe",
+      "!!binary 3q2+7w==\n",
+  };
+  for (const auto& in : inputs) {
+    auto c = parse(in);
+    BOOST_TEST(!c);
+    if (!c) BOOST_TEST_MESSAGE(c.error().message);
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()

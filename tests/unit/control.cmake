@@ -1,0 +1,16 @@
+# Control path: config loading, control-socket framing, server and client, the keymesh CLI.
+# km_control is defined in daemon/CMakeLists.txt, km_control_client in tools/.
+km_unit_test(NAME config_test
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/config_test.cpp
+             LIBS km_control)
+km_unit_test(NAME control_framing_test
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/control_framing_test.cpp
+             LIBS km_proto)
+km_unit_test(NAME control_server_test
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/control_server_test.cpp
+             LIBS km_control km_control_client)
+km_unit_test(NAME control_cli_test
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/control_cli_test.cpp
+             LIBS km_control km_control_client)
+target_compile_definitions(control_cli_test PRIVATE KEYMESH_CLI="$<TARGET_FILE:keymesh>")
+add_dependencies(control_cli_test keymesh)

@@ -1,0 +1,25 @@
+// The keymesh CLI's command groups. Each add_* function registers its subcommands on `app`;
+// the one that runs stores its outcome in `outcome`, and main() prints an error as
+// "keymesh: <message>" and exits 1. Commands return errors rather than throwing.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <string>
+
+#include "common/result.h"
+#include "control.pb.h"
+
+namespace keymesh::tools {
+
+using Outcome = Result<void>;
+
+// key gen, key pub
+void add_key_commands(CLI::App& app, Outcome& outcome);
+// status
+void add_status_command(CLI::App& app, Outcome& outcome);
+
+// `wg show`-style text for a status reply; `now_unix` turns handshake times into "ago".
+std::string format_status(const proto::StatusReply& status, bool all_drops, std::int64_t now_unix);
+
+}  // namespace keymesh::tools

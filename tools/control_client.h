@@ -1,0 +1,43 @@
+// Client side of the control socket (proto/control.proto): connect to keymeshd, send one
+// Request, wait for its Reply. Blocking, with a deadline per call; for the CLI and tests.
+// Not thread-safe: one call at a time per client.
+#pragma once
+
+#include <chrono>
+#include <string>
+
+#include "common/result.h"
+#include "control.pb.h"
+
+namespace keymesh::tools {
+
+inline constexpr auto kDefaultControlTimeout = std::chrono::seconds(5);
+
+class ControlClient {
+ public:
+  // Error text reads "cannot reach keymeshd at PATH: <reason> (is keymeshd running?)" when
+  // nothing listens there.
+  static Result<ControlClient> connect(const std::string& path,
+                                       std::chrono::milliseconds timeout = kDefaultControlTimeout);
+
+  // Sends `request` and returns the daemon's reply (which may carry reply.error()). Fails on
+  // a broken connection or when no reply arrives within the timeout; the connection is then
+  // unusable.
+  Result<proto::Reply> call(const proto::Request& request);
+  // The same with raw payload bytes (tests use it to send malformed requests).
+  Result<proto::Reply> call_raw(const std::string& payload);
+
+  ControlClient(ControlClient&& other) noexcept;
+  ControlClient& operator=(ControlClient&& other) noexcept;
+  ControlClient(const ControlClient&) = delete;
+  ControlClient& operator=(const ControlClient&) = delete;
+  ~ControlClient();
+
+ private:
+  ControlClient(int fd, std::string path, std::chrono::milliseconds timeout);
+  int fd_ = -1;
+  std::string path_;
+  std::chrono::milliseconds timeout_;
+};
+
+}  // namespace keymesh::tools

@@ -1,0 +1,26 @@
+// keymesh: the command-line tool for keymeshd (status) and for keys. Subcommands live in one
+// file per group; see commands.h.
+#include <iostream>
+
+#include "tools/commands.h"
+
+int main(int argc, char** argv) {
+  // The one place exceptions are caught (STYLE.md habit 7): CLI11 and the standard library
+  // may throw; commands themselves return errors.
+  try {
+    CLI::App app{"Manage keymesh keys and query keymeshd", "keymesh"};
+    app.require_subcommand(1);
+    keymesh::tools::Outcome outcome;
+    keymesh::tools::add_key_commands(app, outcome);
+    keymesh::tools::add_status_command(app, outcome);
+    CLI11_PARSE(app, argc, argv);
+    if (!outcome) {
+      std::cerr << "keymesh: " << outcome.error().message << "\n";
+      return 1;
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "keymesh: " << e.what() << "\n";
+    return 1;
+  }
+}

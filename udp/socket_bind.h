@@ -1,0 +1,103 @@
+// SocketBind: udp::Bind over one kernel UDP socket, with recvmmsg/sendmmsg batching.
+//
+// The socket is AF_INET6 dual-stack (IPv4 peers appear as v4-mapped and are converted by
+// Endpoint), or AF_INET when IPv6 is unavailable in the namespace. It is non-blocking;
+// receive_batch never waits. Socket buffers are enlarged by the daemon itself
+// (SO_RCVBUFFORCE, falling back to SO_RCVBUF without CAP_NET_ADMIN) because the
+// net.core.*mem_max sysctls are read-only inside a network namespace.
+//
+// Send batching: prepare_send hands out a slot of a preallocated batch (no allocation per
+// datagram); commit_send queues it; the batch goes out with one sendmmsg when full and on
+// flush(). When the socket's send buffer is full (EAGAIN) we wait once, up to
+// kSendWaitMs, for POLLOUT and retry; whatever still does not fit is dropped and counted
+// in send_errors() and stats().dropped_would_block. Rationale: UDP has no back-pressure
+// worth honouring at this layer, a large SO_SNDBUF makes this rare, and a worker must
+// never stall its TUN queue for long.
+//
+// Threading: one SocketBind per worker thread. Several workers can share a port with
+// SocketBindOptions::reuse_port (SO_REUSEPORT): open the first with the wanted port (or 0),
+// then the others with its local_port().
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "common/result.h"
+#include "udp/bind.h"
+
+namespace keymesh::udp {
+
+struct SocketBindOptions {
+  bool reuse_port = false;          // SO_REUSEPORT, for one socket per worker on one port
+  std::size_t send_batch = 64;      // datagrams per sendmmsg
+  std::size_t max_datagram = 65535; // largest datagram prepare_send can hand out
+  bool allow_ipv6 = true;           // false: plain AF_INET socket
+};
+
+struct SocketBindStats {
+  std::uint64_t sent = 0;                 // datagrams the kernel accepted
+  std::uint64_t send_errors = 0;          // refused or dropped (includes dropped_would_block)
+  std::uint64_t dropped_would_block = 0;  // send buffer still full after the short wait
+  std::uint64_t received = 0;
+  std::uint64_t receive_errors = 0;       // recvmmsg failures other than EAGAIN
+  std::uint64_t truncated = 0;            // datagrams larger than the caller's buffer, dropped
+};
+
+class SocketBind final : public Bind {
+ public:
+  static constexpr int kSendWaitMs = 2;
+
+  // port 0: the kernel picks one; local_port() returns it. buffer_bytes <= 0 keeps the
+  // kernel defaults.
+  static Result<std::unique_ptr<SocketBind>> open(std::uint16_t port, int buffer_bytes,
+                                                  const SocketBindOptions& options = {});
+  ~SocketBind() override;
+  SocketBind(const SocketBind&) = delete;
+  SocketBind& operator=(const SocketBind&) = delete;
+
+  int fd() const noexcept override { return fd_; }
+  std::uint16_t local_port() const noexcept override { return port_; }
+  std::size_t receive_batch(std::span<Datagram> batch) noexcept override;
+  std::span<std::uint8_t> prepare_send(std::size_t capacity) noexcept override;
+  void commit_send(const Endpoint& to, std::size_t size) noexcept override;
+  void flush() noexcept override;
+  std::uint64_t send_errors() const noexcept override { return stats_.send_errors; }
+
+  int family() const noexcept { return family_; }  // AF_INET6 (dual-stack) or AF_INET
+  const SocketBindStats& stats() const noexcept { return stats_; }
+  // What the kernel granted (it reports twice the requested size: bookkeeping overhead).
+  int receive_buffer_bytes() const noexcept;
+  int send_buffer_bytes() const noexcept;
+
+ private:
+  static constexpr std::size_t kReceiveChunk = 64;  // recvmmsg vector length per call
+
+  SocketBind(int fd, int family, std::uint16_t port, const SocketBindOptions& options);
+  // One recvmmsg over `part` (at most kReceiveChunk). Returns how many the kernel gave;
+  // `kept` is how many are valid at the front of `part` (truncated ones are dropped).
+  std::size_t receive_chunk(std::span<Datagram> part, std::size_t& kept) noexcept;
+
+  int fd_;
+  int family_;
+  std::uint16_t port_;
+  std::size_t max_datagram_;
+  SocketBindStats stats_;
+
+  // Send side: slot i owns send_buffer_[i * max_datagram_ ...], its address and header.
+  std::vector<std::uint8_t> send_buffer_;
+  std::vector<sockaddr_storage> send_addrs_;
+  std::vector<iovec> send_iov_;
+  std::vector<mmsghdr> send_msgs_;
+  std::size_t send_count_ = 0;   // committed slots
+  bool prepared_ = false;        // slot send_count_ handed out by prepare_send
+
+  // Receive side: headers for one recvmmsg chunk; buffers belong to the caller.
+  std::vector<sockaddr_storage> recv_addrs_;
+  std::vector<iovec> recv_iov_;
+  std::vector<mmsghdr> recv_msgs_;
+};
+
+}  // namespace keymesh::udp
