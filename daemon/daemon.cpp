@@ -72,7 +72,8 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
     mtu = *underlay - kOverlayOverhead;
   }
 
-  auto device = tun::LinuxTun::open(cfg.interface_name, mtu);
+  auto device =
+      tun::LinuxTun::open(cfg.interface_name, mtu, tun::LinuxTunOptions{.offload = true});
   if (!device) return std::unexpected(device.error());
   impl->device = std::move(*device);
   for (const auto& address : cfg.addresses)

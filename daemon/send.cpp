@@ -28,6 +28,7 @@ std::size_t message_capacity(std::size_t mtu) {
 
 void Tunnel::pump_inside(std::size_t budget) noexcept {
   constexpr std::size_t kHeader = sizeof(crypto::MessageDataHeader);
+  refresh_now();
   for (; budget > 0; --budget) {
     auto buffer = bind_.prepare_send(message_capacity(mtu_));
     if (buffer.empty()) {
@@ -83,7 +84,8 @@ bool Tunnel::send_data(Peer& peer, std::span<const std::uint8_t> packet) noexcep
     drop(DropReason::SendBufferUnavailable);
     return false;
   }
-  std::memcpy(buffer.data() + sizeof(crypto::MessageDataHeader), packet.data(), packet.size());
+  if (!packet.empty())  // a keepalive's span may be null, which memcpy must not see
+    std::memcpy(buffer.data() + sizeof(crypto::MessageDataHeader), packet.data(), packet.size());
   std::size_t written = 0;
   const auto plain = buffer.subspan(sizeof(crypto::MessageDataHeader), packet.size());
   if (crypto::seal_data(*kp, buffer, plain, mtu_, now(), &written, key_limits()) !=

@@ -58,6 +58,7 @@ void Tunnel::timers_session_derived(Peer& peer) noexcept {
 }
 
 void Tunnel::tick() noexcept {
+  refresh_now();
   const TimePoint t = now();
   for (auto& peer : peers_) tick_peer(*peer, t);
   bind_.flush();

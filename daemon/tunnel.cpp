@@ -44,6 +44,7 @@ Tunnel::Tunnel(const Config& config, tun::Device& device, udp::Bind& bind,
     : device_(device),
       bind_(bind),
       time_(time),
+      now_(time.now()),
       timers_(config.timers),
       under_load_threshold_(config.handshakes_per_second_under_load),
       mtu_(std::size_t(device.mtu())),
@@ -86,6 +87,7 @@ crypto::KeyLimits Tunnel::key_limits() const noexcept {
 }
 
 void Tunnel::pump_outside(std::size_t budget) noexcept {
+  refresh_now();
   while (budget > 0) {
     const std::size_t want = std::min(budget, rx_batch_.size());
     const std::size_t got = bind_.receive_batch(std::span(rx_batch_.data(), want));
@@ -94,6 +96,7 @@ void Tunnel::pump_outside(std::size_t budget) noexcept {
     budget -= std::min(budget, got);
     if (got < want) break;
   }
+  device_.flush();
   bind_.flush();
 }
 

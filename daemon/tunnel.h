@@ -56,7 +56,8 @@ class Tunnel {
   void pump_inside(std::size_t budget) noexcept;
   // Receives up to `budget` datagrams from the bind and handles them; flushes the bind.
   void pump_outside(std::size_t budget) noexcept;
-  // Handles one outside datagram (in place: `datagram` is decrypted where it lies).
+  // Handles one outside datagram (in place: `datagram` is decrypted where it lies), at the
+  // time of the last pump or tick; pump_outside calls it for each datagram of a batch.
   void receive_outside(std::span<std::uint8_t> datagram, const udp::Endpoint& from) noexcept;
   // Runs every timer whose deadline has passed. Call at least every 100 ms.
   void tick() noexcept;
@@ -109,11 +110,15 @@ class Tunnel {
 
   crypto::KeyLimits key_limits() const noexcept;
   void drop(DropReason r) noexcept { drops_.count(r); }
-  TimePoint now() const noexcept { return time_.now(); }
+  // The time of the current batch: read once per entry point, not once per use, so a packet
+  // costs no clock reads of its own.
+  TimePoint now() const noexcept { return now_; }
+  void refresh_now() noexcept { now_ = time_.now(); }
 
   tun::Device& device_;
   udp::Bind& bind_;
   const TimeSource& time_;
+  TimePoint now_;
   TimerConfig timers_;
   std::uint32_t under_load_threshold_;
   std::size_t mtu_;

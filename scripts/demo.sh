@@ -160,7 +160,7 @@ if ((KEEP)); then
   echo "   less $KM_TMP/$a.log                                   # daemon log"
   echo "   configs and keys: $KM_TMP"
   echo "clean up with:"
-  echo "   sudo bash $KM_TMP/cleanup.sh"
+  echo "   sudo bash $KM_TMP/cleanup.sh      (the next demo.sh run also removes it)"
   # Hand everything over to cleanup.sh: stop the watchdog, forget the PIDs, skip the trap.
   pkill -TERM -P "$KM_WATCHDOG" 2>/dev/null || true
   kill -TERM "$KM_WATCHDOG" 2>/dev/null || true

@@ -18,6 +18,10 @@ using Outcome = Result<void>;
 void add_key_commands(CLI::App& app, Outcome& outcome);
 // status
 void add_status_command(CLI::App& app, Outcome& outcome);
+// ca init, crl sign (ca_commands.cpp)
+void add_ca_commands(CLI::App& app, Outcome& outcome);
+// cert sign, cert show, cert verify (cert_commands.cpp)
+void add_cert_commands(CLI::App& app, Outcome& outcome);
 
 // `wg show`-style text for a status reply; `now_unix` turns handshake times into "ago".
 std::string format_status(const proto::StatusReply& status, bool all_drops, std::int64_t now_unix);

@@ -8,11 +8,13 @@ int main(int argc, char** argv) {
   // The one place exceptions are caught (STYLE.md habit 7): CLI11 and the standard library
   // may throw; commands themselves return errors.
   try {
-    CLI::App app{"Manage keymesh keys and query keymeshd", "keymesh"};
+    CLI::App app{"Manage keymesh keys, certificates and query keymeshd", "keymesh"};
     app.require_subcommand(1);
     keymesh::tools::Outcome outcome;
     keymesh::tools::add_key_commands(app, outcome);
     keymesh::tools::add_status_command(app, outcome);
+    keymesh::tools::add_ca_commands(app, outcome);
+    keymesh::tools::add_cert_commands(app, outcome);
     CLI11_PARSE(app, argc, argv);
     if (!outcome) {
       std::cerr << "keymesh: " << outcome.error().message << "\n";

@@ -22,6 +22,10 @@ class Device {
   // Writes one IP packet to the kernel. False if the kernel did not take it (queue full,
   // interface down): the caller counts the drop.
   virtual bool write(std::span<const std::uint8_t> packet) noexcept = 0;
+  // Writes what write() buffered; the tunnel calls it at the end of each batch. Devices that
+  // write at once (the default) have nothing to do. A buffering device may return true from
+  // write() for a packet the kernel later refuses; it counts those itself.
+  virtual void flush() noexcept {}
 
   virtual const std::string& name() const noexcept = 0;
   virtual int mtu() const noexcept = 0;

@@ -5,3 +5,6 @@ set_target_properties(tun_probe PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINA
 km_netns_test(NAME io_tun_netlink SCRIPT ${CMAKE_CURRENT_LIST_DIR}/tun_netlink.sh TIMEOUT 120)
 # The script exits 77 when it cannot run here (not root, no /dev/net/tun, no `ip`).
 set_tests_properties(io_tun_netlink PROPERTIES SKIP_RETURN_CODE 77)
+# TUN offloads (tun/offload.h) with the real kernel: two keymeshd with km0 in vnet_hdr/TSO mode,
+# TCP both ways with checksums, super-packets seen on km0 in both directions.
+km_netns_test(NAME netns_tun_offload SCRIPT ${CMAKE_CURRENT_LIST_DIR}/tun_offload.sh TIMEOUT 240)

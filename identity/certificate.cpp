@@ -1,0 +1,324 @@
+#include "identity/certificate.h"
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <sodium.h>
+
+#include <algorithm>
+
+#include "cert.pb.h"
+#include "identity/ca_key.h"
+
+namespace keymesh::identity {
+
+namespace {
+
+using PbBody = proto::CertificateBody;
+
+std::string quoted(std::string_view s) {
+  // Names are printable ASCII once checked; before that, keep messages printable too.
+  std::string out = "\"";
+  for (char c : s.substr(0, 64)) out += (c >= 0x20 && c < 0x7f) ? c : '?';
+  if (s.size() > 64) out += "...";
+  return out + "\"";
+}
+
+bool printable(std::string_view s, bool allow_space) noexcept {
+  return std::all_of(s.begin(), s.end(), [allow_space](char c) {
+    return (c > 0x20 && c < 0x7f) || (allow_space && c == ' ');
+  });
+}
+
+CertResult<IpPrefix> parse_network(const std::string& text, const std::string& who,
+                                   const char* field) {
+  auto p = IpPrefix::parse(text);
+  if (!p) return cert_fail(CertError::Malformed, who + ": " + field + " " + quoted(text) +
+                                                     " is not a CIDR (10.1.0.0/24, fd00::/64)");
+  if (p->network() != *p)
+    return cert_fail(CertError::Malformed, who + ": " + field + " " + quoted(text) +
+                                               " has host bits set (write " +
+                                               p->network().to_string() + ")");
+  return *p;
+}
+
+// The outer message must be exactly what we would write, so its bytes (and fingerprint) are
+// unique: no unknown fields, no reordering, no redundant encodings.
+bool canonical_pair(ByteSpan bytes, const std::string& body, const std::string& signature) {
+  proto::Certificate again;
+  again.set_body(body);
+  again.set_signature(signature);
+  std::string out;
+  if (!again.SerializeToString(&out)) return false;
+  return out.size() == bytes.size() && std::equal(out.begin(), out.end(), bytes.begin());
+}
+
+}  // namespace
+
+std::string_view kind_name(Kind k) noexcept {
+  switch (k) {
+    case Kind::Ca: return "ca";
+    case Kind::Node: return "node";
+    case Kind::Workload: return "workload";
+    case Kind::Gateway: return "gateway";
+  }
+  return "unknown";
+}
+
+std::optional<Kind> parse_kind(std::string_view name) noexcept {
+  for (Kind k : {Kind::Ca, Kind::Node, Kind::Workload, Kind::Gateway})
+    if (kind_name(k) == name) return k;
+  return std::nullopt;
+}
+
+Fingerprint sha256(ByteSpan bytes) noexcept {
+  Fingerprint out{};
+  crypto_hash_sha256(out.data(), bytes.data(), bytes.size());
+  return out;
+}
+
+std::optional<Fingerprint> parse_fingerprint(std::string_view hex) {
+  if (hex.size() != 64) return std::nullopt;
+  auto bytes = from_hex(hex);
+  if (!bytes || bytes->size() != 32) return std::nullopt;
+  Fingerprint fp{};
+  std::copy(bytes->begin(), bytes->end(), fp.begin());
+  return fp;
+}
+
+std::string short_hex(const Fingerprint& fp) { return to_hex(ByteSpan(fp).first(8)); }
+
+bool valid_name(std::string_view s) noexcept {
+  return !s.empty() && s.size() <= kMaxNameLength && printable(s, false);
+}
+
+bool glob_match(std::string_view pattern, std::string_view text) noexcept {
+  // Classic two-pointer match with one backtrack point: O(|pattern| * |text|) worst case.
+  std::size_t p = 0, t = 0, star = std::string_view::npos, mark = 0;
+  while (t < text.size()) {
+    if (p < pattern.size() && (pattern[p] == '?' || pattern[p] == text[t])) {
+      ++p;
+      ++t;
+    } else if (p < pattern.size() && pattern[p] == '*') {
+      star = p++;
+      mark = t;
+    } else if (star != std::string_view::npos) {
+      p = star + 1;
+      t = ++mark;
+    } else {
+      return false;
+    }
+  }
+  while (p < pattern.size() && pattern[p] == '*') ++p;
+  return p == pattern.size();
+}
+
+bool prefix_within(const IpPrefix& inner, const IpPrefix& outer) noexcept {
+  return inner.address.family == outer.address.family && inner.length >= outer.length &&
+         outer.contains(inner.address);
+}
+
+CertResult<void> check_fields(const CertificateFields& f) {
+  const std::string who = "certificate " + quoted(f.name);
+  const auto bad = [&](std::string what) {
+    return cert_fail(CertError::Malformed, who + ": " + what);
+  };
+  if (!valid_name(f.name))
+    return bad("name must be 1-" + std::to_string(kMaxNameLength) +
+               " printable ASCII characters without spaces");
+  if (!parse_kind(kind_name(f.kind))) return bad("unknown kind");
+  if (sodium_is_zero(f.public_key.data(), f.public_key.size()))
+    return bad("public key is all zeros");
+  if (f.networks.size() > kMaxNetworks)
+    return bad("more than " + std::to_string(kMaxNetworks) + " networks");
+  for (const auto& n : f.networks) {
+    if ((n.address.family != 2 && n.address.family != 10) || n.length > n.address.size() * 8)
+      return bad("network is not a valid prefix");
+    if (n.network() != n) return bad("network " + n.to_string() + " has host bits set");
+  }
+  if (f.groups.size() > kMaxGroups) return bad("more than " + std::to_string(kMaxGroups) + " groups");
+  for (const auto& g : f.groups)
+    if (!valid_name(g)) return bad("group " + quoted(g) + " is not a valid name");
+  if (f.labels.size() > kMaxLabels) return bad("more than " + std::to_string(kMaxLabels) + " labels");
+  for (const auto& [k, v] : f.labels) {
+    if (!valid_name(k) || k.find('=') != std::string::npos)
+      return bad("label key " + quoted(k) + " is not a valid name");
+    if (v.size() > kMaxLabelValueLength || !printable(v, true))
+      return bad("label " + quoted(k) + " has a value that is not printable ASCII (max " +
+                 std::to_string(kMaxLabelValueLength) + ")");
+  }
+  if (f.not_before < 0 || f.not_after > kMaxTime)
+    return bad("validity must lie between 1970 and 9999");
+  if (f.not_before >= f.not_after) return bad("not_before must be earlier than not_after");
+  if (f.kind == Kind::Ca) {
+    if (f.constraints) {
+      const auto& c = *f.constraints;
+      if (c.allowed_networks.size() > kMaxNetworks)
+        return bad("more than " + std::to_string(kMaxNetworks) + " allowed networks");
+      for (const auto& n : c.allowed_networks) {
+        if ((n.address.family != 2 && n.address.family != 10) ||
+            n.length > n.address.size() * 8)
+          return bad("allowed network is not a valid prefix");
+        if (n.network() != n)
+          return bad("allowed network " + n.to_string() + " has host bits set");
+      }
+      if (c.name_pattern.size() > kMaxNameLength || !printable(c.name_pattern, false))
+        return bad("name pattern must be printable ASCII without spaces");
+      if (c.max_lifetime_seconds < 0) return bad("max lifetime must not be negative");
+    }
+  } else if (f.constraints) {
+    return bad("only a CA certificate may carry CA constraints");
+  }
+  return {};
+}
+
+const CaConstraints& Certificate::constraints() const noexcept {
+  static const CaConstraints kNone{};
+  return fields_.constraints ? *fields_.constraints : kNone;
+}
+
+std::string Certificate::fingerprint_hex() const { return to_hex(fingerprint_); }
+std::string Certificate::short_fingerprint() const { return short_hex(fingerprint_); }
+std::string Certificate::describe() const {
+  return "certificate " + quoted(fields_.name) + " (" + short_fingerprint() + ")";
+}
+
+bool Certificate::signature_valid_for(const crypto::Key& issuer_key) const noexcept {
+  return crypto_sign_verify_detached(signature_.data(), body_.data(), body_.size(),
+                                     issuer_key.data()) == 0;
+}
+
+CertResult<Certificate> Certificate::parse(ByteSpan bytes) {
+  if (bytes.size() > kMaxCertificateSize)
+    return cert_fail(CertError::Malformed, "certificate larger than " +
+                                               std::to_string(kMaxCertificateSize) + " bytes");
+  proto::Certificate outer;
+  if (!outer.ParseFromArray(bytes.data(), int(bytes.size())))
+    return cert_fail(CertError::Malformed, "not a keymesh certificate (does not parse)");
+  if (outer.signature().size() != crypto_sign_BYTES)
+    return cert_fail(CertError::Malformed, "certificate signature is not 64 bytes");
+  if (!canonical_pair(bytes, outer.body(), outer.signature()))
+    return cert_fail(CertError::Malformed, "certificate is not canonically encoded");
+
+  PbBody body;
+  if (!body.ParseFromString(outer.body()))
+    return cert_fail(CertError::Malformed, "certificate body does not parse");
+  const std::string who = "certificate " + quoted(body.name());
+  const auto bad = [&](std::string what) {
+    return cert_fail(CertError::Malformed, who + ": " + what);
+  };
+  if (!body.GetReflection()->GetUnknownFields(body).empty() ||
+      (body.has_constraints() &&
+       !body.constraints().GetReflection()->GetUnknownFields(body.constraints()).empty()))
+    return bad("body has fields unknown to version " + std::to_string(kCertificateVersion));
+  if (body.version() != kCertificateVersion)
+    return bad("unsupported version " + std::to_string(body.version()));
+  if (body.kind() < PbBody::CA || body.kind() > PbBody::GATEWAY) return bad("unknown kind");
+
+  Certificate cert;
+  CertificateFields& f = cert.fields_;
+  f.name = body.name();
+  f.kind = Kind(body.kind());
+  if (body.public_key().size() != 32) return bad("public key is not 32 bytes");
+  std::copy(body.public_key().begin(), body.public_key().end(), f.public_key.begin());
+  if (body.networks_size() > int(kMaxNetworks))
+    return bad("more than " + std::to_string(kMaxNetworks) + " networks");
+  for (const auto& n : body.networks()) {
+    auto p = parse_network(n, who, "network");
+    if (!p) return std::unexpected(p.error());
+    f.networks.push_back(*p);
+  }
+  f.groups.assign(body.groups().begin(), body.groups().end());
+  for (const auto& [k, v] : body.labels()) f.labels.emplace(k, v);
+  f.not_before = body.not_before();
+  f.not_after = body.not_after();
+  if (!body.issuer_fingerprint().empty()) {
+    if (body.issuer_fingerprint().size() != 32) return bad("issuer fingerprint is not 32 bytes");
+    Fingerprint fp{};
+    std::copy(body.issuer_fingerprint().begin(), body.issuer_fingerprint().end(), fp.begin());
+    f.issuer = fp;
+  }
+  if (body.has_constraints()) {
+    CaConstraints c;
+    const auto& pc = body.constraints();
+    if (pc.allowed_networks_size() > int(kMaxNetworks))
+      return bad("more than " + std::to_string(kMaxNetworks) + " allowed networks");
+    for (const auto& n : pc.allowed_networks()) {
+      auto p = parse_network(n, who, "allowed network");
+      if (!p) return std::unexpected(p.error());
+      c.allowed_networks.push_back(*p);
+    }
+    c.name_pattern = pc.name_pattern();
+    c.max_lifetime_seconds = pc.max_lifetime_seconds();
+    c.may_sign_ca = pc.may_sign_ca();
+    f.constraints = std::move(c);
+  }
+  if (auto r = check_fields(f); !r) return std::unexpected(r.error());
+  if (f.kind == Kind::Ca && crypto_core_ed25519_is_valid_point(f.public_key.data()) != 1)
+    return bad("CA public key is not a valid Ed25519 key");
+  // A root names no issuer and so must be a CA signing itself.
+  if (!f.issuer && f.kind != Kind::Ca) return bad("only a CA may be self-signed (no issuer)");
+
+  cert.encoded_.assign(bytes.begin(), bytes.end());
+  cert.body_.assign(outer.body().begin(), outer.body().end());
+  std::copy(outer.signature().begin(), outer.signature().end(), cert.signature_.begin());
+  cert.fingerprint_ = sha256(cert.encoded_);
+  return cert;
+}
+
+CertResult<Certificate> sign_certificate(CertificateFields fields, const Certificate* issuer,
+                                         const CaKey& key) {
+  const std::string who = "certificate " + quoted(fields.name);
+  if (issuer) {
+    if (!issuer->is_ca())
+      return cert_fail(CertError::NotSignedByCa,
+                       who + ": issuer " + issuer->describe() + " is not a CA");
+    if (!equal_ct(issuer->public_key(), key.public_key()))
+      return cert_fail(CertError::KeyMismatch,
+                       who + ": the signing key does not belong to issuer " + issuer->describe());
+    fields.issuer = issuer->fingerprint();
+  } else {
+    fields.issuer.reset();
+    if (fields.kind != Kind::Ca || !equal_ct(fields.public_key, key.public_key()))
+      return cert_fail(CertError::KeyMismatch,
+                       who + ": a self-signed certificate must be a CA with the signing key");
+  }
+  if (auto r = check_fields(fields); !r) return std::unexpected(r.error());
+
+  PbBody body;
+  body.set_version(kCertificateVersion);
+  body.set_name(fields.name);
+  body.set_kind(PbBody::Kind(fields.kind));
+  body.set_public_key(fields.public_key.data(), fields.public_key.size());
+  for (const auto& n : fields.networks) body.add_networks(n.to_string());
+  for (const auto& g : fields.groups) body.add_groups(g);
+  for (const auto& [k, v] : fields.labels) (*body.mutable_labels())[k] = v;
+  body.set_not_before(fields.not_before);
+  body.set_not_after(fields.not_after);
+  if (fields.issuer) body.set_issuer_fingerprint(fields.issuer->data(), fields.issuer->size());
+  if (fields.constraints) {
+    auto* c = body.mutable_constraints();
+    for (const auto& n : fields.constraints->allowed_networks)
+      c->add_allowed_networks(n.to_string());
+    c->set_name_pattern(fields.constraints->name_pattern);
+    c->set_max_lifetime_seconds(fields.constraints->max_lifetime_seconds);
+    c->set_may_sign_ca(fields.constraints->may_sign_ca);
+  }
+  // Serialized once; these bytes are what is signed and stored from now on.
+  std::string body_bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&body_bytes);
+    google::protobuf::io::CodedOutputStream out(&stream);
+    out.SetSerializationDeterministic(true);
+    body.SerializeToCodedStream(&out);
+  }
+  const Signature sig = key.sign(ByteSpan(
+      reinterpret_cast<const std::uint8_t*>(body_bytes.data()), body_bytes.size()));
+  proto::Certificate outer;
+  outer.set_body(body_bytes);
+  outer.set_signature(sig.data(), sig.size());
+  const std::string encoded = outer.SerializeAsString();
+  return Certificate::parse(
+      ByteSpan(reinterpret_cast<const std::uint8_t*>(encoded.data()), encoded.size()));
+}
+
+}  // namespace keymesh::identity

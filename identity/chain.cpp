@@ -1,0 +1,330 @@
+#include "identity/chain.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+#include <ctime>
+
+#include "cert.pb.h"
+
+namespace keymesh::identity {
+
+namespace {
+
+using Path = std::vector<const Certificate*>;
+
+std::string utc(std::int64_t t) {
+  const std::time_t tt = std::time_t(t);
+  std::tm tm{};
+  if (!::gmtime_r(&tt, &tm)) return std::to_string(t);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string seconds_text(std::int64_t s) {
+  if (s % 3600 == 0) return std::to_string(s / 3600) + "h";
+  if (s % 60 == 0) return std::to_string(s / 60) + "m";
+  return std::to_string(s) + "s";
+}
+
+std::string join(const std::vector<IpPrefix>& nets) {
+  std::string out;
+  for (const auto& n : nets) out += (out.empty() ? "" : ", ") + n.to_string();
+  return out;
+}
+
+std::int64_t unix_seconds(WallTime t) {
+  const auto s = std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+  return std::clamp<std::int64_t>(s, -2 * kMaxTime, 2 * kMaxTime);
+}
+
+std::int64_t skew_seconds(std::chrono::seconds skew) {
+  return std::clamp<std::int64_t>(skew.count(), 0, kMaxTime);
+}
+
+// Issuer kind, CA permission and signature of one link (subject issued by issuer).
+CertResult<void> check_link(const Certificate& subject, const Certificate& issuer) {
+  if (!issuer.is_ca())
+    return cert_fail(CertError::NotSignedByCa,
+                     subject.describe() + ": issuer " + issuer.describe() + " is a " +
+                         std::string(kind_name(issuer.kind())) + ", not a CA");
+  if (!subject.signature_valid_for(issuer.public_key()))
+    return cert_fail(CertError::ForgedSignature,
+                     subject.describe() + ": signature does not verify with the key of issuer " +
+                         issuer.describe());
+  if (subject.is_ca() && !issuer.constraints().may_sign_ca)
+    return cert_fail(CertError::CaSigningNotAllowed,
+                     subject.describe() + " is a CA, but its issuer " + issuer.describe() +
+                         " may not sign CA certificates (may_sign_ca is false)");
+  return {};
+}
+
+// What `ca` allows for anything below it on the path (its own constraints only).
+CertResult<void> check_constraints(const Certificate& subject, const Certificate& ca) {
+  const CaConstraints& c = ca.constraints();
+  if (!c.allowed_networks.empty()) {
+    const auto inside = [&](const IpPrefix& n) {
+      return std::any_of(c.allowed_networks.begin(), c.allowed_networks.end(),
+                         [&](const IpPrefix& a) { return prefix_within(n, a); });
+    };
+    std::vector<IpPrefix> own = subject.fields().networks;
+    if (subject.is_ca())
+      own.insert(own.end(), subject.constraints().allowed_networks.begin(),
+                 subject.constraints().allowed_networks.end());
+    for (const auto& n : own)
+      if (!inside(n))
+        return cert_fail(CertError::NetworkOutsideConstraint,
+                         subject.describe() + ": network " + n.to_string() +
+                             " is outside the allowed networks of " + ca.describe() + " (" +
+                             join(c.allowed_networks) + ")");
+  }
+  if (!subject.is_ca() && !c.name_pattern.empty() && !glob_match(c.name_pattern, subject.name()))
+    return cert_fail(CertError::NameOutsidePattern,
+                     subject.describe() + ": name does not match the pattern \"" +
+                         c.name_pattern + "\" of " + ca.describe());
+  const auto& f = subject.fields();
+  const std::int64_t lifetime = f.not_after - f.not_before;
+  if (c.max_lifetime_seconds > 0 && lifetime > c.max_lifetime_seconds)
+    return cert_fail(CertError::LifetimeExceedsIssuer,
+                     subject.describe() + ": lifetime " + seconds_text(lifetime) +
+                         " exceeds the maximum " + seconds_text(c.max_lifetime_seconds) +
+                         " of " + ca.describe());
+  if (f.not_after > ca.fields().not_after)
+    return cert_fail(CertError::LifetimeExceedsIssuer,
+                     subject.describe() + ": valid until " + utc(f.not_after) +
+                         ", after its issuing " + ca.describe() + " expires (" +
+                         utc(ca.fields().not_after) + ")");
+  return {};
+}
+
+CertResult<Path> build_path(const TrustStore& store, std::span<const Certificate> chain) {
+  if (chain.empty()) return cert_fail(CertError::Malformed, "empty certificate chain");
+  if (chain.size() > kMaxChainLength)
+    return cert_fail(CertError::ChainTooLong, "chain of " + std::to_string(chain.size()) +
+                                                  " certificates (at most " +
+                                                  std::to_string(kMaxChainLength) + ")");
+  Path path;
+  for (const auto& c : chain) path.push_back(&c);
+  const Certificate& last = chain.back();
+  if (last.is_self_signed()) {
+    const Certificate* root = store.find_root(last.fingerprint());
+    if (!root)
+      return cert_fail(CertError::UnknownRoot,
+                       last.describe() + " is a self-signed root that is not trusted");
+    path.back() = root;
+  } else {
+    const Certificate* root = store.find_root(*last.fields().issuer);
+    if (!root)
+      return cert_fail(CertError::UnknownRoot,
+                       last.describe() + ": its issuer " + short_hex(*last.fields().issuer) +
+                           " is not a trusted root (and not in the chain)");
+    path.push_back(root);
+    if (path.size() > kMaxChainLength)
+      return cert_fail(CertError::ChainTooLong, "chain of " + std::to_string(path.size()) +
+                                                    " certificates with its root (at most " +
+                                                    std::to_string(kMaxChainLength) + ")");
+  }
+  for (std::size_t i = 0; i + 1 < path.size(); ++i) {
+    const Certificate& c = *path[i];
+    if (c.is_self_signed())
+      return cert_fail(CertError::IssuerMismatch,
+                       c.describe() + " is self-signed but is not the last in the chain");
+    if (*c.fields().issuer != path[i + 1]->fingerprint())
+      return cert_fail(CertError::IssuerMismatch,
+                       c.describe() + " names issuer " + short_hex(*c.fields().issuer) +
+                           ", but the next certificate is " + path[i + 1]->describe());
+  }
+  return path;
+}
+
+CertResult<Path> verify_path(const TrustStore& store, std::span<const Certificate> chain,
+                             WallTime now, std::chrono::seconds skew) {
+  auto path = build_path(store, chain);
+  if (!path) return path;
+  const Path& p = *path;
+  // Root down, so the first problem reported is the one highest up the chain.
+  for (std::size_t i = p.size(); i-- > 0;) {
+    const Certificate& c = *p[i];
+    if (store.is_revoked(c.fingerprint()))
+      return cert_fail(CertError::Revoked, c.describe() + " is revoked");
+    if (i + 1 < p.size())
+      if (auto r = check_link(c, *p[i + 1]); !r) return std::unexpected(r.error());
+    if (auto r = check_validity(c, now, skew); !r) return std::unexpected(r.error());
+  }
+  for (std::size_t j = p.size(); j-- > 1;)
+    for (std::size_t i = j; i-- > 0;)
+      if (auto r = check_constraints(*p[i], *p[j]); !r) return std::unexpected(r.error());
+  return path;
+}
+
+}  // namespace
+
+CertResult<Chain> parse_chain(ByteSpan bytes) {
+  if (bytes.size() > kMaxChainSize)
+    return cert_fail(CertError::ChainTooLong, "certificate chain larger than " +
+                                                  std::to_string(kMaxChainSize) + " bytes");
+  proto::CertificateChainBytes raw;
+  if (!raw.ParseFromArray(bytes.data(), int(bytes.size())))
+    return cert_fail(CertError::Malformed, "certificate chain does not parse");
+  if (raw.certificates_size() == 0)
+    return cert_fail(CertError::Malformed, "empty certificate chain");
+  if (raw.certificates_size() > int(kMaxChainLength))
+    return cert_fail(CertError::ChainTooLong,
+                     "chain of " + std::to_string(raw.certificates_size()) +
+                         " certificates (at most " + std::to_string(kMaxChainLength) + ")");
+  Chain chain;
+  for (const auto& c : raw.certificates()) {
+    auto cert = Certificate::parse(
+        ByteSpan(reinterpret_cast<const std::uint8_t*>(c.data()), c.size()));
+    if (!cert) return std::unexpected(cert.error());
+    chain.push_back(std::move(*cert));
+  }
+  return chain;
+}
+
+Bytes serialize_chain(std::span<const Certificate> chain) {
+  proto::CertificateChainBytes raw;
+  for (const auto& c : chain) raw.add_certificates(c.encoded().data(), c.encoded().size());
+  const std::string s = raw.SerializeAsString();
+  return Bytes(s.begin(), s.end());
+}
+
+CertResult<void> check_issued_by(const Certificate& subject, const Certificate& issuer) {
+  if (subject.is_self_signed() || *subject.fields().issuer != issuer.fingerprint())
+    return cert_fail(CertError::IssuerMismatch,
+                     subject.describe() + " was not issued by " + issuer.describe());
+  if (auto r = check_link(subject, issuer); !r) return r;
+  return check_constraints(subject, issuer);
+}
+
+CertResult<void> check_validity(const Certificate& cert, WallTime now,
+                                std::chrono::seconds skew) {
+  const std::int64_t t = unix_seconds(now), s = skew_seconds(skew);
+  const auto& f = cert.fields();
+  if (t + s < f.not_before)
+    return cert_fail(CertError::NotYetValid,
+                     cert.describe() + " is not valid before " + utc(f.not_before) + " (now " +
+                         utc(t) + ", allowed clock skew " + std::to_string(s) + "s)");
+  if (t - s > f.not_after)
+    return cert_fail(CertError::Expired, cert.describe() + " expired at " + utc(f.not_after) +
+                                             " (now " + utc(t) + ", allowed clock skew " +
+                                             std::to_string(s) + "s)");
+  return {};
+}
+
+CertResult<void> check_static_key(const ValidatedIdentity& identity,
+                                  const crypto::Key& handshake_static_key) {
+  if (sodium_memcmp(identity.public_key.data(), handshake_static_key.data(),
+                    handshake_static_key.size()) != 0)
+    return cert_fail(CertError::KeyMismatch,
+                     "certificate \"" + identity.name + "\" (" +
+                         identity.fingerprint.substr(0, 16) +
+                         "): the handshake's static key is not the certificate's public key");
+  return {};
+}
+
+// ---- TrustStore ----
+
+CertResult<void> TrustStore::add_root(const Certificate& root) {
+  if (!root.is_ca())
+    return cert_fail(CertError::NotSignedByCa, root.describe() + " is not a CA: cannot be a root");
+  if (!root.is_self_signed())
+    return cert_fail(CertError::IssuerMismatch,
+                     root.describe() + " is not self-signed: only roots can be trusted");
+  if (!root.signature_valid_for(root.public_key()))
+    return cert_fail(CertError::ForgedSignature,
+                     root.describe() + ": self-signature does not verify");
+  roots_.insert_or_assign(root.fingerprint(), root);
+  return {};
+}
+
+bool TrustStore::remove_root(const Fingerprint& root) {
+  revocations_.erase(root);
+  return roots_.erase(root) > 0;
+}
+
+const Certificate* TrustStore::find_root(const Fingerprint& fp) const noexcept {
+  const auto it = roots_.find(fp);
+  return it == roots_.end() ? nullptr : &it->second;
+}
+
+CertResult<void> TrustStore::set_revocation_list(const RevocationList& list) {
+  const Certificate* root = find_root(list.issuer());
+  if (!root)
+    return cert_fail(CertError::UnknownRoot, "revocation list issued by " +
+                                                 short_hex(list.issuer()) +
+                                                 ", which is not a trusted root");
+  if (auto r = verify_revocation_list(list, *root); !r) return r;
+  const auto it = revocations_.find(list.issuer());
+  if (it != revocations_.end() && it->second.issued_at() > list.issued_at())
+    return cert_fail(CertError::StaleRevocationList,
+                     "revocation list of " + root->describe() + " issued at " +
+                         utc(list.issued_at()) + " is older than the one in use (" +
+                         utc(it->second.issued_at()) + ")");
+  revocations_.insert_or_assign(list.issuer(), list);
+  return {};
+}
+
+bool TrustStore::is_revoked(const Fingerprint& fp) const noexcept {
+  return std::any_of(revocations_.begin(), revocations_.end(),
+                     [&](const auto& entry) { return entry.second.contains(fp); });
+}
+
+CertResult<Chain> TrustStore::verify_chain(std::span<const Certificate> chain, WallTime now,
+                                           std::chrono::seconds skew) const {
+  auto path = verify_path(*this, chain, now, skew);
+  if (!path) return std::unexpected(path.error());
+  Chain out;
+  for (const Certificate* c : *path) out.push_back(*c);
+  return out;
+}
+
+CertResult<ValidatedIdentity> TrustStore::validate(std::span<const Certificate> chain,
+                                                   WallTime now,
+                                                   std::chrono::seconds skew) const {
+  auto path = verify_path(*this, chain, now, skew);
+  if (!path) return std::unexpected(path.error());
+  const Certificate& leaf = *path->front();
+  if (leaf.is_ca())
+    return cert_fail(CertError::NotAnIdentity,
+                     leaf.describe() + " is a CA: it cannot identify a node, workload or gateway");
+  const auto& f = leaf.fields();
+  ValidatedIdentity id;
+  id.name = f.name;
+  id.kind = f.kind;
+  id.public_key = f.public_key;
+  id.networks = f.networks;
+  id.groups = f.groups;
+  id.labels = f.labels;
+  id.not_after = f.not_after;
+  id.fingerprint = leaf.fingerprint_hex();
+  for (const Certificate* c : *path) id.chain_fingerprints.push_back(c->fingerprint());
+  return id;
+}
+
+CertResult<ValidatedIdentity> TrustStore::validate(ByteSpan chain_bytes, WallTime now,
+                                                   std::chrono::seconds skew) const {
+  auto chain = parse_chain(chain_bytes);
+  if (!chain) return std::unexpected(chain.error());
+  return validate(*chain, now, skew);
+}
+
+CertResult<void> TrustStore::recheck(const ValidatedIdentity& identity, WallTime now,
+                                     std::chrono::seconds skew) const {
+  const std::string who =
+      "certificate \"" + identity.name + "\" (" + identity.fingerprint.substr(0, 16) + ")";
+  if (identity.chain_fingerprints.empty() || !find_root(identity.chain_fingerprints.back()))
+    return cert_fail(CertError::UnknownRoot, who + ": its root is no longer trusted");
+  for (const auto& fp : identity.chain_fingerprints)
+    if (is_revoked(fp))
+      return cert_fail(CertError::Revoked,
+                       fp == identity.chain_fingerprints.front()
+                           ? who + " is revoked"
+                           : who + ": issuer " + short_hex(fp) + " on its chain is revoked");
+  if (unix_seconds(now) - skew_seconds(skew) > identity.not_after)
+    return cert_fail(CertError::Expired, who + " expired at " + utc(identity.not_after));
+  return {};
+}
+
+}  // namespace keymesh::identity

@@ -1,0 +1,220 @@
+#include "policy/audit.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+
+#include "policy/schedule.h"
+
+namespace keymesh::policy {
+
+std::string_view audit_event_name(AuditEventType t) noexcept {
+  switch (t) {
+    case AuditEventType::kPathOpened:
+      return "path_opened";
+    case AuditEventType::kPathRefused:
+      return "path_refused";
+    case AuditEventType::kPathClosed:
+      return "path_closed";
+    case AuditEventType::kPacketDenied:
+      return "packet_denied";
+    case AuditEventType::kHandshakeRejected:
+      return "handshake_rejected";
+    case AuditEventType::kCertificateRejected:
+      return "certificate_rejected";
+    case AuditEventType::kPolicyReloaded:
+      break;
+  }
+  return "policy_reloaded";
+}
+
+namespace {
+
+// Length of the valid UTF-8 sequence at s[i], or 0 (RFC 3629: no overlongs, no surrogates,
+// nothing above U+10FFFF).
+std::size_t utf8_length(std::string_view s, std::size_t i) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  const unsigned char c = b(0);
+  auto cont = [&](std::size_t k) { return i + k < s.size() && (b(k) & 0xc0) == 0x80; };
+  if (c >= 0xc2 && c <= 0xdf) return cont(1) ? 2 : 0;
+  if (c >= 0xe0 && c <= 0xef) {
+    if (!cont(1) || !cont(2)) return 0;
+    if (c == 0xe0 && b(1) < 0xa0) return 0;  // overlong
+    if (c == 0xed && b(1) > 0x9f) return 0;  // surrogate
+    return 3;
+  }
+  if (c >= 0xf0 && c <= 0xf4) {
+    if (!cont(1) || !cont(2) || !cont(3)) return 0;
+    if (c == 0xf0 && b(1) < 0x90) return 0;
+    if (c == 0xf4 && b(1) > 0x8f) return 0;
+    return 4;
+  }
+  return 0;
+}
+
+void append_party(std::string& out, const std::optional<AuditParty>& p) {
+  if (!p) {
+    out += "null";
+    return;
+  }
+  out += "{\"name\":" + json_string(p->name) + ",\"fingerprint\":" + json_string(p->fingerprint) +
+         ",\"groups\":[";
+  for (std::size_t i = 0; i < p->groups.size(); ++i) {
+    if (i) out += ',';
+    out += json_string(p->groups[i]);
+  }
+  out += "]}";
+}
+
+std::string party_key(const std::optional<AuditParty>& p) {
+  if (!p) return {};
+  return p->fingerprint.empty() ? "name:" + p->name : p->fingerprint;
+}
+
+}  // namespace
+
+std::string json_string(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  out += '"';
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      switch (c) {
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        default:
+          if (c < 0x20 || c == 0x7f) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            out += buf;
+          } else {
+            out += char(c);
+          }
+      }
+      ++i;
+      continue;
+    }
+    const std::size_t n = utf8_length(s, i);
+    if (n == 0) {
+      out += "\xef\xbf\xbd";  // U+FFFD for a byte that does not start valid UTF-8
+      ++i;
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
+    }
+  }
+  out += '"';
+  return out;
+}
+
+std::string format_audit_line(const AuditEvent& e) {
+  std::string out = "{\"time\":\"" + format_rfc3339_ms(e.time) + "\",\"event\":\"" +
+                    std::string(audit_event_name(e.event)) + "\",\"local\":";
+  append_party(out, e.local);
+  out += ",\"remote\":";
+  append_party(out, e.remote);
+  out += ",\"rule\":";
+  out += e.rule.empty() ? std::string("null") : json_string(e.rule);
+  out += ",\"reason\":" + json_string(e.reason);
+  if (e.event == AuditEventType::kPacketDenied) out += ",\"count\":" + std::to_string(e.count);
+  out += "}\n";
+  return out;
+}
+
+// ---- Sinks ----
+
+Result<std::unique_ptr<FileAuditSink>> FileAuditSink::open(const std::string& path) {
+  if (path == "-") return std::unique_ptr<FileAuditSink>(new FileAuditSink(STDOUT_FILENO, false));
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) return fail("cannot open audit log " + path + ": " + std::strerror(errno));
+  return std::unique_ptr<FileAuditSink>(new FileAuditSink(fd, true));
+}
+
+FileAuditSink::~FileAuditSink() {
+  if (owned_) ::close(fd_);
+}
+
+void FileAuditSink::write(std::string_view line) {
+  // One write per line: with O_APPEND the kernel places it at the end atomically. A short
+  // write (disk full) is retried for the rest; an error is counted, not thrown: auditing
+  // must not take the data plane down.
+  while (!line.empty()) {
+    const ssize_t n = ::write(fd_, line.data(), line.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ++write_errors_;
+      return;
+    }
+    line.remove_prefix(std::size_t(n));
+  }
+}
+
+// ---- AuditLog ----
+
+void AuditLog::record(const AuditEvent& e) {
+  if (e.event == AuditEventType::kPacketDenied) {
+    packet_denied(e);
+    return;
+  }
+  const std::string line = format_audit_line(e);
+  std::lock_guard lock(mutex_);
+  sink_.write(line);
+}
+
+void AuditLog::packet_denied(const AuditEvent& e) {
+  std::lock_guard lock(mutex_);
+  auto [it, fresh] = pending_.try_emplace({party_key(e.local), party_key(e.remote)});
+  Pending& p = it->second;
+  if (!fresh && e.time < p.last_line + interval_) {
+    ++p.count;
+    p.last = e;
+    return;
+  }
+  AuditEvent line = e;
+  line.count = p.count + 1;
+  p.count = 0;
+  p.last_line = e.time;
+  sink_.write(format_audit_line(line));
+}
+
+void AuditLog::flush(WallTime now) {
+  std::lock_guard lock(mutex_);
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    Pending& p = it->second;
+    if (now < p.last_line + interval_) {
+      ++it;
+      continue;
+    }
+    if (p.count == 0) {  // quiet for a whole interval: forget the pair
+      it = pending_.erase(it);
+      continue;
+    }
+    AuditEvent line = p.last;
+    line.time = now;
+    line.count = p.count;
+    p.count = 0;
+    p.last_line = now;
+    sink_.write(format_audit_line(line));
+    ++it;
+  }
+}
+
+}  // namespace keymesh::policy

@@ -1,0 +1,193 @@
+#include "tools/identity_cli.h"
+
+#include <charconv>
+#include <chrono>
+#include <ctime>
+
+#include "common/bytes.h"
+
+namespace keymesh::tools {
+
+namespace {
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
+  return out;
+}
+
+std::vector<std::string> prefixes(const std::vector<IpPrefix>& nets) {
+  std::vector<std::string> out;
+  for (const auto& n : nets) out.push_back(n.to_string());
+  return out;
+}
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string json_array(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < items.size(); ++i) out += (i ? "," : "") + json_string(items[i]);
+  return out + "]";
+}
+
+std::string validity_note(const identity::CertificateFields& f, std::int64_t now) {
+  if (now < f.not_before) return "not yet valid, starts in " + format_duration(f.not_before - now);
+  if (now > f.not_after) return "expired " + format_duration(now - f.not_after) + " ago";
+  if (now == f.not_after) return "expires now";
+  return "expires in " + format_duration(f.not_after - now);
+}
+
+}  // namespace
+
+Result<std::int64_t> parse_duration(std::string_view text) {
+  const std::string bad = "\"" + std::string(text) +
+                          "\" is not a duration (e.g. 24h, 30m, 90s, 7d, 1h30m)";
+  if (text.empty()) return fail(bad);
+  std::int64_t total = 0;
+  const char* p = text.data();
+  const char* end = p + text.size();
+  while (p < end) {
+    std::int64_t n = 0;
+    auto [next, ec] = std::from_chars(p, end, n);
+    if (ec != std::errc() || next == end || n < 0) return fail(bad);
+    std::int64_t unit = 0;
+    switch (*next) {
+      case 's': unit = 1; break;
+      case 'm': unit = 60; break;
+      case 'h': unit = 3600; break;
+      case 'd': unit = 86400; break;
+      default: return fail(bad);
+    }
+    if (n > identity::kMaxTime / unit || total > identity::kMaxTime - n * unit)
+      return fail("\"" + std::string(text) + "\" is too long a duration");
+    total += n * unit;
+    p = next + 1;
+  }
+  if (total <= 0) return fail(bad);
+  return total;
+}
+
+std::string format_duration(std::int64_t s) {
+  if (s <= 0) return "0s";
+  std::string out;
+  const auto part = [&](std::int64_t n, const char* unit) {
+    if (n == 0) return;
+    out += (out.empty() ? "" : " ") + std::to_string(n) + unit;
+  };
+  part(s / 86400, "d");
+  part(s / 3600 % 24, "h");
+  part(s / 60 % 60, "m");
+  part(s % 60, "s");
+  return out;
+}
+
+Result<std::int64_t> parse_time(std::string_view text) {
+  std::int64_t n = 0;
+  auto [next, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec == std::errc() && next == text.data() + text.size()) return n;
+  std::tm tm{};
+  const std::string s(text);
+  const char* rest = ::strptime(s.c_str(), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  if (!rest || *rest != '\0')
+    return fail("\"" + s + "\" is not a time (unix seconds or 2025-01-02T03:04:05Z)");
+  return std::int64_t(::timegm(&tm));
+}
+
+std::string format_time(std::int64_t t) {
+  const std::time_t tt = std::time_t(t);
+  std::tm tm{};
+  if (!::gmtime_r(&tt, &tm)) return std::to_string(t);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::int64_t now_unix() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string show_certificate(const identity::Certificate& cert, std::int64_t now) {
+  const auto& f = cert.fields();
+  std::string out;
+  const auto line = [&](const char* key, const std::string& value) {
+    out += key;
+    out.append(14 - std::string_view(key).size(), ' ');
+    out += value + "\n";
+  };
+  line("name:", f.name);
+  line("kind:", std::string(identity::kind_name(f.kind)));
+  line("fingerprint:", cert.fingerprint_hex());
+  line("public key:", to_base64(f.public_key) + (cert.is_ca() ? " (Ed25519)" : " (X25519)"));
+  line("networks:", f.networks.empty() ? "-" : join(prefixes(f.networks)));
+  line("groups:", f.groups.empty() ? "-" : join(f.groups));
+  std::vector<std::string> labels;
+  for (const auto& [k, v] : f.labels) labels.push_back(k + "=" + v);
+  line("labels:", labels.empty() ? "-" : join(labels));
+  line("not before:", format_time(f.not_before));
+  line("not after:", format_time(f.not_after) + " (" + validity_note(f, now) + ")");
+  line("issuer:", f.issuer ? to_hex(*f.issuer) : "self-signed (root)");
+  if (cert.is_ca()) {
+    const auto& c = cert.constraints();
+    out += "constraints:\n";
+    line("  networks:", c.allowed_networks.empty() ? "any" : join(prefixes(c.allowed_networks)));
+    line("  names:", c.name_pattern.empty() ? "any" : c.name_pattern);
+    line("  lifetime:", c.max_lifetime_seconds == 0
+                            ? "no limit"
+                            : "at most " + format_duration(c.max_lifetime_seconds));
+    line("  sign CAs:", c.may_sign_ca ? "yes" : "no");
+  }
+  return out;
+}
+
+std::string certificate_json(const identity::Certificate& cert, std::int64_t now) {
+  const auto& f = cert.fields();
+  std::string out = "{";
+  out += "\"name\":" + json_string(f.name);
+  out += ",\"kind\":" + json_string(identity::kind_name(f.kind));
+  out += ",\"fingerprint\":" + json_string(cert.fingerprint_hex());
+  out += ",\"public_key\":" + json_string(to_base64(f.public_key));
+  out += ",\"networks\":" + json_array(prefixes(f.networks));
+  out += ",\"groups\":" + json_array(f.groups);
+  out += ",\"labels\":{";
+  bool first = true;
+  for (const auto& [k, v] : f.labels) {
+    out += (first ? "" : ",") + json_string(k) + ":" + json_string(v);
+    first = false;
+  }
+  out += "}";
+  out += ",\"not_before\":" + json_string(format_time(f.not_before));
+  out += ",\"not_after\":" + json_string(format_time(f.not_after));
+  out += ",\"valid_now\":" +
+         std::string(now >= f.not_before && now <= f.not_after ? "true" : "false");
+  out += ",\"issuer_fingerprint\":" + (f.issuer ? json_string(to_hex(*f.issuer)) : "null");
+  if (cert.is_ca()) {
+    const auto& c = cert.constraints();
+    out += ",\"constraints\":{\"allowed_networks\":" + json_array(prefixes(c.allowed_networks));
+    out += ",\"name_pattern\":" + json_string(c.name_pattern);
+    out += ",\"max_lifetime_seconds\":" + std::to_string(c.max_lifetime_seconds);
+    out += ",\"may_sign_ca\":" + std::string(c.may_sign_ca ? "true" : "false") + "}";
+  }
+  return out + "}";
+}
+
+}  // namespace keymesh::tools
