@@ -1,10 +1,9 @@
 #include "identity/certificate.h"
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <sodium.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "cert.pb.h"
 #include "identity/ca_key.h"
@@ -49,7 +48,8 @@ bool canonical_pair(ByteSpan bytes, const std::string& body, const std::string& 
   again.set_signature(signature);
   std::string out;
   if (!again.SerializeToString(&out)) return false;
-  return out.size() == bytes.size() && std::equal(out.begin(), out.end(), bytes.begin());
+  return out.size() == bytes.size() &&
+         (out.empty() || std::memcmp(out.data(), bytes.data(), out.size()) == 0);
 }
 
 }  // namespace
@@ -227,8 +227,14 @@ CertResult<Certificate> Certificate::parse(ByteSpan bytes) {
     if (!p) return std::unexpected(p.error());
     f.networks.push_back(*p);
   }
+  if (body.groups_size() > int(kMaxGroups))
+    return bad("more than " + std::to_string(kMaxGroups) + " groups");
   f.groups.assign(body.groups().begin(), body.groups().end());
-  for (const auto& [k, v] : body.labels()) f.labels.emplace(k, v);
+  if (body.labels_size() > int(kMaxLabels))
+    return bad("more than " + std::to_string(kMaxLabels) + " labels");
+  for (const auto& label : body.labels())
+    if (!f.labels.emplace(label.key(), label.value()).second)
+      return bad("label " + quoted(label.key()) + " appears twice");
   f.not_before = body.not_before();
   f.not_after = body.not_after();
   if (!body.issuer_fingerprint().empty()) {
@@ -291,7 +297,11 @@ CertResult<Certificate> sign_certificate(CertificateFields fields, const Certifi
   body.set_public_key(fields.public_key.data(), fields.public_key.size());
   for (const auto& n : fields.networks) body.add_networks(n.to_string());
   for (const auto& g : fields.groups) body.add_groups(g);
-  for (const auto& [k, v] : fields.labels) (*body.mutable_labels())[k] = v;
+  for (const auto& [k, v] : fields.labels) {
+    auto* label = body.add_labels();
+    label->set_key(k);
+    label->set_value(v);
+  }
   body.set_not_before(fields.not_before);
   body.set_not_after(fields.not_after);
   if (fields.issuer) body.set_issuer_fingerprint(fields.issuer->data(), fields.issuer->size());
@@ -304,13 +314,7 @@ CertResult<Certificate> sign_certificate(CertificateFields fields, const Certifi
     c->set_may_sign_ca(fields.constraints->may_sign_ca);
   }
   // Serialized once; these bytes are what is signed and stored from now on.
-  std::string body_bytes;
-  {
-    google::protobuf::io::StringOutputStream stream(&body_bytes);
-    google::protobuf::io::CodedOutputStream out(&stream);
-    out.SetSerializationDeterministic(true);
-    body.SerializeToCodedStream(&out);
-  }
+  const std::string body_bytes = body.SerializeAsString();
   const Signature sig = key.sign(ByteSpan(
       reinterpret_cast<const std::uint8_t*>(body_bytes.data()), body_bytes.size()));
   proto::Certificate outer;

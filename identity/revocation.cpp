@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "cert.pb.h"
 #include "identity/ca_key.h"
@@ -41,7 +42,8 @@ CertResult<RevocationList> RevocationList::parse(ByteSpan bytes) {
     again.set_body(outer.body());
     again.set_signature(outer.signature());
     const std::string out = again.SerializeAsString();
-    if (out.size() != bytes.size() || !std::equal(out.begin(), out.end(), bytes.begin()))
+    if (out.size() != bytes.size() ||
+        (!out.empty() && std::memcmp(out.data(), bytes.data(), out.size()) != 0))
       return bad("not canonically encoded");
   }
   proto::RevocationListBody body;

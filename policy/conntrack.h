@@ -19,6 +19,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string_view>
 #include <vector>
@@ -101,7 +102,8 @@ class ConnTrack {
     std::uint8_t a[16], b[16];  // canonical order: (a, a_port) <= (b, b_port)
     std::uint16_t a_port, b_port;
     std::uint8_t ip_proto, version;
-    bool operator==(const Key&) const = default;
+    // Compared as bytes (there is no padding; make_key zeroes the unused address tail).
+    bool operator==(const Key& o) const noexcept { return std::memcmp(this, &o, sizeof(Key)) == 0; }
   };
   struct Entry {
     Key key;

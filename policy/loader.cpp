@@ -181,7 +181,7 @@ Result<void> for_each_item(const YAML::Node& n, const std::string& path, Fn&& fn
 Result<std::map<std::string, std::string>> get_string_map(const YAML::Node& n,
                                                           const std::string& path) {
   std::map<std::string, std::string> out;
-  if (n.IsNull()) return out;
+  if (!n.IsDefined() || n.IsNull()) return out;
   if (!n.IsMap()) return fail(at(path, "expected a map, got " + describe(n)));
   for (auto it = n.begin(); it != n.end(); ++it) {
     if (!it->first.IsScalar())
@@ -487,7 +487,11 @@ Result<std::shared_ptr<const Policy>> reload_policy_file(const std::string& path
                                                          std::shared_ptr<const Policy>& current) {
   auto policy = load_policy_file(path);
   if (!policy) return std::unexpected(policy.error());
-  current = std::make_shared<const Policy>(std::move(*policy));
+  try {
+    current = std::make_shared<const Policy>(std::move(*policy));
+  } catch (const std::bad_alloc&) {
+    return fail(path + ": out of memory");
+  }
   return current;
 }
 

@@ -89,8 +89,12 @@ std::optional<WallTime> Schedule::next_change(WallTime now) const {
     }
   }
   if (zone != nullptr) {
-    auto info = zone->get_info(date::sys_seconds{std::chrono::floor<std::chrono::seconds>(now)});
-    for (int i = 0; i < 4 && info.end < date::sys_seconds::max(); ++i) {
+    const date::sys_seconds from{std::chrono::floor<std::chrono::seconds>(now)};
+    const date::sys_seconds horizon = from + date::days{10};
+    auto info = zone->get_info(from);
+    // Compared in seconds before converting: a zone without DST ends its last period at a
+    // far-future instant that nanoseconds cannot hold.
+    for (int i = 0; i < 4 && info.end < horizon; ++i) {
       candidates.push_back(WallTime{info.end.time_since_epoch()});
       info = zone->get_info(info.end);
     }
@@ -158,8 +162,9 @@ Result<WallTime> parse_rfc3339(std::string_view t) {
     return fail("expected Z or a UTC offset like +01:00 at the end");
   }
   const date::year_month_day ymd{date::year{y}, date::month(unsigned(mo)), date::day(unsigned(d))};
-  if (y < 1970 || y > 9999 || !ymd.ok() || h > 23 || mi > 59 || s > 60)
-    return fail("not a valid date and time");
+  if (!ymd.ok() || h > 23 || mi > 59 || s > 60) return fail("not a valid date and time");
+  // WallTime counts nanoseconds in 64 bits, which ends in 2262.
+  if (y < 1970 || y > 2200) return fail("year must be 1970-2200");
   const auto secs = date::sys_days{ymd} + std::chrono::hours(h) + std::chrono::minutes(mi) +
                     std::chrono::seconds(std::min(s, 59)) - offset;
   return WallTime{std::chrono::duration_cast<WallTime::duration>(secs.time_since_epoch() + frac)};
@@ -170,12 +175,12 @@ std::string format_rfc3339_ms(WallTime t) {
   const auto day = std::chrono::floor<date::days>(ms);
   const date::year_month_day ymd{day};
   const date::hh_mm_ss<std::chrono::milliseconds> tod{ms - day};
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", int(ymd.year()),
-                unsigned(ymd.month()), unsigned(ymd.day()), int(tod.hours().count()),
-                int(tod.minutes().count()), int(tod.seconds().count()),
-                int(tod.subseconds().count()));
-  return buf;
+  char buf[64];
+  const int n = std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
+                              int(ymd.year()), unsigned(ymd.month()), unsigned(ymd.day()),
+                              int(tod.hours().count()), int(tod.minutes().count()),
+                              int(tod.seconds().count()), int(tod.subseconds().count()));
+  return std::string(buf, n > 0 ? std::min(std::size_t(n), sizeof buf - 1) : 0);
 }
 
 }  // namespace keymesh::policy

@@ -192,6 +192,7 @@ long LinuxTun::read_offload(std::span<std::uint8_t> buf) noexcept {
       if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
       return -long(errno);
     }
+    if (n == 0) return 0;
     if (std::size_t(n) >= frame_.size()) {
       ++bad_frames_;
       return -EMSGSIZE;

@@ -179,7 +179,8 @@ long Splitter::next(std::span<std::uint8_t> out) noexcept {
     if (header_.flags & kFlagNeedsCsum) {
       // The field holds the seeded pseudo-header sum; the sum from csum_start covers it.
       std::uint8_t* field = &out[std::size_t(header_.csum_start) + header_.csum_offset];
-      std::uint16_t sum = std::uint16_t(~sum16(out.subspan(header_.csum_start, size - header_.csum_start)));
+      const auto covered = out.first(size).subspan(header_.csum_start);
+      std::uint16_t sum = std::uint16_t(~sum16(covered));
       if (sum == 0 && header_.csum_offset == kUdpChecksumOffset) sum = 0xffff;  // RFC 768
       store_be16(field, sum);
     }

@@ -111,6 +111,17 @@ BOOST_AUTO_TEST_CASE(strict_parse_rejects_malformed_input) {
                b.set_kind(B::CA);
                b.set_public_key(std::string(32, '\xff'));
              })) == "malformed");
+  // The same label key twice (a map would silently keep one).
+  BOOST_TEST(to_string(variant([](B& b) {
+               for (int i = 0; i < 2; ++i) {
+                 auto* l = b.add_labels();
+                 l->set_key("app");
+                 l->set_value(i ? "db" : "web");
+               }
+             })) == "malformed");
+  // Text that is not printable ASCII (protobuf itself must not choke or log on it).
+  BOOST_TEST(to_string(variant([](B& b) { b.set_name("w\xff"); })) == "malformed");
+  BOOST_TEST(to_string(variant([](B& b) { b.add_groups("a\nb"); })) == "malformed");
   // Unknown fields inside the body.
   BOOST_TEST(to_string(variant([](B& b) {
                b.GetReflection()->MutableUnknownFields(&b)->AddVarint(99, 1);

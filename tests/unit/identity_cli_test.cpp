@@ -100,7 +100,7 @@ BOOST_FIXTURE_TEST_CASE(walk_through_issues_a_verifiable_chain, Pki) {
   BOOST_TEST(has(show.out, "workload"));
   BOOST_TEST(has(show.out, "10.1.0.5/32"));
   BOOST_TEST(has(show.out, "app=web"));
-  BOOST_TEST(has(show.out, "expires in 11h 59m") || has(show.out, "expires in 12h"));
+  BOOST_TEST((has(show.out, "expires in 11h 59m") || has(show.out, "expires in 12h")));
   BOOST_TEST(has(show.out, pub.out.substr(0, 44)));  // the certified key is the key file's
   const Run json = run("cert show --json " + node);
   BOOST_TEST(json.code == 0);

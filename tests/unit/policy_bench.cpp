@@ -51,7 +51,7 @@ int main(int argc, char** argv) {
   const auto berlin = find_zone("Europe/Berlin");
 
   // Identities: each in two of 1,000 groups, with an app label.
-  std::vector<Subject> ids(std::size_t(n_ids));
+  std::vector<Subject> ids(static_cast<std::size_t>(n_ids));
   for (int i = 0; i < n_ids; ++i) {
     Subject& s = ids[std::size_t(i)];
     s.name = "svc-" + std::to_string(i);

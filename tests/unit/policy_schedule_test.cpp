@@ -144,6 +144,17 @@ BOOST_AUTO_TEST_CASE(whole_days_and_constant_schedules) {
   BOOST_TEST(!all_day.next_change(utc("2026-10-24T00:00:00Z")).has_value());
 }
 
+BOOST_AUTO_TEST_CASE(zone_without_dst) {
+  // Tokyo has no transitions ahead (its current period ends in the far future).
+  Schedule s;
+  s.hours = {*parse_time_range("09:00-17:00")};
+  s.zone = *find_zone("Asia/Tokyo");
+  s.zone_name = "Asia/Tokyo";
+  BOOST_TEST(s.active(utc("2026-03-27T00:00:00Z")));
+  BOOST_TEST(show(s.next_change(utc("2026-03-27T00:00:00Z"))) == "2026-03-27T08:00:00.000Z");
+  BOOST_TEST(show(s.next_change(utc("2026-03-27T08:00:00Z"))) == "2026-03-28T00:00:00.000Z");
+}
+
 BOOST_AUTO_TEST_CASE(validity_period_and_rule_next_change) {
   Rule r;
   r.name = "jit";
@@ -201,4 +212,6 @@ BOOST_AUTO_TEST_CASE(rfc3339_parse_and_format) {
   BOOST_TEST(!parse_rfc3339("2026-03-29T25:00:00Z").has_value());
   BOOST_TEST(!parse_rfc3339("2026-03-29T01:00:00").has_value());
   BOOST_TEST(!parse_rfc3339("2026-03-29T01:00:00.Z").has_value());
+  BOOST_TEST(parse_rfc3339("9999-01-01T00:00:00Z").error().message == "year must be 1970-2200");
+  BOOST_TEST(parse_rfc3339("1969-12-31T23:59:59Z").error().message == "year must be 1970-2200");
 }

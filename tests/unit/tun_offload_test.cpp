@@ -42,7 +42,10 @@ bool l4_checksum_ok(const Bytes& p, std::uint8_t proto) {
 
 std::uint16_t be16(const std::uint8_t* p) { return std::uint16_t(p[0] << 8 | p[1]); }
 std::uint32_t be32(const std::uint8_t* p) { return std::uint32_t(be16(p)) << 16 | be16(p + 2); }
-void put16(std::uint8_t* p, std::uint32_t v) { p[0] = std::uint8_t(v >> 8), p[1] = std::uint8_t(v); }
+void put16(std::uint8_t* p, std::uint32_t v) {
+  p[0] = std::uint8_t(v >> 8);
+  p[1] = std::uint8_t(v);
+}
 void put32(std::uint8_t* p, std::uint32_t v) { put16(p, v >> 16), put16(p + 2, v); }
 
 struct Flow {
