@@ -26,8 +26,8 @@ int main(int argc, char** argv) {
     }
     auto config = keymesh::daemon::load_config(config_path);
     if (!config) {
-      std::fprintf(stderr, "keymeshd: %s: %s\n", config_path.c_str(),
-                   config.error().message.c_str());
+      // load_config's messages already start with the file's path.
+      std::fprintf(stderr, "keymeshd: %s\n", config.error().message.c_str());
       return 1;
     }
     if (check_only) {
