@@ -1,5 +1,7 @@
 #include "policy/loader.h"
 
+#include "common/yaml_fields.h"
+
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
@@ -34,121 +36,9 @@ constexpr std::array<std::string_view, 3> kKinds = {"node", "workload", "gateway
 constexpr std::array<std::string_view, 7> kDays = {"sun", "mon", "tue", "wed",
                                                    "thu", "fri", "sat"};
 
-using Keys = std::span<const std::string_view>;
-
-// ---- Message helpers (the same conventions as daemon/config.cpp) ----
-
-std::string quote(std::string_view s) {
-  constexpr std::size_t kShown = 64;
-  std::string out = "\"";
-  for (std::size_t i = 0; i < s.size() && i < kShown; ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += char(c);
-    } else if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", c);
-      out += buf;
-    } else {
-      out += char(c);
-    }
-  }
-  if (s.size() > kShown) out += "...";
-  out += '"';
-  return out;
-}
-
-std::string describe(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Sequence:
-      return "a list";
-    case YAML::NodeType::Map:
-      return "a map";
-    case YAML::NodeType::Scalar:
-      return quote(n.Scalar());
-    default:
-      return "nothing";
-  }
-}
-
-std::string at(const std::string& path, std::string_view problem) {
-  return path.empty() ? std::string(problem) : path + ": " + std::string(problem);
-}
-std::string child(const std::string& path, std::string_view key) {
-  return path.empty() ? std::string(key) : path + "." + std::string(key);
-}
-std::string item(const std::string& path, std::size_t i) {
-  return path + "[" + std::to_string(i) + "]";
-}
-
-std::string one_of(Keys names) {
-  std::string out;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    if (i) out += i + 1 == names.size() ? " or " : ", ";
-    out += names[i];
-  }
-  return out;
-}
-
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diag = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
+using namespace keymesh::yaml;  // quote, at, child, check_map, get_string, ... (common/)
 
 // ---- Typed readers. Each returns an error naming `path`. ----
-
-// Every key known and present once. A null node counts as an empty map.
-Result<void> check_map(const YAML::Node& n, const std::string& path, Keys allowed) {
-  if (n.IsNull()) return {};
-  if (!n.IsMap()) return fail(at(path, "expected a map, got " + describe(n)));
-  std::vector<std::string> seen;
-  for (auto it = n.begin(); it != n.end(); ++it) {
-    if (!it->first.IsScalar())
-      return fail(at(path, "keys must be plain names, got " + describe(it->first)));
-    const std::string& key = it->first.Scalar();
-    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-      std::string msg = "unknown key " + quote(key);
-      std::string_view best;
-      std::size_t best_distance = 3;  // suggest only close misspellings
-      for (auto candidate : allowed) {
-        const std::size_t d = edit_distance(key, candidate);
-        if (d < best_distance) {
-          best_distance = d;
-          best = candidate;
-        }
-      }
-      if (!best.empty()) msg += " (did you mean " + std::string(best) + "?)";
-      return fail(at(path, msg));
-    }
-    if (std::find(seen.begin(), seen.end(), key) != seen.end())
-      return fail(at(path, "key " + quote(key) + " appears more than once"));
-    seen.push_back(key);
-  }
-  return {};
-}
-
-// Only call on a node that passed check_map (subscripting a scalar throws in yaml-cpp).
-YAML::Node field(const YAML::Node& map, std::string_view key) {
-  if (!map.IsMap()) return YAML::Node();
-  const YAML::Node& m = map;
-  return m[std::string(key)];
-}
-
-Result<std::string> get_string(const YAML::Node& n, const std::string& path) {
-  if (!n.IsScalar()) return fail(at(path, "expected a string, got " + describe(n)));
-  return n.Scalar();
-}
 
 Result<std::string> get_name(const YAML::Node& n, const std::string& path) {
   auto s = get_string(n, path);
@@ -159,22 +49,6 @@ Result<std::string> get_name(const YAML::Node& n, const std::string& path) {
   for (unsigned char c : *s)
     if (c < 0x20 || c == 0x7f) return fail(at(path, quote(*s) + " contains a control character"));
   return s;
-}
-
-// Calls fn(element, element_path) for each element. A null node is an empty list.
-template <class Fn>
-Result<void> for_each_item(const YAML::Node& n, const std::string& path, Fn&& fn) {
-  if (n.IsNull()) return {};
-  if (n.IsScalar())
-    return fail(at(path, "expected a list, got " + describe(n) + " (write it as [" +
-                             n.Scalar().substr(0, 64) + "])"));
-  if (!n.IsSequence()) return fail(at(path, "expected a list, got " + describe(n)));
-  std::size_t i = 0;
-  for (auto it = n.begin(); it != n.end(); ++it, ++i) {
-    Result<void> r = fn(*it, item(path, i));
-    if (!r) return r;
-  }
-  return {};
 }
 
 // A map of plain names to plain values (labels, context conditions).
@@ -361,29 +235,6 @@ Result<Rule> parse_rule(const YAML::Node& n, const std::string& index_path) {
     rule.to.context = std::move(*tc);
   }
   return rule;
-}
-
-// Counts documents, stopping at two (as daemon/config.cpp does).
-std::size_t count_documents(const std::string& text) {
-  struct Ignore final : YAML::EventHandler {
-    void OnDocumentStart(const YAML::Mark&) override {}
-    void OnDocumentEnd() override {}
-    void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-    void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-    void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                  const std::string&) override {}
-    void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                         YAML::EmitterStyle::value) override {}
-    void OnSequenceEnd() override {}
-    void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                    YAML::EmitterStyle::value) override {}
-    void OnMapEnd() override {}
-  } ignore;
-  std::istringstream in(text);
-  YAML::Parser parser(in);
-  std::size_t n = 0;
-  while (n < 2 && parser.HandleNextDocument(ignore)) ++n;
-  return n;
 }
 
 Result<Policy> parse_document(std::string_view yaml_text) {
