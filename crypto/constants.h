@@ -41,6 +41,22 @@ inline constexpr std::size_t kReplayWindowBits = 8192 - 64;  // counters tracked
 inline constexpr std::size_t kPaddingMultiple = 16;  // plaintext padded to this before sealing
 
 // ---- Our own choices ----
+// keymesh handshake variant (docs/protocol.md): same Noise_IKpsk2 pattern, carrying an encrypted
+// payload (the certificate chain). Its own identifier keeps the two transcripts apart.
+inline constexpr char kKeymeshIdentifier[] = "keymesh v1 handshake";
+// Domain label of the receiver hint: hint = first 4 bytes of HASH(kLabelHint || public key).
+inline constexpr char kLabelHint[] = "keymesh-hint";
+// Keymesh initiation: above the WireGuard range (1..4, which WireGuard may still extend at the
+// bottom), so a stock WireGuard peer drops it as an unknown type.
+inline constexpr std::uint32_t kTypeKeymeshInitiation = 0x11;
+// Keymesh response: the next number, mirroring WireGuard's initiation/response pairing.
+inline constexpr std::uint32_t kTypeKeymeshResponse = 0x12;
+// Largest handshake payload either side may carry: a certificate chain of up to 5 certificates.
+// Fits the 16-bit payload_length field; the datagram then needs IP fragmentation, as any
+// handshake larger than the path MTU does.
+inline constexpr std::size_t kMaxHandshakePayload = 4096;
+// Bytes of the receiver hint in a keymesh initiation: selects the local identity in O(1).
+inline constexpr std::size_t kReceiverHintSize = 4;
 // A handshake older than this is discarded even before the rekey-attempt limit; also the
 // minimum spacing between two initiations we accept from one peer (flood guard, as WireGuard).
 inline constexpr auto kInitiationMinInterval = 20ms;

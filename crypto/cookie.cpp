@@ -15,12 +15,17 @@ struct MacOffsets {
   std::size_t mac2 = 0;
 };
 
-// Only the two handshake messages carry macs; anything else has no valid offsets.
-std::optional<MacOffsets> mac_offsets(std::size_t size) noexcept {
-  if (size == sizeof(MessageInitiation))
+// Only handshake messages carry macs; anything else has no valid offsets. WireGuard ones are
+// known by their fixed size (as before); keymesh ones are variable-length, recognised by type
+// and the exact length their payload_length implies, with mac1/mac2 as their last 32 bytes.
+// The sizes cannot collide: a keymesh message is always longer than its WireGuard twin.
+std::optional<MacOffsets> mac_offsets(Span msg) noexcept {
+  if (msg.size() == sizeof(MessageInitiation))
     return MacOffsets{kMac1Offset<MessageInitiation>, kMac2Offset<MessageInitiation>};
-  if (size == sizeof(MessageResponse))
+  if (msg.size() == sizeof(MessageResponse))
     return MacOffsets{kMac1Offset<MessageResponse>, kMac2Offset<MessageResponse>};
+  if (keymesh_initiation_payload_length(msg) || keymesh_response_payload_length(msg))
+    return MacOffsets{msg.size() - kMacTrailerSize, msg.size() - kMacSize};
   return std::nullopt;
 }
 
@@ -40,14 +45,14 @@ bool mac_matches(const Mac& expected, const std::uint8_t* got) noexcept {
 CookieChecker::CookieChecker(const LocalStatic& local) noexcept : local_(local) {}
 
 bool CookieChecker::check_mac1(Span msg) const noexcept {
-  const auto off = mac_offsets(msg.size());
+  const auto off = mac_offsets(msg);
   if (!off) return false;
   const Mac expected = mac(Span(local_.mac1_key), msg.first(off->mac1));
   return mac_matches(expected, msg.data() + off->mac1);
 }
 
 bool CookieChecker::check_mac2(Span msg, const CookieSource& src, TimePoint now) noexcept {
-  const auto off = mac_offsets(msg.size());
+  const auto off = mac_offsets(msg);
   if (!off) return false;
   Mac cookie = cookie_for(src, now);
   const Mac expected = mac(Span(cookie), msg.first(off->mac2));
@@ -60,7 +65,7 @@ void CookieChecker::create_reply(MessageCookieReply& out, Span msg, std::uint32_
   std::memset(&out, 0, sizeof out);
   store_le32(out.type, kTypeCookieReply);
   store_le32(out.receiver, receiver_index);
-  const auto off = mac_offsets(msg.size());
+  const auto off = mac_offsets(msg);
   if (!off) return;  // not a handshake message: nothing to bind the reply to
   random_bytes(MutSpan(out.nonce));
   Mac cookie = cookie_for(src, now);
@@ -85,9 +90,9 @@ CookieGenerator::CookieGenerator(const Key& remote_public) noexcept
       cookie_key_(hash({label(kLabelCookie), Span(remote_public)})) {}
 
 void CookieGenerator::add_macs(MutSpan msg, TimePoint now) noexcept {
-  const auto off = mac_offsets(msg.size());
-  if (!off) return;
   const Span bytes(msg.data(), msg.size());
+  const auto off = mac_offsets(bytes);
+  if (!off) return;
   last_mac1_ = mac(Span(mac1_key_), bytes.first(off->mac1));
   have_last_mac1_ = true;
   std::memcpy(msg.data() + off->mac1, last_mac1_.data(), kMacSize);

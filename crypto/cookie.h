@@ -29,7 +29,8 @@ struct CookieSource {
 class CookieChecker {
  public:
   explicit CookieChecker(const LocalStatic& local) noexcept;  // `local` must outlive this
-  // msg is a whole Initiation (148 B) or Response (92 B).
+  // msg is a whole Initiation (148 B), Response (92 B), or keymesh initiation/response (its
+  // exact length per payload_length; mac1/mac2 are its last 32 bytes). Other sizes: false.
   bool check_mac1(Span msg) const noexcept;
   bool check_mac2(Span msg, const CookieSource& src, TimePoint now) noexcept;
   // Answers msg (whose sender index becomes the reply's receiver index).
@@ -47,8 +48,9 @@ class CookieChecker {
 class CookieGenerator {
  public:
   explicit CookieGenerator(const Key& remote_public) noexcept;
-  // msg is a whole Initiation or Response being sent; writes mac1, and mac2 if we hold a
-  // cookie younger than kCookieRefreshTime (zeros otherwise).
+  // msg is a whole Initiation or Response being sent, WireGuard or keymesh (exactly
+  // keymesh_*_size(payload) bytes); writes mac1, and mac2 if we hold a cookie younger than
+  // kCookieRefreshTime (zeros otherwise). Anything else is left untouched.
   void add_macs(MutSpan msg, TimePoint now) noexcept;
   // Accepts a reply to the last message we stamped. False if it does not authenticate.
   bool consume_reply(const MessageCookieReply& reply, TimePoint now) noexcept;

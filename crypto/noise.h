@@ -6,12 +6,22 @@
 //             finds that peer's Handshake, then accept_initiation() (timestamp replay and
 //             flood checks) and create_response() -> SessionKeys.
 // mac1/mac2 are not handled here: see cookie.h (checked before any DH is spent).
+//
+// keymesh variant (docs/protocol.md): the same pattern and steps, but the transcript starts
+// from HASH(HASH(Construction) || kKeymeshIdentifier) instead of the WireGuard identifier, the
+// initiator's timestamp field encrypts TAI64N || payload and the responder's "nothing" field
+// encrypts its payload (empty payload: still a 16-byte tag). A WireGuard message can never
+// be consumed as a keymesh one nor the reverse: every AEAD open would fail. A handshake
+// stays in the variant it started in (a keymesh initiation is answered by a keymesh response).
+// The keymesh calls take variable-length spans and may allocate (payload vectors).
 // One Handshake per (local identity, remote peer). Not thread-safe: the owner serializes.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 
+#include "common/bytes.h"
 #include "common/clock.h"
 #include "crypto/messages.h"
 #include "crypto/primitives.h"
@@ -24,6 +34,7 @@ struct LocalStatic {
   Key public_key{};
   Hash mac1_key{};    // HASH(kLabelMac1 || public_key): checks mac1 of messages sent to us
   Hash cookie_key{};  // HASH(kLabelCookie || public_key): seals our cookie replies
+  ReceiverHint receiver_hint{};  // receiver_hint(public_key): selects us in keymesh initiations
 
   static LocalStatic from_private(const SecretKey& priv) noexcept;
 };
@@ -37,6 +48,8 @@ enum class HandshakeError : std::uint8_t {
   UnknownPeer,        // (set by callers) decrypted static key belongs to no configured peer
   ReplayedTimestamp,  // initiation timestamp not newer than the last accepted one
   Flood,              // initiations from this peer faster than kInitiationMinInterval
+  BadLength,          // keymesh: malformed length, payload too large or output span too small
+  WrongReceiver,      // keymesh: the initiation's receiver hint is not this identity's
 };
 const char* to_string(HandshakeError e) noexcept;
 
@@ -58,12 +71,20 @@ struct ConsumedInitiation {
   std::uint32_t remote_index = 0;
   Hash hash{};
   SecretKey chaining_key;
+  bool keymesh = false;  // came from a keymesh initiation: answer with a keymesh response
 };
 
 // Responder step 1: decrypts the initiator's static key and timestamp with our static key.
 // Does not check mac1 (the caller already did). On error, `out` holds nothing useful.
 HandshakeError consume_initiation(const LocalStatic& local, const MessageInitiation& msg,
                                   ConsumedInitiation& out) noexcept;
+
+// Responder step 1 of the keymesh variant. `msg` is a whole keymesh initiation (classify() says
+// KeymeshInitiation; lengths are checked again). Checks the receiver hint against `local`
+// (WrongReceiver), then decrypts as consume_initiation; the initiator's payload is written to
+// `payload_out` (resized to it; cleared on error).
+HandshakeError consume_keymesh_initiation(const LocalStatic& local, Span msg,
+                                          ConsumedInitiation& out, Bytes& payload_out);
 
 class Handshake {
  public:
@@ -89,6 +110,19 @@ class Handshake {
   HandshakeError create_response(MessageResponse& out, std::uint32_t local_index,
                                  SessionKeys& keys) noexcept;
 
+  // ---- keymesh variant. mac1/mac2 are left zero (stamp them with CookieGenerator::add_macs).
+  // Initiator. Writes keymesh_initiation_size(payload.size()) bytes to the front of `out` and
+  // sets `written`. BadLength if payload exceeds kMaxHandshakePayload or `out` is too small.
+  HandshakeError create_keymesh_initiation(MutSpan out, std::uint32_t local_index, WallTime wall,
+                                           Span payload, std::size_t& written) noexcept;
+  // Initiator. `msg` is a whole keymesh response; the responder's payload goes to
+  // `payload_out` (cleared on error). A forged response leaves the initiation outstanding.
+  HandshakeError consume_keymesh_response(Span msg, SessionKeys& keys, Bytes& payload_out);
+  // Responder, after accept_initiation() of a keymesh ConsumedInitiation. Writes
+  // keymesh_response_size(payload.size()) bytes to `out` and derives the session.
+  HandshakeError create_keymesh_response(MutSpan out, std::uint32_t local_index, Span payload,
+                                         SessionKeys& keys, std::size_t& written) noexcept;
+
   // Index of the outstanding initiation we sent, if any.
   std::optional<std::uint32_t> pending_local_index() const noexcept;
   // Forget ephemeral state of both roles (not the timestamp/flood memory, which must survive).
@@ -96,10 +130,20 @@ class Handshake {
 
  private:
   // Initiator progress. The responder side is `accepted_`, kept apart (see accept_initiation).
-  enum class State : std::uint8_t { Zeroed, InitiationCreated };
+  enum class State : std::uint8_t { Zeroed, InitiationCreated, KeymeshInitiationCreated };
+
+  // Steps shared by both variants, up to the field that differs (see noise.cpp).
+  HandshakeError start_initiation(bool keymesh, std::uint32_t local_index,
+                                  std::uint8_t* ephemeral_out,
+                                  std::uint8_t* encrypted_static_out, SecretKey& key) noexcept;
+  HandshakeError response_keys(const std::uint8_t* ephemeral, Hash& h, SecretKey& ck,
+                               SecretKey& key) const noexcept;
+  HandshakeError start_response(std::uint8_t* ephemeral_out, Hash& h, SecretKey& ck,
+                                SecretKey& key, std::uint32_t& remote_index) noexcept;
 
   const LocalStatic& local_;
   Key remote_static_{};
+  ReceiverHint remote_hint_{};  // receiver_hint(remote_static_), put in keymesh initiations
   SecretKey precomputed_ss_;  // DH(local static, remote static), computed once
   SecretKey psk_;
   State state_ = State::Zeroed;

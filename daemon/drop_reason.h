@@ -13,6 +13,7 @@ namespace keymesh::daemon {
   /* outside (UDP) */                                                                      \
   X(MalformedMessage, "malformed_message")       /* wrong type, size or reserved bytes */  \
   X(Mac1Invalid, "mac1_invalid")                 /* not addressed to our key */            \
+  X(UnsupportedHandshake, "unsupported_handshake") /* keymesh variant: no certificates yet */\
   X(CookieRequired, "cookie_required")           /* under load without valid mac2 */       \
   X(HandshakeDecryptFailed, "handshake_decrypt_failed")                                    \
   X(HandshakeDhFailed, "handshake_dh_failed")                                              \
@@ -28,7 +29,7 @@ namespace keymesh::daemon {
   X(KeyExpired, "key_expired")                   /* keypair past reject limits */          \
   X(InnerMalformed, "inner_malformed")           /* decrypted bytes are no IP packet */    \
   X(SourceNotAllowed, "source_not_allowed")      /* cryptokey routing: inner src check */  \
-  X(TunWriteFailed, "tun_write_failed")                                                    \
+  X(TunWriteFailed, "tun_write_failed")         /* the kernel refused the inside packet */\
   /* inside (TUN) */                                                                       \
   X(InsideMalformed, "inside_malformed")         /* not IPv4/IPv6 */                       \
   X(NoRoute, "no_route")                         /* destination in no peer's allowed IPs */\
@@ -36,7 +37,8 @@ namespace keymesh::daemon {
   X(StagedQueueFull, "staged_queue_full")        /* too many packets await a handshake */  \
   X(HandshakeTimeout, "handshake_timeout")       /* staged packets given up after 90 s */  \
   X(PacketTooBig, "packet_too_big")              /* larger than the MTU allows */          \
-  X(SendBufferUnavailable, "send_buffer_unavailable")
+  X(SendBufferUnavailable, "send_buffer_unavailable")                                      \
+  X(UdpSendFailed, "udp_send_failed")            /* socket refused it (counted by the bind) */
 
 enum class DropReason : std::uint8_t {
 #define X(id, name) id,

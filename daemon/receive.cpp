@@ -24,6 +24,11 @@ void Tunnel::receive_outside(std::span<std::uint8_t> datagram,
     case crypto::MessageKind::Response: return receive_response(datagram, from);
     case crypto::MessageKind::CookieReply: return receive_cookie_reply(datagram);
     case crypto::MessageKind::Data: return receive_data(datagram, from);
+    case crypto::MessageKind::KeymeshInitiation:
+    case crypto::MessageKind::KeymeshResponse:
+      // Certificate-carrying handshakes (docs/protocol.md) need local identities with
+      // certificates, which this daemon does not hold yet.
+      return drop(DropReason::UnsupportedHandshake);
     case crypto::MessageKind::Invalid: break;
   }
   drop(DropReason::MalformedMessage);

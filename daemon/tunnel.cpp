@@ -123,9 +123,15 @@ proto::StatusReply Tunnel::status() const {
     p->set_preshared_key(peer->has_preshared_key);
   }
   for (std::size_t i = 0; i < kDropReasonCount; ++i) {
+    const auto reason = DropReason(i);
+    std::uint64_t count = drops_.get(reason);
+    // Some drops happen below the tunnel, inside a batch it handed over: the device and the
+    // bind count those, and they are reported under the reason they belong to.
+    if (reason == DropReason::TunWriteFailed) count += device_.write_failures();
+    if (reason == DropReason::UdpSendFailed) count += bind_.send_errors();
     auto* d = reply.add_drops();
-    d->set_reason(std::string(to_string(DropReason(i))));
-    d->set_count(drops_.get(DropReason(i)));
+    d->set_reason(std::string(to_string(reason)));
+    d->set_count(count);
   }
   reply.set_handshakes_completed(handshakes_completed_);
   reply.set_cookies_sent(cookies_sent_);

@@ -15,12 +15,15 @@ int main(int argc, char** argv) {
     keymesh::tools::add_status_command(app, outcome);
     keymesh::tools::add_ca_commands(app, outcome);
     keymesh::tools::add_cert_commands(app, outcome);
+    int exit_status = 0;  // commands with their own exit codes (policy check) set it
+    keymesh::tools::add_policy_commands(app, outcome, exit_status);
+    keymesh::tools::add_audit_commands(app, outcome);
     CLI11_PARSE(app, argc, argv);
     if (!outcome) {
       std::cerr << "keymesh: " << outcome.error().message << "\n";
-      return 1;
+      return exit_status != 0 ? exit_status : 1;
     }
-    return 0;
+    return exit_status;
   } catch (const std::exception& e) {
     std::cerr << "keymesh: " << e.what() << "\n";
     return 1;

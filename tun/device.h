@@ -26,6 +26,8 @@ class Device {
   // write at once (the default) have nothing to do. A buffering device may return true from
   // write() for a packet the kernel later refuses; it counts those itself.
   virtual void flush() noexcept {}
+  // Packets a buffering device accepted but the kernel refused at flush().
+  virtual std::uint64_t write_failures() const noexcept { return 0; }
 
   virtual const std::string& name() const noexcept = 0;
   virtual int mtu() const noexcept = 0;

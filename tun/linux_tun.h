@@ -67,7 +67,7 @@ class LinuxTun final : public Device {
 
   bool offload() const noexcept { return offload_; }
   // Offload mode: writes the kernel refused at flush(), and frames read() could not use.
-  std::uint64_t write_failures() const noexcept { return write_failures_; }
+  std::uint64_t write_failures() const noexcept override { return write_failures_; }
   std::uint64_t bad_frames() const noexcept { return bad_frames_; }
 
  private:

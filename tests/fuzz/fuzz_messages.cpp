@@ -21,6 +21,7 @@ struct Target {
   LocalStatic remote = fuzz::remote_identity();
   CookieChecker checker{local};
   Handshake initiator{local, remote.public_key, nullptr};  // for responses
+  Handshake km_initiator{local, remote.public_key, nullptr};  // for keymesh responses
   CookieGenerator generator{remote.public_key};            // for cookie replies
   std::unique_ptr<Keypair> data = fuzz::data_keypair(true);
 
@@ -28,6 +29,13 @@ struct Target {
     if (initiator.pending_local_index()) return;
     MessageInitiation out;
     initiator.create_initiation(out, fuzz::kInitiatorIndex, WallTime(std::chrono::seconds(1)));
+  }
+  void ensure_pending_keymesh_initiation() {
+    if (km_initiator.pending_local_index()) return;
+    Bytes out(keymesh_initiation_size(0));
+    std::size_t n = 0;
+    km_initiator.create_keymesh_initiation(out, fuzz::kInitiatorIndex,
+                                           WallTime(std::chrono::seconds(1)), Span(), n);
   }
 };
 
@@ -90,6 +98,40 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (plain.data() < buf.data() || plain.data() + plain.size() > buf.data() + buf.size())
           __builtin_trap();
       }
+      break;
+    }
+    case MessageKind::KeymeshInitiation: {
+      t.checker.check_mac1(in);
+      t.checker.check_mac2(in, fuzz::fixed_source(), now);
+      if (keymesh_encrypted_payload(in).size() !=
+          kTimestampSize + *keymesh_initiation_payload_length(in) + kTagSize)
+        __builtin_trap();
+      ConsumedInitiation ci;
+      Bytes payload;
+      if (consume_keymesh_initiation(t.local, in, ci, payload) == HandshakeError::None) {
+        if (payload.size() != *keymesh_initiation_payload_length(in)) __builtin_trap();
+        // Answer with the same payload, through a fresh per-peer handshake (see above).
+        Handshake responder(t.local, ci.remote_static, nullptr);
+        if (responder.accept_initiation(std::move(ci), now) == HandshakeError::None) {
+          Bytes resp(keymesh_response_size(payload.size()));
+          SessionKeys keys;
+          std::size_t n = 0;
+          if (responder.create_keymesh_response(resp, 7, payload, keys, n) ==
+                  HandshakeError::None &&
+              classify(resp) != MessageKind::KeymeshResponse)
+            __builtin_trap();
+        }
+      } else if (!payload.empty()) {
+        __builtin_trap();  // nothing may leak out of a failed decryption
+      }
+      break;
+    }
+    case MessageKind::KeymeshResponse: {
+      t.checker.check_mac1(in);
+      t.ensure_pending_keymesh_initiation();
+      SessionKeys keys;
+      Bytes payload;
+      t.km_initiator.consume_keymesh_response(in, keys, payload);
       break;
     }
     case MessageKind::Invalid:

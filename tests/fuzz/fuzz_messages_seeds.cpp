@@ -1,5 +1,6 @@
 // Writes the seed corpus of fuzz_messages into the directory given as argv[1]: a valid
-// initiation, response, cookie reply, data message and keepalive for the fixed identities.
+// initiation, response, cookie reply, data message and keepalive for the fixed identities, and
+// a keymesh initiation and response.
 // Not a test; rebuild and run it if the fixed identities or message formats change:
 //   ninja fuzz_messages_seeds && ./fuzz_messages_seeds tests/fuzz/corpus/messages
 #include <cstdio>
@@ -62,6 +63,31 @@ int main(int argc, char** argv) {
   remote_checker.create_reply(reply, Span(reinterpret_cast<const std::uint8_t*>(&anchor), sizeof anchor),
                               0x42, fuzz::fixed_source(), fuzz::kNow);
   write(dir, "cookie_reply.bin", &reply, sizeof reply);
+
+  // A keymesh initiation from the peer to the target, with a 100-byte payload.
+  std::uint8_t km_payload[100];
+  for (std::size_t i = 0; i < sizeof km_payload; ++i) km_payload[i] = std::uint8_t(i);
+  Handshake km_peer(remote, local.public_key, nullptr);
+  Bytes km_init(keymesh_initiation_size(sizeof km_payload));
+  std::size_t km_n = 0;
+  km_peer.create_keymesh_initiation(km_init, 0x01020305, wall, Span(km_payload), km_n);
+  peer_macs.add_macs(km_init, fuzz::kNow);
+  write(dir, "keymesh_initiation.bin", km_init.data(), km_init.size());
+
+  // A keymesh response to a keymesh initiation of the target (as for response.bin, the
+  // target's ephemeral differs at fuzz time: this reaches decryption).
+  Handshake km_target(local, remote.public_key, nullptr);
+  Bytes t_km_init(keymesh_initiation_size(0));
+  km_target.create_keymesh_initiation(t_km_init, fuzz::kInitiatorIndex, wall, Span(), km_n);
+  ConsumedInitiation km_ci;
+  Bytes got;
+  consume_keymesh_initiation(remote, t_km_init, km_ci, got);
+  Handshake km_responder(remote, local.public_key, nullptr);
+  km_responder.accept_initiation(std::move(km_ci), fuzz::kNow);
+  Bytes km_resp(keymesh_response_size(sizeof km_payload));
+  km_responder.create_keymesh_response(km_resp, 0x0a0b0c0e, Span(km_payload), keys, km_n);
+  to_target.add_macs(km_resp, fuzz::kNow);
+  write(dir, "keymesh_response.bin", km_resp.data(), km_resp.size());
 
   // Data under the fixed keypair: one packet and one keepalive.
   auto kp = fuzz::data_keypair(false);

@@ -1,0 +1,28 @@
+#include "tools/subject.h"
+
+namespace keymesh::tools {
+
+policy::Subject subject_from(const identity::ValidatedIdentity& identity) {
+  policy::Subject s;
+  s.name = identity.name;
+  s.kind = std::string(identity::kind_name(identity.kind));
+  s.groups = identity.groups;
+  s.labels = identity.labels;
+  s.networks = identity.networks;
+  s.fingerprint = identity.fingerprint;
+  return s;
+}
+
+policy::Subject subject_from(const identity::Certificate& leaf) {
+  const auto& f = leaf.fields();
+  policy::Subject s;
+  s.name = f.name;
+  s.kind = std::string(identity::kind_name(f.kind));
+  s.groups = f.groups;
+  s.labels = f.labels;
+  s.networks = f.networks;
+  s.fingerprint = leaf.fingerprint_hex();
+  return s;
+}
+
+}  // namespace keymesh::tools
