@@ -13,7 +13,9 @@
 #include "tests/unit/control_test_util.h"
 
 using keymesh::test::ServerThread;
+using keymesh::test::Run;
 using keymesh::test::TempDir;
+using keymesh::test::slurp;
 
 namespace {
 
@@ -21,29 +23,9 @@ const std::string kCli = KEYMESH_CLI;
 const std::string kPrivate = "0EAbFOw0CcZT2ry9kc0IzB2xO2A1tBZDm7Wrwkzm8lE=";
 const std::string kPublic = "OEXKw8fvZ/xKGyTUwLzqciMhXN6tOohhZy2qvT2aLy4=";  // from `wg pubkey`
 
-struct Run {
-  int code = -1;
-  std::string out, err;
-};
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
-// Runs a shell command line with stdout and stderr captured separately.
-Run run(const std::string& command) {
-  TempDir dir;
-  const std::string line = "(" + command + ") >" + dir / "out" + " 2>" + dir / "err";
-  const int status = std::system(line.c_str());
-  Run r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(dir / "out");
-  r.err = slurp(dir / "err");
-  return r;
-}
+Run run(const std::string& command) { return keymesh::test::run_shell(command); }
 
 boost::test_tools::assertion_result wg_available(boost::unit_test::test_unit_id) {
   boost::test_tools::assertion_result ok(std::system("command -v wg >/dev/null 2>&1") == 0);

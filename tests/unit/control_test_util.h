@@ -14,42 +14,9 @@
 #include <thread>
 
 #include "daemon/control_server.h"
+#include "tests/unit/cli_test_util.h"
 
 namespace keymesh::test {
-
-// A fresh directory under $TMPDIR (or /tmp), removed with everything in it at the end.
-// Paths stay short: a Unix socket path has to fit in 108 bytes.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = "/tmp/kmctl-XXXXXX";
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
-  // Writes `text` to name with `mode`; returns the full path.
-  std::string write(const std::string& name, const std::string& text, mode_t mode = 0600) const {
-    const std::string p = *this / name;
-    {
-      std::ofstream out(p, std::ios::binary | std::ios::trunc);
-      out << text;
-    }
-    ::chmod(p.c_str(), mode);
-    return p;
-  }
-
- private:
-  std::string path_;
-};
 
 // Runs a libuv loop with a ControlServer on a thread. The destructor tears the server down
 // on the loop thread (where the server lives) and checks the loop closes cleanly, i.e. that

@@ -14,39 +14,23 @@
 #include "identity/cert_file.h"
 #include "tests/unit/identity_test_util.h"
 
-using keymesh::identity::test::TempDir;
+using keymesh::test::Run;
+using keymesh::test::TempDir;
+using keymesh::test::has;
+using keymesh::test::slurp;
 
 namespace {
 
 const std::string kCli = KEYMESH_CLI;
 
-struct Run {
-  int code = -1;
-  std::string out, err;
-};
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 Run run(const std::string& args) {
-  TempDir dir;
-  const std::string line = kCli + " " + args + " >" + dir / "out" + " 2>" + dir / "err";
-  const int status = std::system(line.c_str());
-  Run r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(dir / "out");
-  r.err = slurp(dir / "err");
+  Run r = keymesh::test::run_shell(kCli + " " + args);
   BOOST_TEST_MESSAGE("$ keymesh " << args << "\n" << r.out << r.err << "(exit " << r.code << ")");
   return r;
 }
 
-bool has(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 mode_t mode_of(const std::string& path) {
   struct stat st {};

@@ -2,6 +2,8 @@
 // sub-CAs and leaves, so each test states only what it changes.
 #pragma once
 
+#include "tests/unit/cli_test_util.h"
+
 #include <stdlib.h>
 
 #include <chrono>
@@ -129,25 +131,6 @@ inline Certificate forge(const std::string& name, const Fingerprint& issuer_fp,
   return must(Certificate::parse(ByteSpan(reinterpret_cast<const std::uint8_t*>(e.data()), e.size())));
 }
 
-// A fresh directory under /tmp, removed with everything in it at the end.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = "/tmp/kmid-XXXXXX";
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using keymesh::test::TempDir;
 
 }  // namespace keymesh::identity::test

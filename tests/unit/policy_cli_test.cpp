@@ -19,23 +19,16 @@
 
 #include "tests/unit/identity_test_util.h"
 
-using keymesh::identity::test::TempDir;
+using keymesh::test::Run;
+using keymesh::test::TempDir;
+using keymesh::test::has;
+using keymesh::test::slurp;
 
 namespace {
 
 const std::string kCli = KEYMESH_CLI;
 
-struct Run {
-  int code = -1;
-  std::string out, err;
-};
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 void write_file(const std::string& path, const std::string& text, bool append = false) {
   std::ofstream out(path, append ? std::ios::binary | std::ios::app : std::ios::binary);
@@ -43,20 +36,11 @@ void write_file(const std::string& path, const std::string& text, bool append = 
 }
 
 Run run(const std::string& args) {
-  TempDir dir;
-  const std::string line = kCli + " " + args + " >" + dir / "out" + " 2>" + dir / "err";
-  const int status = std::system(line.c_str());
-  Run r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = slurp(dir / "out");
-  r.err = slurp(dir / "err");
+  Run r = keymesh::test::run_shell(kCli + " " + args);
   BOOST_TEST_MESSAGE("$ keymesh " << args << "\n" << r.out << r.err << "(exit " << r.code << ")");
   return r;
 }
 
-bool has(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
 
 // Tomorrow (UTC) at hh:mm, RFC 3339: inside the 30-day certificates issued below.
 std::string tomorrow_at(const char* hhmm) {
