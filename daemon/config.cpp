@@ -21,6 +21,7 @@
 #include <system_error>
 
 #include "common/bytes.h"
+#include "common/files.h"
 #include "common/yaml_fields.h"
 
 namespace keymesh::daemon {
@@ -54,8 +55,6 @@ constexpr std::array<std::string_view, 6> kTestingKeys = {
 constexpr std::array<std::string_view, 5> kLogLevels = {"trace", "debug", "info", "warn", "error"};
 
 using namespace keymesh::yaml;  // quote, at, child, check_map, get_string, ... (common/)
-
-std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
 
 // ---- Typed readers. Each returns an error naming `path`. ----
 
@@ -370,44 +369,10 @@ Result<crypto::SecretKey> decode_key(std::string_view text) {
 }
 
 Result<crypto::SecretKey> read_key_file(const std::string& path, bool require_private) {
-  // Only regular files are opened: opening a device or a FIFO can block or have effects.
-  // O_NONBLOCK and the fstat below cover a file swapped in between.
-  struct stat before {};
-  if (::stat(path.c_str(), &before) == 0 && !S_ISREG(before.st_mode))
-    return fail(path + ": not a regular file");
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) return fail(path + ": " + errno_text(errno));
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return fail(path + ": " + errno_text(errno));
-  if (!S_ISREG(st.st_mode)) return fail(path + ": not a regular file");
-  if (require_private && (st.st_mode & 077) != 0) {
-    char mode[8];
-    std::snprintf(mode, sizeof mode, "%04o", unsigned(st.st_mode & 07777));
-    return fail(path + " has mode " + mode + "; a key file must be 0600 or stricter (chmod 600 " +
-                path + ")");
-  }
-
-  std::array<char, kMaxKeyFileBytes + 1> buf{};
-  std::size_t n = 0;
-  while (n < buf.size()) {
-    const ssize_t got = ::read(fd, buf.data() + n, buf.size() - n);
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) {
-      const int err = errno;
-      sodium_memzero(buf.data(), buf.size());
-      return fail(path + ": " + errno_text(err));
-    }
-    if (got == 0) break;
-    n += std::size_t(got);
-  }
-  Result<crypto::SecretKey> key = fail("too large");
-  if (n <= kMaxKeyFileBytes) key = decode_key(std::string_view(buf.data(), n));
-  sodium_memzero(buf.data(), buf.size());
+  auto text = read_small_file(path, kMaxKeyFileBytes, require_private);
+  if (!text) return std::unexpected(text.error());
+  Result<crypto::SecretKey> key = decode_key(*text);
+  sodium_memzero(text->data(), text->size());
   if (!key) return fail(path + ": not a WireGuard key (expected 44 base64 characters)");
   if (key->is_zero()) return fail(path + ": the key is all zeros");
   return key;

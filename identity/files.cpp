@@ -1,5 +1,7 @@
 #include "identity/files.h"
 
+#include "common/files.h"
+
 #include <fcntl.h>
 #include <sodium.h>
 #include <sys/stat.h>
@@ -11,8 +13,6 @@
 namespace keymesh::identity {
 
 namespace {
-
-std::string errno_text(int err) { return std::error_code(err, std::generic_category()).message(); }
 
 std::string begin_line(std::string_view label) {
   return "-----BEGIN " + std::string(label) + "-----";
@@ -79,32 +79,7 @@ long decode_armored(std::string_view block, MutableByteSpan out) noexcept {
 }
 
 Result<std::string> read_identity_file(const std::string& path, bool require_private) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fail("cannot open " + path + ": " + errno_text(errno));
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return fail(path + ": " + errno_text(errno));
-  if (!S_ISREG(st.st_mode)) return fail(path + ": not a regular file");
-  if (require_private && (st.st_mode & 077) != 0)
-    return fail(path + ": private key file is readable by group or others (chmod 600 it)");
-  if (std::size_t(st.st_size) > kMaxIdentityFileSize) return fail(path + ": file too large");
-  std::string text(std::size_t(st.st_size), '\0');
-  std::size_t got = 0;
-  while (got < text.size()) {
-    const ssize_t n = ::read(fd, text.data() + got, text.size() - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      sodium_memzero(text.data(), text.size());
-      return fail(path + ": " + errno_text(errno));
-    }
-    if (n == 0) break;
-    got += std::size_t(n);
-  }
-  text.resize(got);
-  return text;
+  return read_small_file(path, kMaxIdentityFileSize, require_private);
 }
 
 Result<void> write_identity_file(const std::string& path, std::string_view data, mode_t mode,
