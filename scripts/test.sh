@@ -46,6 +46,23 @@ skip() {  # skip NAME REASON
   echo "==================== [$1] skipped: $2"
 }
 
+# Test counts over every ctest run, for one closing line ("N passed, N failed").
+T_PASSED=0
+T_FAILED=0
+run_ctest() {  # run_ctest ARGS... : ctest with its output shown and its counts added up
+  local out rc=0 total="" failed=""
+  out=$(mktemp)
+  ctest "$@" 2>&1 | tee "$out" || rc=${PIPESTATUS[0]}
+  # ctest ends with "NN% tests passed, F tests failed out of T"
+  read -r failed total < <(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\1 \2/p' "$out" | tail -n 1) || true
+  rm -f "$out"
+  if [[ -n $total ]]; then
+    T_PASSED=$((T_PASSED + total - failed))
+    T_FAILED=$((T_FAILED + failed))
+  fi
+  return "$rc"
+}
+
 summary() {
   local i
   echo
@@ -54,6 +71,7 @@ summary() {
     printf '  %-8s %6ss  %s\n' "${S_NAME[$i]}" "${S_TIME[$i]}" "${S_RESULT[$i]}"
   done
   if ((FAILED)); then echo "RESULT: FAILED"; else echo "RESULT: all stages passed"; fi
+  echo "tests: $T_PASSED passed, $T_FAILED failed"
 }
 trap summary EXIT
 
@@ -88,13 +106,13 @@ build_fuzz() {
 
 # ---- main build + all tests
 if stage build build_main; then
-  stage unit ctest --test-dir "$B_MAIN" --output-on-failure -LE netns -j"$JOBS" || true
+  stage unit run_ctest --test-dir "$B_MAIN" --output-on-failure -LE netns -j"$JOBS" || true
   if [[ ${KM_SKIP_NETNS:-0} == 1 ]]; then
     skip netns "KM_SKIP_NETNS=1"
   elif [[ $(id -u) -ne 0 ]]; then
     skip netns "not root"
   else
-    stage netns ctest --test-dir "$B_MAIN" --output-on-failure -L netns || true
+    stage netns run_ctest --test-dir "$B_MAIN" --output-on-failure -L netns || true
   fi
 else
   skip unit "build failed"
@@ -107,7 +125,7 @@ if [[ ${KM_SKIP_ASAN:-0} == 1 ]]; then
 elif stage asan-bld build_asan; then
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-  stage asan ctest --test-dir "$B_ASAN" --output-on-failure -L unit -j"$JOBS" || true
+  stage asan run_ctest --test-dir "$B_ASAN" --output-on-failure -L unit -j"$JOBS" || true
 else
   skip asan "build failed"
 fi
@@ -116,7 +134,7 @@ fi
 if [[ ${KM_SKIP_FUZZ:-0} == 1 ]]; then
   skip fuzz "KM_SKIP_FUZZ=1"
 elif stage fuzz-bld build_fuzz; then
-  stage fuzz ctest --test-dir "$B_FUZZ" --output-on-failure -L fuzz -j"$JOBS" || true
+  stage fuzz run_ctest --test-dir "$B_FUZZ" --output-on-failure -L fuzz -j"$JOBS" || true
 else
   skip fuzz "build failed"
 fi
