@@ -1,5 +1,6 @@
 #include "identity/certificate.h"
 
+#include <ctime>
 #include <sodium.h>
 
 #include <algorithm>
@@ -323,6 +324,15 @@ CertResult<Certificate> sign_certificate(CertificateFields fields, const Certifi
   const std::string encoded = outer.SerializeAsString();
   return Certificate::parse(
       ByteSpan(reinterpret_cast<const std::uint8_t*>(encoded.data()), encoded.size()));
+}
+
+std::string format_utc(std::int64_t t) {
+  const std::time_t tt = std::time_t(t);
+  std::tm tm{};
+  if (!::gmtime_r(&tt, &tm)) return std::to_string(t);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
 }
 
 }  // namespace keymesh::identity

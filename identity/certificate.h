@@ -125,4 +125,7 @@ bool glob_match(std::string_view pattern, std::string_view text) noexcept;
 // True when `inner` lies entirely within `outer` (same family, no shorter, same network bits).
 bool prefix_within(const IpPrefix& inner, const IpPrefix& outer) noexcept;
 
+// A unix time as "2025-01-02T03:04:05Z" (UTC), as certificates and errors show it.
+std::string format_utc(std::int64_t unix_seconds);
+
 }  // namespace keymesh::identity

@@ -13,14 +13,6 @@ namespace {
 
 using Path = std::vector<const Certificate*>;
 
-std::string utc(std::int64_t t) {
-  const std::time_t tt = std::time_t(t);
-  std::tm tm{};
-  if (!::gmtime_r(&tt, &tm)) return std::to_string(t);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::string seconds_text(std::int64_t s) {
   if (s % 3600 == 0) return std::to_string(s / 3600) + "h";
@@ -92,9 +84,9 @@ CertResult<void> check_constraints(const Certificate& subject, const Certificate
                          " of " + ca.describe());
   if (f.not_after > ca.fields().not_after)
     return cert_fail(CertError::LifetimeExceedsIssuer,
-                     subject.describe() + ": valid until " + utc(f.not_after) +
+                     subject.describe() + ": valid until " + format_utc(f.not_after) +
                          ", after its issuing " + ca.describe() + " expires (" +
-                         utc(ca.fields().not_after) + ")");
+                         format_utc(ca.fields().not_after) + ")");
   return {};
 }
 
@@ -204,11 +196,11 @@ CertResult<void> check_validity(const Certificate& cert, WallTime now,
   const auto& f = cert.fields();
   if (t + s < f.not_before)
     return cert_fail(CertError::NotYetValid,
-                     cert.describe() + " is not valid before " + utc(f.not_before) + " (now " +
-                         utc(t) + ", allowed clock skew " + std::to_string(s) + "s)");
+                     cert.describe() + " is not valid before " + format_utc(f.not_before) + " (now " +
+                         format_utc(t) + ", allowed clock skew " + std::to_string(s) + "s)");
   if (t - s > f.not_after)
-    return cert_fail(CertError::Expired, cert.describe() + " expired at " + utc(f.not_after) +
-                                             " (now " + utc(t) + ", allowed clock skew " +
+    return cert_fail(CertError::Expired, cert.describe() + " expired at " + format_utc(f.not_after) +
+                                             " (now " + format_utc(t) + ", allowed clock skew " +
                                              std::to_string(s) + "s)");
   return {};
 }
@@ -260,8 +252,8 @@ CertResult<void> TrustStore::set_revocation_list(const RevocationList& list) {
   if (it != revocations_.end() && it->second.issued_at() > list.issued_at())
     return cert_fail(CertError::StaleRevocationList,
                      "revocation list of " + root->describe() + " issued at " +
-                         utc(list.issued_at()) + " is older than the one in use (" +
-                         utc(it->second.issued_at()) + ")");
+                         format_utc(list.issued_at()) + " is older than the one in use (" +
+                         format_utc(it->second.issued_at()) + ")");
   revocations_.insert_or_assign(list.issuer(), list);
   return {};
 }
@@ -323,7 +315,7 @@ CertResult<void> TrustStore::recheck(const ValidatedIdentity& identity, WallTime
                            ? who + " is revoked"
                            : who + ": issuer " + short_hex(fp) + " on its chain is revoked");
   if (unix_seconds(now) - skew_seconds(skew) > identity.not_after)
-    return cert_fail(CertError::Expired, who + " expired at " + utc(identity.not_after));
+    return cert_fail(CertError::Expired, who + " expired at " + format_utc(identity.not_after));
   return {};
 }
 

@@ -11,6 +11,8 @@
 // line stands for. docs/policy.md documents the format.
 #pragma once
 
+#include "common/json.h"
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -56,9 +58,8 @@ struct AuditEvent {
 
 // The JSON line for `e`, with its trailing newline.
 std::string format_audit_line(const AuditEvent& e);
-// JSON string literal (with quotes) for arbitrary bytes: escapes quotes, backslashes and
-// control characters, and replaces invalid UTF-8 with U+FFFD so the line always parses.
-std::string json_string(std::string_view s);
+// Audit lines escape every string with common/json.h.
+using keymesh::json_string;
 
 // Where lines go. write() gets one complete line; implementations write it at once.
 class AuditSink {

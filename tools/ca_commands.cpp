@@ -103,7 +103,7 @@ Result<void> crl_sign(const CrlOptions& o) {
       !r)
     return r;
   std::cout << "revocation list of \"" << root.name() << "\": " << list->revoked().size()
-            << " revoked, issued " << format_time(list->issued_at()) << "\n";
+            << " revoked, issued " << identity::format_utc(list->issued_at()) << "\n";
   return {};
 }
 

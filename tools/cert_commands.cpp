@@ -162,7 +162,7 @@ Result<void> cert_sign(const SignOptions& o) {
   const identity::Certificate certs[] = {*cert};
   if (auto r = identity::write_certificates_file(o.out, certs, o.force); !r) return r;
   std::cout << identity::kind_name(cert->kind()) << " \"" << cert->name() << "\" "
-            << cert->fingerprint_hex() << "\nvalid until " << format_time(cert->fields().not_after)
+            << cert->fingerprint_hex() << "\nvalid until " << identity::format_utc(cert->fields().not_after)
             << " (" << format_duration(*lifetime) << ")\n";
   return {};
 }

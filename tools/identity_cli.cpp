@@ -1,5 +1,7 @@
 #include "tools/identity_cli.h"
 
+#include "common/json.h"
+
 #include <charconv>
 #include <chrono>
 #include <ctime>
@@ -22,25 +24,6 @@ std::vector<std::string> prefixes(const std::vector<IpPrefix>& nets) {
   return out;
 }
 
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
 
 std::string json_array(const std::vector<std::string>& items) {
   std::string out = "[";
@@ -111,14 +94,6 @@ Result<std::int64_t> parse_time(std::string_view text) {
   return std::int64_t(::timegm(&tm));
 }
 
-std::string format_time(std::int64_t t) {
-  const std::time_t tt = std::time_t(t);
-  std::tm tm{};
-  if (!::gmtime_r(&tt, &tm)) return std::to_string(t);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 std::int64_t now_unix() {
   return std::chrono::duration_cast<std::chrono::seconds>(
@@ -143,8 +118,8 @@ std::string show_certificate(const identity::Certificate& cert, std::int64_t now
   std::vector<std::string> labels;
   for (const auto& [k, v] : f.labels) labels.push_back(k + "=" + v);
   line("labels:", labels.empty() ? "-" : join(labels));
-  line("not before:", format_time(f.not_before));
-  line("not after:", format_time(f.not_after) + " (" + validity_note(f, now) + ")");
+  line("not before:", identity::format_utc(f.not_before));
+  line("not after:", identity::format_utc(f.not_after) + " (" + validity_note(f, now) + ")");
   line("issuer:", f.issuer ? to_hex(*f.issuer) : "self-signed (root)");
   if (cert.is_ca()) {
     const auto& c = cert.constraints();
@@ -175,8 +150,8 @@ std::string certificate_json(const identity::Certificate& cert, std::int64_t now
     first = false;
   }
   out += "}";
-  out += ",\"not_before\":" + json_string(format_time(f.not_before));
-  out += ",\"not_after\":" + json_string(format_time(f.not_after));
+  out += ",\"not_before\":" + json_string(identity::format_utc(f.not_before));
+  out += ",\"not_after\":" + json_string(identity::format_utc(f.not_after));
   out += ",\"valid_now\":" +
          std::string(now >= f.not_before && now <= f.not_after ? "true" : "false");
   out += ",\"issuer_fingerprint\":" + (f.issuer ? json_string(to_hex(*f.issuer)) : "null");

@@ -18,7 +18,6 @@ Result<std::int64_t> parse_duration(std::string_view text);
 std::string format_duration(std::int64_t seconds);
 // Unix seconds ("1700000000") or UTC RFC 3339 ("2025-01-02T03:04:05Z").
 Result<std::int64_t> parse_time(std::string_view text);
-std::string format_time(std::int64_t unix_seconds);  // "2025-01-02T03:04:05Z"
 std::int64_t now_unix();
 
 // The human view of `keymesh cert show`; `now` for "expires in".

@@ -21,14 +21,9 @@ using keymesh::crypto::test::fresh_key;
 
 namespace {
 
-struct Peers {
-  SecretKey a_priv = fresh_key();
-  SecretKey b_priv = fresh_key();
-  LocalStatic a = LocalStatic::from_private(a_priv);  // initiator
-  LocalStatic b = LocalStatic::from_private(b_priv);  // responder
+struct Peers : keymesh::crypto::test::TwoIdentities {
   Handshake hi{a, b.public_key, nullptr};
   Handshake hr{b, a.public_key, nullptr};
-  FakeTimeSource clock;
 
   Bytes initiation(Span payload, std::uint32_t index = 111) {
     Bytes msg(keymesh_initiation_size(payload.size()) + 7, 0xee);  // larger span is fine

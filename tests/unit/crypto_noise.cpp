@@ -19,13 +19,7 @@ using keymesh::crypto::test::fresh_key;
 
 namespace {
 
-struct Peers {
-  SecretKey a_priv = fresh_key();
-  SecretKey b_priv = fresh_key();
-  LocalStatic a = LocalStatic::from_private(a_priv);  // initiator
-  LocalStatic b = LocalStatic::from_private(b_priv);  // responder
-  FakeTimeSource clock;
-};
+using Peers = keymesh::crypto::test::TwoIdentities;
 
 bool same(const SecretKey& x, const SecretKey& y) {
   return std::memcmp(x.data(), y.data(), x.size()) == 0;

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "common/bytes.h"
+#include "common/clock.h"
 #include "crypto/keypair.h"
 #include "crypto/messages.h"
 #include "crypto/noise.h"
@@ -40,5 +41,14 @@ inline SecretKey key_from_byte(std::uint8_t b) {
   for (std::size_t i = 0; i < k.size(); ++i) k.data()[i] = std::uint8_t(b + i);
   return k;
 }
+
+// Two static identities, a (the initiator) and b (the responder), and a fake clock.
+struct TwoIdentities {
+  SecretKey a_priv = fresh_key();
+  SecretKey b_priv = fresh_key();
+  LocalStatic a = LocalStatic::from_private(a_priv);
+  LocalStatic b = LocalStatic::from_private(b_priv);
+  FakeTimeSource clock;
+};
 
 }  // namespace keymesh::crypto::test
