@@ -37,7 +37,15 @@ constexpr std::size_t kMaxInterfaceName = 15;  // IFNAMSIZ - 1
 constexpr std::size_t kMaxSocketPath = 107;    // sizeof(sockaddr_un::sun_path) - 1
 constexpr std::int64_t kMaxTimerMs = 86'400'000;
 
-constexpr std::array<std::string_view, 9> kRootKeys = {"private_key_file",
+constexpr std::array<std::string_view, 18> kRootKeys = {"private_key_file",
+                                                        "certificate",
+                                                        "trust",
+                                                        "identities",
+                                                        "directory",
+                                                        "policy",
+                                                        "audit_log",
+                                                        "node_ca",
+                                                        "state_dir",
                                                        "listen_port",
                                                        "interface",
                                                        "control_socket",
@@ -46,6 +54,12 @@ constexpr std::array<std::string_view, 9> kRootKeys = {"private_key_file",
                                                        "under_load_handshakes_per_second",
                                                        "peers",
                                                        "testing"};
+constexpr std::array<std::string_view, 2> kTrustKeys = {"roots", "revocation_list"};
+constexpr std::array<std::string_view, 2> kIdentityKeys = {"certificate", "key"};
+constexpr std::array<std::string_view, 2> kDirectoryKeys = {"certificate", "endpoints"};
+constexpr std::array<std::string_view, 4> kNodeCaKeys = {"certificate", "key",
+                                                         "workload_lifetime_seconds",
+                                                         "renew_at_percent"};
 constexpr std::array<std::string_view, 3> kInterfaceKeys = {"name", "addresses", "mtu"};
 constexpr std::array<std::string_view, 6> kPeerKeys = {
     "name", "public_key", "preshared_key_file", "endpoint", "allowed_ips", "persistent_keepalive"};
@@ -78,6 +92,17 @@ Result<std::string> get_path(const YAML::Node& n, const std::string& path,
   std::string joined(base_dir);
   if (joined.back() != '/') joined += '/';
   return joined + *text;
+}
+
+Result<udp::Endpoint> get_endpoint(const YAML::Node& n, const std::string& path) {
+  auto s = get_string(n, path);
+  if (!s) return std::unexpected(s.error());
+  auto ep = udp::Endpoint::parse(*s);
+  if (!ep || !ep->valid())
+    return fail(path + ": " + quote(*s) +
+                " is not an address:port (198.18.0.2:51820 or [2001:db8::2]:51820)");
+  if (ep->port == 0) return fail(path + ": port must be 1-65535, got 0");
+  return *ep;
 }
 
 // Decodes exactly 44 base64 characters into 32 bytes at `out`.
@@ -215,14 +240,8 @@ Result<PeerConfig> parse_peer(const YAML::Node& n, const std::string& path,
   }
 
   if (auto endpoint = field(n, "endpoint"); present(endpoint)) {
-    const std::string p = child(path, "endpoint");
-    auto s = get_string(endpoint, p);
-    if (!s) return std::unexpected(s.error());
-    auto ep = udp::Endpoint::parse(*s);
-    if (!ep || !ep->valid())
-      return fail(p + ": " + quote(*s) +
-                  " is not an address:port (198.18.0.2:51820 or [2001:db8::2]:51820)");
-    if (ep->port == 0) return fail(p + ": port must be 1-65535, got 0");
+    auto ep = get_endpoint(endpoint, child(path, "endpoint"));
+    if (!ep) return std::unexpected(ep.error());
     peer.endpoint = *ep;
   }
 
@@ -244,6 +263,125 @@ Result<PeerConfig> parse_peer(const YAML::Node& n, const std::string& path,
     peer.persistent_keepalive = std::chrono::seconds(*v);
   }
   return peer;
+}
+
+// The sections about certificates, trust and policy. Files are only named here; keymeshd
+// reads and checks them at start, and errors then name the file.
+Result<void> parse_identity_sections(const YAML::Node& root, std::string_view base_dir,
+                                     Config& config) {
+  auto path_of = [&](const YAML::Node& n, const std::string& p) { return get_path(n, p, base_dir); };
+  if (auto n = field(root, "certificate"); present(n)) {
+    auto f = path_of(n, "certificate");
+    if (!f) return std::unexpected(f.error());
+    config.certificate = *f;
+  }
+  if (auto n = field(root, "trust"); present(n)) {
+    if (auto r = check_map(n, "trust", kTrustKeys); !r) return r;
+    if (auto roots = field(n, "roots"); present(roots)) {
+      auto r = for_each_item(roots, "trust.roots",
+                             [&](const YAML::Node& a, const std::string& p) -> Result<void> {
+                               auto f = path_of(a, p);
+                               if (!f) return std::unexpected(f.error());
+                               config.trust_roots.push_back(*f);
+                               return {};
+                             });
+      if (!r) return r;
+    }
+    if (auto crl = field(n, "revocation_list"); present(crl)) {
+      auto f = path_of(crl, "trust.revocation_list");
+      if (!f) return std::unexpected(f.error());
+      config.revocation_list = *f;
+    }
+  }
+  if (auto n = field(root, "identities"); present(n)) {
+    auto r = for_each_item(n, "identities", [&](const YAML::Node& e, const std::string& p)
+                                                -> Result<void> {
+      if (!e.IsMap()) return fail(at(p, "expected a map, got " + describe(e)));
+      if (auto c = check_map(e, p, kIdentityKeys); !c) return c;
+      IdentityFiles files;
+      for (auto [key, out] : {std::pair{"certificate", &files.certificate},
+                              std::pair{"key", &files.key}}) {
+        const auto v = field(e, key);
+        if (!present(v)) return fail(child(p, key) + ": is required");
+        auto f = path_of(v, child(p, key));
+        if (!f) return std::unexpected(f.error());
+        *out = *f;
+      }
+      config.identities.push_back(std::move(files));
+      return {};
+    });
+    if (!r) return r;
+  }
+  if (auto n = field(root, "directory"); present(n)) {
+    auto r = for_each_item(n, "directory", [&](const YAML::Node& e, const std::string& p)
+                                               -> Result<void> {
+      if (!e.IsMap()) return fail(at(p, "expected a map, got " + describe(e)));
+      if (auto c = check_map(e, p, kDirectoryKeys); !c) return c;
+      DirectoryEntry entry;
+      const auto cert = field(e, "certificate");
+      if (!present(cert)) return fail(child(p, "certificate") + ": is required");
+      auto f = path_of(cert, child(p, "certificate"));
+      if (!f) return std::unexpected(f.error());
+      entry.certificate = *f;
+      if (auto eps = field(e, "endpoints"); present(eps)) {
+        auto each = for_each_item(eps, child(p, "endpoints"),
+                                  [&](const YAML::Node& a, const std::string& ep) -> Result<void> {
+                                    auto v = get_endpoint(a, ep);
+                                    if (!v) return std::unexpected(v.error());
+                                    entry.endpoints.push_back(*v);
+                                    return {};
+                                  });
+        if (!each) return each;
+      }
+      config.directory.push_back(std::move(entry));
+      return {};
+    });
+    if (!r) return r;
+  }
+  if (auto n = field(root, "policy"); present(n)) {
+    auto f = path_of(n, "policy");
+    if (!f) return std::unexpected(f.error());
+    config.policy_file = *f;
+  }
+  if (auto n = field(root, "audit_log"); present(n)) {
+    auto s = get_string(n, "audit_log");
+    if (!s) return std::unexpected(s.error());
+    if (*s == "-") {
+      config.audit_log = "-";
+    } else {
+      auto f = path_of(n, "audit_log");
+      if (!f) return std::unexpected(f.error());
+      config.audit_log = *f;
+    }
+  }
+  if (auto n = field(root, "node_ca"); present(n)) {
+    if (auto r = check_map(n, "node_ca", kNodeCaKeys); !r) return r;
+    NodeCaConfig ca;
+    for (auto [key, out] : {std::pair{"certificate", &ca.certificate}, std::pair{"key", &ca.key}}) {
+      const auto v = field(n, key);
+      if (!present(v)) return fail(child("node_ca", key) + ": is required");
+      auto f = path_of(v, child("node_ca", key));
+      if (!f) return std::unexpected(f.error());
+      *out = *f;
+    }
+    if (auto v = field(n, "workload_lifetime_seconds"); present(v)) {
+      auto secs = get_int(v, "node_ca.workload_lifetime_seconds", 60, 366 * 86400);
+      if (!secs) return std::unexpected(secs.error());
+      ca.workload_lifetime = std::chrono::seconds(*secs);
+    }
+    if (auto v = field(n, "renew_at_percent"); present(v)) {
+      auto pct = get_int(v, "node_ca.renew_at_percent", 10, 95);
+      if (!pct) return std::unexpected(pct.error());
+      ca.renew_fraction = double(*pct) / 100.0;
+    }
+    config.node_ca = std::move(ca);
+  }
+  if (auto n = field(root, "state_dir"); present(n)) {
+    auto f = path_of(n, "state_dir");
+    if (!f) return std::unexpected(f.error());
+    config.state_dir = *f;
+  }
+  return {};
 }
 
 // Checks that need every peer: a key or a route may belong to one peer only.
@@ -353,6 +491,9 @@ Result<Config> parse_document(std::string_view yaml_text, std::string_view base_
   if (auto n = field(root, "testing"); present(n)) {
     if (auto r = parse_testing(n, config.timers); !r) return std::unexpected(r.error());
   }
+
+  if (auto r = parse_identity_sections(root, base_dir, config); !r)
+    return std::unexpected(r.error());
 
   if (auto r = check_peers(config, crypto::public_key(config.private_key)); !r)
     return std::unexpected(r.error());

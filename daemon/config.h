@@ -38,6 +38,26 @@ struct TimerConfig {
   std::uint64_t rekey_after_messages = 1ull << 60;
 };
 
+// A local identity loaded from files at start (`identities:`).
+struct IdentityFiles {
+  std::string certificate;  // chain file, leaf first
+  std::string key;          // WireGuard-format X25519 key, 0600
+};
+
+// A remote identity known without discovery (`directory:`): its chain and where it listens.
+struct DirectoryEntry {
+  std::string certificate;
+  std::vector<udp::Endpoint> endpoints;
+};
+
+// The node CA (`node_ca:`): lets keymeshd mint workload identities (CNI, Docker, API).
+struct NodeCaConfig {
+  std::string certificate;  // node CA chain: node CA first, then intermediates
+  std::string key;          // its Ed25519 key file (keymesh ca key format), 0600
+  std::chrono::seconds workload_lifetime{24 * 3600};
+  double renew_fraction = 2.0 / 3.0;  // renew when this much of the lifetime has passed
+};
+
 struct Config {
   std::string path;  // the file it was loaded from
   crypto::SecretKey private_key;  // from private_key_file (must be 0600 or stricter)
@@ -52,6 +72,17 @@ struct Config {
   std::uint32_t handshakes_per_second_under_load = 1000;  // above: demand cookies
   std::vector<PeerConfig> peers;
   TimerConfig timers;
+
+  // Certificates, trust, policy (docs/config.md, "Identity and policy").
+  std::string certificate;                // chain of the host key (private_key_file)
+  std::vector<std::string> trust_roots;   // root CA certificate files
+  std::string revocation_list;            // CRL file, re-read when it changes
+  std::vector<IdentityFiles> identities;
+  std::vector<DirectoryEntry> directory;
+  std::string policy_file;                // re-read on SIGHUP and when it changes
+  std::string audit_log;                  // "": none; "-": stdout; else a file (appended)
+  std::optional<NodeCaConfig> node_ca;
+  std::string state_dir = "/var/lib/keymesh";
 };
 
 // Parses YAML text (no file access except for key files it names, which are read relative

@@ -6,11 +6,8 @@
 
 #include "common/bytes.h"
 #include "common/uv_handle.h"
-#include "daemon/control_server.h"
-#include "daemon/tunnel.h"
-#include "tun/linux_tun.h"
+#include "daemon/daemon_impl.h"
 #include "tun/netlink.h"
-#include "udp/socket_bind.h"
 
 namespace keymesh::daemon {
 
@@ -24,34 +21,25 @@ constexpr std::uint64_t kTickMillis = 50;
 constexpr int kOverlayOverhead = 80;
 }  // namespace
 
-struct Daemon::Impl {
-  Config config;
-  SystemTimeSource time;
-  uv_loop_t loop{};
-  std::unique_ptr<tun::LinuxTun> device;
-  std::unique_ptr<udp::SocketBind> bind;
-  std::unique_ptr<Tunnel> tunnel;
-  UvHandle<uv_poll_t> device_poll;
-  UvHandle<uv_poll_t> socket_poll;
-  UvHandle<uv_timer_t> tick_timer;
-  UvHandle<uv_signal_t> sigint, sigterm;
-  std::unique_ptr<ControlServer> control;
-
-  ~Impl() {
-    // Reverse order of construction; closing handles needs the loop to run once more.
-    control.reset();
-    sigterm.reset();
-    sigint.reset();
-    tick_timer.reset();
-    socket_poll.reset();
-    device_poll.reset();
-    uv_run(&loop, UV_RUN_DEFAULT);
-    uv_loop_close(&loop);
-    tunnel.reset();
-    bind.reset();
-    device.reset();
-  }
-};
+Daemon::Impl::~Impl() {
+  // Reverse order of construction; closing handles needs the loop to run once more.
+  control.reset();
+  crl_watch.reset();
+  policy_watch.reset();
+  sighup.reset();
+  sigterm.reset();
+  sigint.reset();
+  tick_timer.reset();
+  socket_poll.reset();
+  device_poll.reset();
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  tunnel.reset();
+  audit.reset();
+  audit_sink.reset();
+  bind.reset();
+  device.reset();
+}
 
 Daemon::Daemon(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Daemon::~Daemon() = default;
@@ -95,7 +83,18 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
   if (!bind) return std::unexpected(bind.error());
   impl->bind = std::move(*bind);
 
+  if (!cfg.audit_log.empty()) {
+    auto sink = policy::FileAuditSink::open(cfg.audit_log);
+    if (!sink) return fail("audit_log: " + sink.error().message);
+    impl->audit_sink = std::move(*sink);
+    impl->audit = std::make_unique<policy::AuditLog>(*impl->audit_sink);
+  }
+  impl->mtu = mtu;
   impl->tunnel = std::make_unique<Tunnel>(cfg, *impl->device, *impl->bind, impl->time);
+  impl->tunnel->set_audit(impl->audit.get());
+  if (auto r = impl->load_trust(); !r) return std::unexpected(r.error());
+  if (auto r = impl->load_policy(); !r) return std::unexpected(r.error());
+  if (auto r = impl->load_identities(); !r) return std::unexpected(r.error());
 
   Impl* self = impl.get();
   impl->loop.data = self;
@@ -115,7 +114,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
       impl->tick_timer.get(),
       [](uv_timer_t* h) { static_cast<Impl*>(h->data)->tunnel->tick(); }, kTickMillis,
       kTickMillis);
-  for (auto* sig : {&impl->sigint, &impl->sigterm}) {
+  for (auto* sig : {&impl->sigint, &impl->sigterm, &impl->sighup}) {
     uv_signal_init(&impl->loop, sig->get());
     sig->get()->data = self;
   }
@@ -125,16 +124,19 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
   };
   uv_signal_start(impl->sigint.get(), on_stop, SIGINT);
   uv_signal_start(impl->sigterm.get(), on_stop, SIGTERM);
+  uv_signal_start(
+      impl->sighup.get(),
+      [](uv_signal_t* h, int) {
+        auto* self = static_cast<Impl*>(h->data);
+        self->reload_policy("SIGHUP");
+        self->reload_revocation_list("SIGHUP");
+      },
+      SIGHUP);
+  impl->watch_files();
 
-  auto control = ControlServer::start(&impl->loop, cfg.control_socket,
-                                      [self](const proto::Request& request) {
-                                        proto::Reply reply;
-                                        if (request.has_status())
-                                          *reply.mutable_status() = self->tunnel->status();
-                                        else
-                                          reply.set_error("unsupported request");
-                                        return reply;
-                                      });
+  auto control = ControlServer::start(
+      &impl->loop, cfg.control_socket,
+      [self](const proto::Request& request) { return self->handle(request); });
   if (!control) return std::unexpected(control.error());
   impl->control = std::move(*control);
 
@@ -142,6 +144,10 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
                "peer(s)",
                cfg.interface_name, mtu, impl->bind->local_port(),
                to_base64(impl->tunnel->public_key()), cfg.peers.size());
+  if (impl->tunnel->local_identities().size() > 1 || impl->tunnel->trust())
+    spdlog::info("{} local identit(ies), {} trusted root(s), policy: {}",
+                 impl->tunnel->local_identities().size(), impl->trust.roots().size(),
+                 cfg.policy_file.empty() ? "none (nothing certified is granted)" : cfg.policy_file);
   return std::unique_ptr<Daemon>(new Daemon(std::move(impl)));
 }
 

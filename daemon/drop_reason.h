@@ -13,11 +13,14 @@ namespace keymesh::daemon {
   /* outside (UDP) */                                                                      \
   X(MalformedMessage, "malformed_message")       /* wrong type, size or reserved bytes */  \
   X(Mac1Invalid, "mac1_invalid")                 /* not addressed to our key */            \
-  X(UnsupportedHandshake, "unsupported_handshake") /* keymesh variant: no certificates yet */\
+  X(UnsupportedHandshake, "unsupported_handshake") /* keymesh variant, no certificate/roots */\
   X(CookieRequired, "cookie_required")           /* under load without valid mac2 */       \
   X(HandshakeDecryptFailed, "handshake_decrypt_failed")                                    \
   X(HandshakeDhFailed, "handshake_dh_failed")                                              \
   X(UnknownPeer, "unknown_peer")                 /* initiator key not configured */        \
+  X(CertificateRejected, "certificate_rejected") /* handshake chain failed validation */   \
+  X(CertificateKeyMismatch, "certificate_key_mismatch") /* chain names another key */      \
+  X(PathNotGranted, "path_not_granted")          /* policy grants nothing between the two */\
   X(HandshakeReplayed, "handshake_replayed")     /* timestamp not newer */                 \
   X(HandshakeFlood, "handshake_flood")           /* initiations too close together */      \
   X(HandshakeCrossed, "handshake_crossed")       /* both initiated; the other key answers */\
@@ -29,10 +32,14 @@ namespace keymesh::daemon {
   X(KeyExpired, "key_expired")                   /* keypair past reject limits */          \
   X(InnerMalformed, "inner_malformed")           /* decrypted bytes are no IP packet */    \
   X(SourceNotAllowed, "source_not_allowed")      /* cryptokey routing: inner src check */  \
+  X(DestinationNotAllowed, "destination_not_allowed") /* inner dst not the path's identity */\
+  X(PolicyDenied, "policy_denied")               /* no grant and no tracked flow */        \
   X(TunWriteFailed, "tun_write_failed")         /* the kernel refused the inside packet */\
   /* inside (TUN) */                                                                       \
   X(InsideMalformed, "inside_malformed")         /* not IPv4/IPv6 */                       \
   X(NoRoute, "no_route")                         /* destination in no peer's allowed IPs */\
+  X(NoLocalIdentity, "no_local_identity")        /* source address is no local identity's */\
+  X(PathClosed, "path_closed")                   /* staged packets of a path that closed */ \
   X(NoEndpoint, "no_endpoint")                   /* peer has no known endpoint yet */      \
   X(StagedQueueFull, "staged_queue_full")        /* too many packets await a handshake */  \
   X(HandshakeTimeout, "handshake_timeout")       /* staged packets given up after 90 s */  \

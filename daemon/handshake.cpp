@@ -1,4 +1,6 @@
 // The handshake driver: turns Noise messages (crypto/noise.h) into sessions for peers.
+// WireGuard messages here (raw-key peers of the host key); the certificate-carrying keymesh
+// variant in handshake_keymesh.cpp, sharing the steps after the Noise work.
 //
 //  Initiation in:  mac1 (is it for us?) -> cookie if under load -> consume (2 DH) -> which
 //                  peer -> timestamp/flood checks -> response out -> keypair waits in `next`.
@@ -27,18 +29,19 @@ crypto::CookieSource cookie_source(const udp::Endpoint& ep) {
   return src;
 }
 
-DropReason drop_for(crypto::HandshakeError e) {
+}  // namespace
+
+DropReason drop_for(crypto::HandshakeError e) noexcept {
   switch (e) {
     case crypto::HandshakeError::DhFailed: return DropReason::HandshakeDhFailed;
     case crypto::HandshakeError::ReplayedTimestamp: return DropReason::HandshakeReplayed;
     case crypto::HandshakeError::Flood: return DropReason::HandshakeFlood;
     case crypto::HandshakeError::UnknownPeer: return DropReason::UnknownPeer;
     case crypto::HandshakeError::WrongState: return DropReason::UnexpectedResponse;
+    case crypto::HandshakeError::WrongReceiver: return DropReason::Mac1Invalid;
     default: return DropReason::HandshakeDecryptFailed;
   }
 }
-
-}  // namespace
 
 bool Tunnel::under_load() noexcept {
   const TimePoint t = now();
@@ -59,36 +62,49 @@ void Tunnel::send_initiation(Peer& peer, bool is_retry) noexcept {
     peer.handshake_attempts = 0;
   }
   if (auto old = peer.handshake.pending_local_index()) release_index(*old);
-  crypto::MessageInitiation msg;
   const std::uint32_t index = allocate_index(peer);
-  if (peer.handshake.create_initiation(msg, index, time_.wall_now()) !=
-      crypto::HandshakeError::None) {
-    release_index(index);
-    return;
+  if (peer.keymesh) {
+    send_keymesh_initiation(peer, index);
+  } else {
+    crypto::MessageInitiation msg;
+    if (peer.handshake.create_initiation(msg, index, wall_now()) !=
+        crypto::HandshakeError::None) {
+      release_index(index);
+      return;
+    }
+    auto bytes = std::span(reinterpret_cast<std::uint8_t*>(&msg), sizeof msg);
+    peer.cookies.add_macs(bytes, t);
+    bind_.send(peer.endpoint, bytes);
   }
-  auto bytes = std::span(reinterpret_cast<std::uint8_t*>(&msg), sizeof msg);
-  peer.cookies.add_macs(bytes, t);
-  bind_.send(peer.endpoint, bytes);
+  if (!peer.handshake.pending_local_index()) return;  // creating it failed
   peer.last_initiation_sent = t;
   timers_handshake_initiated(peer);
   timers_any_authenticated_packet_traversal(peer);
   timers_any_authenticated_packet_sent(peer);
 }
 
-void Tunnel::receive_initiation(std::span<std::uint8_t> msg, const udp::Endpoint& from) noexcept {
-  if (!cookie_checker_.check_mac1(msg)) return drop(DropReason::Mac1Invalid);
-  const auto* init = reinterpret_cast<const crypto::MessageInitiation*>(msg.data());
+bool Tunnel::cookie_demanded(crypto::CookieChecker& checker, std::span<std::uint8_t> msg,
+                             const std::uint8_t* sender, const udp::Endpoint& from) noexcept {
   const auto src = cookie_source(from);
-  if (under_load() && !cookie_checker_.check_mac2(msg, src, now())) {
-    crypto::MessageCookieReply reply;
-    cookie_checker_.create_reply(reply, msg, load_le32(init->sender), src, now());
-    bind_.send(from, std::span(reinterpret_cast<const std::uint8_t*>(&reply), sizeof reply));
-    ++cookies_sent_;
-    return drop(DropReason::CookieRequired);
-  }
+  if (!under_load() || checker.check_mac2(msg, src, now())) return false;
+  crypto::MessageCookieReply reply;
+  checker.create_reply(reply, msg, load_le32(sender), src, now());
+  bind_.send(from, std::span(reinterpret_cast<const std::uint8_t*>(&reply), sizeof reply));
+  ++cookies_sent_;
+  drop(DropReason::CookieRequired);
+  return true;
+}
+
+void Tunnel::receive_initiation(std::span<std::uint8_t> msg, const udp::Endpoint& from) noexcept {
+  // Plain WireGuard initiations are for the identity that accepts raw-key peers (the host
+  // key); workload identities speak only the keymesh variant (DESIGN.md §1).
+  LocalIdentity& local = *host_;
+  if (!local.cookie_checker.check_mac1(msg)) return drop(DropReason::Mac1Invalid);
+  const auto* init = reinterpret_cast<const crypto::MessageInitiation*>(msg.data());
+  if (cookie_demanded(local.cookie_checker, msg, init->sender, from)) return;
 
   crypto::ConsumedInitiation consumed;
-  if (auto e = crypto::consume_initiation(local_, *init, consumed);
+  if (auto e = crypto::consume_initiation(local.statics, *init, consumed);
       e != crypto::HandshakeError::None)
     return drop(drop_for(e));
   Peer* peer = find_peer(consumed.remote_static);
@@ -106,15 +122,20 @@ void Tunnel::receive_initiation(std::span<std::uint8_t> msg, const udp::Endpoint
     release_index(index);
     return drop(drop_for(e));
   }
-  auto bytes = std::span(reinterpret_cast<std::uint8_t*>(&response), sizeof response);
-  peer->cookies.add_macs(bytes, now());
-  update_endpoint(*peer, from);
-  bind_.send(from, bytes);
+  responded(*peer, std::span(reinterpret_cast<std::uint8_t*>(&response), sizeof response),
+            std::move(keys), from);
+}
+
+void Tunnel::responded(Peer& peer, std::span<std::uint8_t> response, crypto::SessionKeys&& keys,
+                       const udp::Endpoint& from) noexcept {
+  peer.cookies.add_macs(response, now());
+  update_endpoint(peer, from);
+  bind_.send(from, response);
   release_evicted(
-      peer->keypairs.install_responder(crypto::Keypair::from_session(std::move(keys), now())));
-  timers_session_derived(*peer);
-  timers_any_authenticated_packet_traversal(*peer);
-  timers_any_authenticated_packet_sent(*peer);
+      peer.keypairs.install_responder(crypto::Keypair::from_session(std::move(keys), now())));
+  timers_session_derived(peer);
+  timers_any_authenticated_packet_traversal(peer);
+  timers_any_authenticated_packet_sent(peer);
 }
 
 bool Tunnel::yields_to_own_initiation(const Peer& peer) const noexcept {
@@ -125,30 +146,29 @@ bool Tunnel::yields_to_own_initiation(const Peer& peer) const noexcept {
   // answers everything, which is still correct: crossing then costs what it costs there.
   if (!peer.handshake.pending_local_index() || !peer.last_initiation_sent) return false;
   if (now() - *peer.last_initiation_sent >= timers_.rekey_timeout) return false;
-  return std::memcmp(local_.public_key.data(), peer.public_key.data(), crypto::kKeySize) > 0;
+  const crypto::Key& own = peer.local ? peer.local->statics.public_key : host_->statics.public_key;
+  return std::memcmp(own.data(), peer.public_key.data(), crypto::kKeySize) > 0;
 }
 
 void Tunnel::receive_response(std::span<std::uint8_t> msg, const udp::Endpoint& from) noexcept {
-  if (!cookie_checker_.check_mac1(msg)) return drop(DropReason::Mac1Invalid);
+  if (!host_->cookie_checker.check_mac1(msg)) return drop(DropReason::Mac1Invalid);
   const auto* resp = reinterpret_cast<const crypto::MessageResponse*>(msg.data());
-  const auto src = cookie_source(from);
-  if (under_load() && !cookie_checker_.check_mac2(msg, src, now())) {
-    crypto::MessageCookieReply reply;
-    cookie_checker_.create_reply(reply, msg, load_le32(resp->sender), src, now());
-    bind_.send(from, std::span(reinterpret_cast<const std::uint8_t*>(&reply), sizeof reply));
-    ++cookies_sent_;
-    return drop(DropReason::CookieRequired);
-  }
+  if (cookie_demanded(host_->cookie_checker, msg, resp->sender, from)) return;
 
   const std::uint32_t index = load_le32(resp->receiver);
   const auto it = index_table_.find(index);
   if (it == index_table_.end()) return drop(DropReason::UnknownIndex);
   Peer& peer = *it->second;
-  if (peer.handshake.pending_local_index() != index) return drop(DropReason::UnexpectedResponse);
+  if (peer.keymesh || peer.handshake.pending_local_index() != index)
+    return drop(DropReason::UnexpectedResponse);
   crypto::SessionKeys keys;
   if (auto e = peer.handshake.consume_response(*resp, keys); e != crypto::HandshakeError::None)
     return drop(drop_for(e));
+  initiator_completed(peer, std::move(keys), from);
+}
 
+void Tunnel::initiator_completed(Peer& peer, crypto::SessionKeys&& keys,
+                                 const udp::Endpoint& from) noexcept {
   release_evicted(
       peer.keypairs.install_initiator(crypto::Keypair::from_session(std::move(keys), now())));
   update_endpoint(peer, from);
@@ -193,11 +213,18 @@ void Tunnel::update_endpoint(Peer& peer, const udp::Endpoint& from) noexcept {
 }
 
 void Tunnel::handshake_completed(Peer& peer, bool as_initiator) noexcept {
-  peer.last_handshake = time_.wall_now();
+  peer.last_handshake = wall_now();
   ++handshakes_completed_;
   timers_handshake_complete(peer);
   spdlog::info("handshake complete: peer {} ({}) as {}", peer.name,
                to_base64(peer.public_key).substr(0, 8), as_initiator ? "initiator" : "responder");
+  if (peer.keymesh && !peer.announced) {
+    peer.announced = true;
+    std::string rule;
+    path_granted(*peer.local, *peer.remote, &rule);
+    audit(policy::AuditEventType::kPathOpened, peer.local, peer.remote.get(), rule,
+          "handshake complete as " + std::string(as_initiator ? "initiator" : "responder"));
+  }
 }
 
 }  // namespace keymesh::daemon

@@ -1,6 +1,11 @@
 // A remote peer as the tunnel sees it: its static key, handshake and transport keys, where it
 // is (endpoint), what it may send (allowed IPs), its timer deadlines and counters.
 // Owned by Tunnel; touched only on the tunnel's thread.
+//
+// Two kinds: a raw-key peer from the config (WireGuard semantics: it may send from its
+// allowed IPs, and nothing else is checked), and a *path* between one local identity and
+// one certified remote identity (keymesh handshake variant, policy and connection tracking
+// on every packet, closed when the certificate or the grant goes away).
 #pragma once
 
 #include <array>
@@ -16,6 +21,7 @@
 #include "crypto/cookie.h"
 #include "crypto/keypair.h"
 #include "crypto/noise.h"
+#include "policy/conntrack.h"
 #include "udp/endpoint.h"
 
 namespace keymesh::daemon {
@@ -36,6 +42,9 @@ class StagedPackets {
   std::size_t head_ = 0, count_ = 0;
 };
 
+struct LocalIdentity;
+struct RemoteIdentity;
+
 struct Peer {
   Peer(const crypto::LocalStatic& local, const crypto::Key& remote, const crypto::SecretKey* psk)
       : public_key(remote), handshake(local, remote, psk), cookies(remote) {}
@@ -50,6 +59,13 @@ struct Peer {
   std::vector<IpPrefix> allowed_ips;
   Duration persistent_keepalive{};
   StagedPackets staged;
+
+  // Paths only (keymesh == true).
+  bool keymesh = false;
+  LocalIdentity* local = nullptr;                 // our side; outlives the path
+  std::shared_ptr<const RemoteIdentity> remote;   // what the peer's certificate said last
+  std::unique_ptr<policy::ConnTrack> conntrack;   // outbound: local -> remote
+  bool announced = false;                         // path_opened written
 
   // Handshake progress (initiator side).
   std::optional<TimePoint> last_initiation_sent;

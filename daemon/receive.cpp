@@ -8,12 +8,15 @@
 //  4. The first data under a responder's fresh keypair confirms the handshake: promote it,
 //     flush staged packets. Any authenticated packet updates the endpoint (roaming).
 //  5. A keepalive ends here. Otherwise the inner source must lie in the sender's allowed IPs
-//     (cryptokey routing); the packet, without padding, is written to the device.
+//     (cryptokey routing: a raw peer's configured ones, a path's certificate networks). On a
+//     path the destination must be the path's local identity, and the packet must pass
+//     connection tracking and policy. The packet, without padding, goes to the device.
 #include <spdlog/spdlog.h>
 
 #include "common/bytes.h"
 #include "daemon/ip_packet.h"
 #include "daemon/tunnel.h"
+#include "policy/packet.h"
 
 namespace keymesh::daemon {
 
@@ -25,10 +28,8 @@ void Tunnel::receive_outside(std::span<std::uint8_t> datagram,
     case crypto::MessageKind::CookieReply: return receive_cookie_reply(datagram);
     case crypto::MessageKind::Data: return receive_data(datagram, from);
     case crypto::MessageKind::KeymeshInitiation:
-    case crypto::MessageKind::KeymeshResponse:
-      // Certificate-carrying handshakes (docs/protocol.md) need local identities with
-      // certificates, which this daemon does not hold yet.
-      return drop(DropReason::UnsupportedHandshake);
+      return receive_keymesh_initiation(datagram, from);
+    case crypto::MessageKind::KeymeshResponse: return receive_keymesh_response(datagram, from);
     case crypto::MessageKind::Invalid: break;
   }
   drop(DropReason::MalformedMessage);
@@ -67,11 +68,45 @@ void Tunnel::receive_data(std::span<std::uint8_t> msg, const udp::Endpoint& from
 
   const IpHeaderView ip = parse_ip_header(plain);
   if (ip.version == 0) return drop(DropReason::InnerMalformed);
-  const Peer* owner =
-      ip.version == 4 ? allowed_ips_.lookup_v4(ip.src) : allowed_ips_.lookup_v6(ip.src);
-  if (owner != &peer) return drop(DropReason::SourceNotAllowed);
+  if (peer.keymesh) {
+    if (!inbound_allowed(peer, ip, plain.first(ip.total_length))) return;
+  } else {
+    const Peer* owner =
+        ip.version == 4 ? allowed_ips_.lookup_v4(ip.src) : allowed_ips_.lookup_v6(ip.src);
+    if (owner != &peer) return drop(DropReason::SourceNotAllowed);
+  }
   if (!device_.write(plain.first(ip.total_length))) return drop(DropReason::TunWriteFailed);
   timers_data_received(peer);
+}
+
+bool Tunnel::inbound_allowed(Peer& peer, const IpHeaderView& ip,
+                             std::span<const std::uint8_t> packet) noexcept {
+  IpAddress src, dst;
+  src.family = dst.family = ip.version == 4 ? AF_INET : AF_INET6;
+  const std::size_t n = ip.version == 4 ? 4 : 16;
+  std::memcpy(src.bytes.data(), ip.src, n);
+  std::memcpy(dst.bytes.data(), ip.dst, n);
+  bool source_ok = false;
+  for (const auto& prefix : peer.allowed_ips) source_ok |= prefix.contains(src);
+  if (!source_ok) {
+    drop(DropReason::SourceNotAllowed);
+    return false;
+  }
+  // A path carries traffic for its own local identity only: a peer granted access to one
+  // workload must not reach its neighbours through that path.
+  if (local_routes_.lookup(dst) != peer.local) {
+    drop(DropReason::DestinationNotAllowed);
+    return false;
+  }
+  const auto view = policy::parse_packet(packet);
+  const auto verdict = peer.conntrack->on_inbound(view, now(), wall_now());
+  if (policy::allowed(verdict)) return true;
+  drop(DropReason::PolicyDenied);
+  audit_denied(peer, nullptr,
+               std::string(policy::verdict_name(verdict)) + " " +
+                   policy::describe_service(view.proto, view.policy_port()) + " from " +
+                   peer.name);
+  return false;
 }
 
 void Tunnel::keep_key_fresh_on_receive(Peer& peer, const crypto::Keypair& kp) noexcept {

@@ -3,17 +3,22 @@
 //
 //  1. pump_inside: reserve room in the bind's send batch and read the packet from the device
 //     straight into it, behind the 16-byte data header, so sealing happens in place.
-//  2. send_inside_packet: parse the IP header; cryptokey routing picks the peer whose allowed
-//     IPs hold the destination (longest prefix).
-//  3. No usable keypair yet: stage a copy and start a handshake (handshake.cpp).
-//  4. Seal under the current keypair with the next counter (crypto/keypair.h) and commit the
+//  2. send_inside_packet: parse the IP header. A raw-key peer whose allowed IPs hold the
+//     destination takes it as in WireGuard. Otherwise the source address names the local
+//     identity, and the destination either another local identity (deliver_local: policy,
+//     then back into the device) or a remote one.
+//  3. path_for (paths.cpp): the path between the two, opened when policy grants anything
+//     between them; then the packet itself must pass connection tracking and policy.
+//  4. transmit: no usable keypair yet: stage a copy and start a handshake (handshake.cpp).
+//  5. Seal under the current keypair with the next counter (crypto/keypair.h) and commit the
 //     datagram to the peer's endpoint; the batch is flushed after the pump.
-//  5. Timer hooks, then keep_key_fresh_on_send: start a rekey when the key is old or used a lot.
+//  6. Timer hooks, then keep_key_fresh_on_send: start a rekey when the key is old or used a lot.
 #include <cerrno>
 #include <cstring>
 
 #include "daemon/ip_packet.h"
 #include "daemon/tunnel.h"
+#include "policy/packet.h"
 
 namespace keymesh::daemon {
 
@@ -51,11 +56,72 @@ void Tunnel::send_inside_packet(std::span<std::uint8_t> buffer, std::size_t size
   const auto packet = buffer.subspan(kHeader, size);
   const IpHeaderView ip = parse_ip_header(packet);
   if (ip.version == 0) return drop(DropReason::InsideMalformed);
-  Peer* peer = ip.version == 4 ? allowed_ips_.lookup_v4(ip.dst) : allowed_ips_.lookup_v6(ip.dst);
-  if (peer == nullptr) return drop(DropReason::NoRoute);
-  if (!peer->endpoint.valid()) return drop(DropReason::NoEndpoint);
+  const bool v4 = ip.version == 4;
+  if (Peer* raw = v4 ? allowed_ips_.lookup_v4(ip.dst) : allowed_ips_.lookup_v6(ip.dst))
+    return transmit(*raw, buffer, packet);
 
-  crypto::Keypair* kp = peer->keypairs.current();
+  LocalIdentity* local = v4 ? local_routes_.lookup_v4(ip.src) : local_routes_.lookup_v6(ip.src);
+  if (local == nullptr) return drop(DropReason::NoLocalIdentity);
+  if (LocalIdentity* to = v4 ? local_routes_.lookup_v4(ip.dst) : local_routes_.lookup_v6(ip.dst))
+    return deliver_local(*local, *to, packet);
+  RemoteIdentity* remote = v4 ? remote_routes_.lookup_v4(ip.dst) : remote_routes_.lookup_v6(ip.dst);
+  if (remote == nullptr) return drop(DropReason::NoRoute);
+  Peer* peer = path_for(*local, *remote);
+  if (peer == nullptr) return;  // counted (and audited) by path_for
+  const auto view = policy::parse_packet(packet.first(ip.total_length));
+  const auto verdict = peer->conntrack->on_outbound(view, now(), wall_now());
+  if (!policy::allowed(verdict)) {
+    drop(DropReason::PolicyDenied);
+    return audit_denied(*peer, local, std::string(policy::verdict_name(verdict)) + " " +
+                                          policy::describe_service(view.proto, view.policy_port()));
+  }
+  transmit(*peer, buffer, packet);
+}
+
+void Tunnel::deliver_local(LocalIdentity& from, LocalIdentity& to,
+                           std::span<const std::uint8_t> packet) noexcept {
+  // Same-host traffic between two workloads gets the same check as any other (DESIGN.md §3):
+  // one tracker per pair, created on first use, from policy compiled for both directions.
+  if (&from == &to) return drop(DropReason::NoRoute);  // the kernel routes these itself
+  const bool forward = &from < &to;
+  LocalIdentity& a = forward ? from : to;
+  LocalIdentity& b = forward ? to : from;
+  auto it = local_pairs_.find({&a, &b});
+  if (it == local_pairs_.end()) {
+    try {
+      policy::PairPolicy out, in;
+      if (policy_ && a.certified && b.certified) {
+        out = policy_->compile_pair(a.subject, b.subject);
+        in = policy_->compile_pair(b.subject, a.subject);
+      }
+      it = local_pairs_
+               .emplace(std::pair{&a, &b},
+                        std::make_unique<policy::ConnTrack>(std::move(out), std::move(in)))
+               .first;
+    } catch (...) {
+      return drop(DropReason::PolicyDenied);
+    }
+  }
+  const auto view = policy::parse_packet(packet);
+  const auto verdict = forward ? it->second->on_outbound(view, now(), wall_now())
+                               : it->second->on_inbound(view, now(), wall_now());
+  if (!policy::allowed(verdict)) {
+    drop(DropReason::PolicyDenied);
+    RemoteIdentity target;  // the receiving workload, described for the audit line
+    target.name = to.name;
+    target.cert = to.cert;
+    target.certified = to.certified;
+    return audit(policy::AuditEventType::kPacketDenied, &from, &target, "",
+                 std::string(policy::verdict_name(verdict)) + " " +
+                     policy::describe_service(view.proto, view.policy_port()) + " (same host)");
+  }
+  if (!device_.write(packet)) drop(DropReason::TunWriteFailed);
+}
+
+void Tunnel::transmit(Peer& peer, std::span<std::uint8_t> buffer,
+                      std::span<std::uint8_t> packet) noexcept {
+  if (!peer.endpoint.valid()) return drop(DropReason::NoEndpoint);
+  crypto::Keypair* kp = peer.keypairs.current();
   std::size_t written = 0;
   const auto result = kp == nullptr
                           ? crypto::SealResult::NoKey
@@ -64,16 +130,16 @@ void Tunnel::send_inside_packet(std::span<std::uint8_t> buffer, std::size_t size
   if (result != crypto::SealResult::Ok) {
     if (result == crypto::SealResult::TooBig) return drop(DropReason::PacketTooBig);
     // No key, or it may no longer be used: keep the packet until a handshake completes.
-    if (!peer->staged.push(packet)) drop(DropReason::StagedQueueFull);
-    send_initiation(*peer, false);
+    if (!peer.staged.push(packet)) drop(DropReason::StagedQueueFull);
+    send_initiation(peer, false);
     return;
   }
-  bind_.commit_send(peer->endpoint, written);
-  peer->tx_bytes += written;
-  timers_data_sent(*peer);
-  timers_any_authenticated_packet_sent(*peer);
-  timers_any_authenticated_packet_traversal(*peer);
-  keep_key_fresh_on_send(*peer);
+  bind_.commit_send(peer.endpoint, written);
+  peer.tx_bytes += written;
+  timers_data_sent(peer);
+  timers_any_authenticated_packet_sent(peer);
+  timers_any_authenticated_packet_traversal(peer);
+  keep_key_fresh_on_send(peer);
 }
 
 bool Tunnel::send_data(Peer& peer, std::span<const std::uint8_t> packet) noexcept {

@@ -9,6 +9,7 @@
 //                         nothing authenticated came back: the peer may have lost our session.
 //  zero_key_material      armed when a session is derived; wipes all keys after 3x reject time.
 //  persistent_keepalive   re-armed by any authenticated traffic; keeps NAT mappings alive.
+// Paths are also re-checked here once a second (expiry, revocation, policy schedules).
 #include <spdlog/spdlog.h>
 
 #include "daemon/tunnel.h"
@@ -61,6 +62,7 @@ void Tunnel::tick() noexcept {
   refresh_now();
   const TimePoint t = now();
   for (auto& peer : peers_) tick_peer(*peer, t);
+  check_paths_on_tick();  // certificates, grants and schedules, once a second (paths.cpp)
   bind_.flush();
 }
 

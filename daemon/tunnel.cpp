@@ -39,6 +39,27 @@ std::size_t StagedPackets::clear() noexcept {
 
 // ---- Tunnel ----
 
+void describe_identity(const LocalIdentity& local, proto::IdentityInfo& out) {
+  out.set_name(local.name);
+  out.set_public_key(to_base64(local.statics.public_key));
+  out.set_source(local.source);
+  out.set_paths(std::uint32_t(local.paths.size()));
+  if (local.renew_at)
+    out.set_renew_at_unix(
+        std::chrono::duration_cast<std::chrono::seconds>(local.renew_at->time_since_epoch())
+            .count());
+  if (!local.certified) {
+    out.set_kind("raw");
+    return;
+  }
+  out.set_kind(std::string(identity::kind_name(local.cert.kind)));
+  out.set_fingerprint(local.cert.fingerprint);
+  for (const auto& n : local.cert.networks) out.add_networks(n.to_string());
+  for (const auto& g : local.cert.groups) out.add_groups(g);
+  for (const auto& [k, v] : local.cert.labels) (*out.mutable_labels())[k] = v;
+  out.set_not_after_unix(local.cert.not_after);
+}
+
 Tunnel::Tunnel(const Config& config, tun::Device& device, udp::Bind& bind,
                const TimeSource& time)
     : device_(device),
@@ -47,12 +68,17 @@ Tunnel::Tunnel(const Config& config, tun::Device& device, udp::Bind& bind,
       now_(time.now()),
       timers_(config.timers),
       under_load_threshold_(config.handshakes_per_second_under_load),
-      mtu_(std::size_t(device.mtu())),
-      local_(crypto::LocalStatic::from_private(config.private_key)),
-      cookie_checker_(local_) {
+      mtu_(std::size_t(device.mtu())) {
+  LocalIdentitySpec host;
+  host.name = "host";
+  host.private_key.assign(config.private_key.span());
+  host.accepts_raw_peers = true;
+  host.source = "config";
+  (void)add_local_identity(std::move(host));  // cannot fail: no chain, first identity
+  handshake_buffer_.resize(crypto::keymesh_initiation_size(crypto::kMaxHandshakePayload));
   for (const auto& pc : config.peers) {
     const crypto::SecretKey* psk = pc.preshared_key ? &*pc.preshared_key : nullptr;
-    auto peer = std::make_unique<Peer>(local_, pc.public_key, psk);
+    auto peer = std::make_unique<Peer>(host_->statics, pc.public_key, psk);
     peer->name = pc.name.empty() ? to_base64(pc.public_key).substr(0, 8) : pc.name;
     peer->has_preshared_key = psk != nullptr;
     if (pc.endpoint) peer->endpoint = *pc.endpoint;
@@ -103,7 +129,7 @@ void Tunnel::pump_outside(std::size_t budget) noexcept {
 proto::StatusReply Tunnel::status() const {
   proto::StatusReply reply;
   reply.set_interface(device_.name());
-  reply.set_public_key(to_base64(local_.public_key));
+  reply.set_public_key(to_base64(host_->statics.public_key));
   reply.set_listen_port(bind_.local_port());
   reply.set_mtu(std::uint32_t(mtu_));
   for (const auto& peer : peers_) {
@@ -121,7 +147,18 @@ proto::StatusReply Tunnel::status() const {
     p->set_persistent_keepalive(std::uint32_t(
         std::chrono::duration_cast<std::chrono::seconds>(peer->persistent_keepalive).count()));
     p->set_preshared_key(peer->has_preshared_key);
+    if (peer->keymesh) {
+      p->set_local_identity(peer->local->name);
+      if (peer->remote) {
+        p->set_remote_fingerprint(peer->remote->cert.fingerprint);
+        for (const auto& g : peer->remote->cert.groups) p->add_remote_groups(g);
+        p->set_remote_not_after_unix(peer->remote->cert.not_after);
+      }
+      if (peer->conntrack) p->set_flows(std::uint32_t(peer->conntrack->size()));
+    }
   }
+  for (const auto& local : locals_) describe_identity(*local, *reply.add_identities());
+  if (policy_) reply.set_policy_rules(std::uint32_t(policy_->rules().size()));
   for (std::size_t i = 0; i < kDropReasonCount; ++i) {
     const auto reason = DropReason(i);
     std::uint64_t count = drops_.get(reason);

@@ -1,11 +1,13 @@
 // Tunnel: the protocol engine between one tun::Device (inside) and one udp::Bind (outside).
-// It owns the local static identity, the peers, the receiver-index table and the drop
-// counters. It does no polling and reads no clock: the event loop (daemon.cpp) or a test
-// hands it packets and `now`, and it writes to the device and bind it was given.
+// It owns the local identities, the peers and paths, the receiver-index table and the drop
+// counters. It does no polling and reads the clock once per batch: the event loop
+// (daemon.cpp) or a test hands it packets, and it writes to the device and bind it was given.
 //
-//   inside  packet -> send.cpp     (route, seal, send; stage + handshake when no key)
+//   inside  packet -> send.cpp     (identities, path, policy, seal, send; stage + handshake)
 //   outside datagram -> receive.cpp (classify, handshake driver or open, check source, write)
-//   periodic tick -> timers.cpp     (retransmits, keepalives, rekeys, key wiping)
+//   handshakes -> handshake.cpp (WireGuard messages), handshake_keymesh.cpp (certificates)
+//   identities, paths, policy, audit -> paths.cpp
+//   periodic tick -> timers.cpp     (retransmits, keepalives, rekeys, key wiping, rechecks)
 //
 // Threading: single-threaded today (the loop thread). The design keeps per-packet state in
 // the peer and keypair so that several workers, each with its own TUN queue and socket, can
@@ -14,6 +16,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -27,21 +30,18 @@
 #include "crypto/keypair.h"
 #include "crypto/noise.h"
 #include "daemon/allowed_ips.h"
+#include "daemon/ip_packet.h"
 #include "daemon/config.h"
 #include "daemon/drop_reason.h"
+#include "daemon/identities.h"
 #include "daemon/peer.h"
+#include "identity/chain.h"
+#include "policy/audit.h"
+#include "policy/evaluator.h"
 #include "tun/device.h"
 #include "udp/bind.h"
 
 namespace keymesh::daemon {
-
-struct KeyHash {
-  std::size_t operator()(const crypto::Key& k) const noexcept {
-    std::size_t h;
-    std::memcpy(&h, k.data(), sizeof h);  // keys are uniformly random
-    return h;
-  }
-};
 
 class Tunnel {
  public:
@@ -65,9 +65,49 @@ class Tunnel {
   // ---- control path ----
   proto::StatusReply status() const;
   const DropCounters& drops() const noexcept { return drops_; }
-  const crypto::Key& public_key() const noexcept { return local_.public_key; }
+  const crypto::Key& public_key() const noexcept { return host_->statics.public_key; }
   std::uint64_t handshakes_completed() const noexcept { return handshakes_completed_; }
+  // Raw-key peer from the config.
   Peer* find_peer(const crypto::Key& public_key) noexcept;
+  // Path of a local identity (by name) to a remote key; null when none.
+  Peer* find_path(std::string_view local_name, const crypto::Key& remote) noexcept;
+  std::size_t path_count() const noexcept;
+
+  // ---- identities, trust, policy, audit (paths.cpp) ----
+  // Trust roots and revocation lists. Replacing them rechecks every path at once.
+  void set_trust(std::shared_ptr<const identity::TrustStore> trust);
+  const identity::TrustStore* trust() const noexcept { return trust_.get(); }
+  // Null or an empty policy: no certified path is granted (default deny). Replacing it closes
+  // paths that lost their grant and drops tracked flows that did; returns what it closed.
+  struct PolicyChange {
+    std::uint32_t paths_closed = 0;
+    std::uint32_t flows_dropped = 0;
+  };
+  PolicyChange set_policy(std::shared_ptr<const policy::Policy> policy);
+  const policy::Policy* policy() const noexcept { return policy_.get(); }
+  // Where audit events go (may be null: none). Must outlive the tunnel.
+  void set_audit(policy::AuditLog* audit) noexcept { audit_ = audit; }
+
+  // Validates the chain (when given) against the trust roots, checks that it names the key
+  // and that its networks do not overlap another local identity's, and starts answering for
+  // it. Errors say which check failed.
+  Result<const LocalIdentity*> add_local_identity(LocalIdentitySpec spec);
+  // Closes every path of the identity (audited) and forgets it. Returns how many paths closed.
+  Result<std::uint32_t> remove_local_identity(std::string_view name);
+  // A renewed certificate for the same key and networks: paths stay up, and each one
+  // re-handshakes at once so the remote side sees the new certificate.
+  Result<void> renew_local_identity(std::string_view name,
+                                    std::vector<identity::Certificate> chain,
+                                    std::optional<WallTime> renew_at);
+  const LocalIdentity* find_local(std::string_view name_or_fingerprint) const noexcept;
+  std::vector<const LocalIdentity*> local_identities() const;
+  const RemoteIdentity* find_remote(std::string_view name_or_fingerprint) const noexcept;
+  // A remote identity from a directory (static file today, discovery later): its validated
+  // chain tells the key and networks to route, `endpoints` where to send the handshake.
+  Result<const RemoteIdentity*> add_remote(std::span<const identity::Certificate> chain,
+                                           std::vector<udp::Endpoint> endpoints);
+  // Re-checks every path's remote certificate (expiry, revocation, roots) and grant now.
+  void recheck_paths() noexcept;
 
  private:
   friend struct TimerHooks;
@@ -79,8 +119,15 @@ class Tunnel {
   void send_staged(Peer& peer) noexcept;
   void keep_key_fresh_on_send(Peer& peer) noexcept;
 
+  void transmit(Peer& peer, std::span<std::uint8_t> buffer,
+                std::span<std::uint8_t> packet) noexcept;
+  void deliver_local(LocalIdentity& from, LocalIdentity& to,
+                     std::span<const std::uint8_t> packet) noexcept;
+
   // receive.cpp
   void receive_data(std::span<std::uint8_t> msg, const udp::Endpoint& from) noexcept;
+  bool inbound_allowed(Peer& peer, const IpHeaderView& ip,
+                       std::span<const std::uint8_t> packet) noexcept;
   void keep_key_fresh_on_receive(Peer& peer, const crypto::Keypair& kp) noexcept;
 
   // handshake.cpp
@@ -88,7 +135,40 @@ class Tunnel {
   void receive_initiation(std::span<std::uint8_t> msg, const udp::Endpoint& from) noexcept;
   void receive_response(std::span<std::uint8_t> msg, const udp::Endpoint& from) noexcept;
   void receive_cookie_reply(std::span<std::uint8_t> msg) noexcept;
+  bool cookie_demanded(crypto::CookieChecker& checker, std::span<std::uint8_t> msg,
+                       const std::uint8_t* sender, const udp::Endpoint& from) noexcept;
+  void responded(Peer& peer, std::span<std::uint8_t> response, crypto::SessionKeys&& keys,
+                 const udp::Endpoint& from) noexcept;
+  void initiator_completed(Peer& peer, crypto::SessionKeys&& keys,
+                           const udp::Endpoint& from) noexcept;
   bool under_load() noexcept;
+
+  // handshake_keymesh.cpp
+  void send_keymesh_initiation(Peer& peer, std::uint32_t index) noexcept;
+  void receive_keymesh_initiation(std::span<std::uint8_t> msg, const udp::Endpoint& from);
+  void receive_keymesh_response(std::span<std::uint8_t> msg, const udp::Endpoint& from);
+  // The remote identity a handshake payload proves, or null (dropped, counted, audited).
+  std::shared_ptr<const RemoteIdentity> certified_remote(const LocalIdentity& local,
+                                                         const crypto::Key& remote_static);
+
+  // paths.cpp
+  Peer* path_for(LocalIdentity& local, RemoteIdentity& remote) noexcept;
+  Peer* open_path(LocalIdentity& local, std::shared_ptr<const RemoteIdentity> remote);
+  bool path_granted(const LocalIdentity& local, const RemoteIdentity& remote,
+                    std::string* rule) const;
+  void attach_remote(Peer& peer, std::shared_ptr<const RemoteIdentity> remote);
+  void close_path(Peer& peer, std::string_view reason) noexcept;
+  void close_paths(const std::vector<Peer*>& doomed, std::string_view reason) noexcept;
+  std::shared_ptr<const RemoteIdentity> learn_remote(identity::ValidatedIdentity&& validated);
+  void route_remote(const std::shared_ptr<RemoteIdentity>& remote);
+  void check_paths_on_tick() noexcept;
+  void audit(policy::AuditEventType type, const LocalIdentity* local,
+             const RemoteIdentity* remote, std::string_view rule, std::string reason) noexcept;
+  void audit_refused(const LocalIdentity& local, const RemoteIdentity& remote,
+                     std::string reason) noexcept;
+  void audit_denied(const Peer& peer, const LocalIdentity* from_local,
+                    std::string reason) noexcept;
+  WallTime wall_now() const noexcept { return wall_; }
   bool yields_to_own_initiation(const Peer& peer) const noexcept;
   std::uint32_t allocate_index(Peer& peer) noexcept;
   void release_index(std::uint32_t index) noexcept;
@@ -113,22 +193,52 @@ class Tunnel {
   // The time of the current batch: read once per entry point, not once per use, so a packet
   // costs no clock reads of its own.
   TimePoint now() const noexcept { return now_; }
-  void refresh_now() noexcept { now_ = time_.now(); }
+  void refresh_now() noexcept {
+    now_ = time_.now();
+    wall_ = time_.wall_now();
+  }
 
   tun::Device& device_;
   udp::Bind& bind_;
   const TimeSource& time_;
   TimePoint now_;
+  WallTime wall_;
   TimerConfig timers_;
   std::uint32_t under_load_threshold_;
   std::size_t mtu_;
 
-  crypto::LocalStatic local_;
-  crypto::CookieChecker cookie_checker_;
-  std::vector<std::unique_ptr<Peer>> peers_;
-  std::unordered_map<crypto::Key, Peer*, KeyHash> peers_by_key_;
-  AllowedIps<Peer*> allowed_ips_;
+  // Local identities. host_ is the config's key: it accepts raw-key peers.
+  std::vector<std::unique_ptr<LocalIdentity>> locals_;
+  LocalIdentity* host_ = nullptr;
+  std::unordered_map<std::uint32_t, std::vector<LocalIdentity*>> locals_by_hint_;
+  AllowedIps<LocalIdentity*> local_routes_;
+
+  // Remote identities by key, and their networks for routing.
+  std::unordered_map<crypto::Key, std::shared_ptr<RemoteIdentity>, KeyHash> remotes_;
+  AllowedIps<RemoteIdentity*> remote_routes_;
+
+  std::vector<std::unique_ptr<Peer>> peers_;  // raw-key peers and paths
+  std::unordered_map<crypto::Key, Peer*, KeyHash> peers_by_key_;  // raw-key peers
+  AllowedIps<Peer*> allowed_ips_;                                 // raw-key peers
   std::unordered_map<std::uint32_t, Peer*> index_table_;
+
+  // Same-host traffic between two local identities: one tracker per ordered pair
+  // (first = the identity whose packet opened it).
+  std::map<std::pair<const LocalIdentity*, const LocalIdentity*>,
+           std::unique_ptr<policy::ConnTrack>>
+      local_pairs_;
+
+  std::shared_ptr<const identity::TrustStore> trust_;
+  std::shared_ptr<const policy::Policy> policy_;
+  policy::AuditLog* audit_ = nullptr;
+  std::optional<WallTime> policy_next_change_;
+  TimePoint next_recheck_{};
+  // path_refused lines are written once per pair per kRefusedAuditInterval.
+  std::unordered_map<std::string, TimePoint> refused_audited_;
+
+  // Handshake scratch: keymesh messages and the payload they carry.
+  std::vector<std::uint8_t> handshake_buffer_;
+  Bytes payload_;
 
   // Handshake load estimate: messages counted in the current one-second window.
   TimePoint load_window_start_{};
@@ -142,5 +252,11 @@ class Tunnel {
   std::vector<std::uint8_t> rx_storage_;
   std::vector<udp::Datagram> rx_batch_;
 };
+
+// The control socket's view of a local identity (tunnel.cpp).
+void describe_identity(const LocalIdentity& local, proto::IdentityInfo& out);
+
+// The counted reason for a failed Noise step (handshake.cpp).
+DropReason drop_for(crypto::HandshakeError e) noexcept;
 
 }  // namespace keymesh::daemon

@@ -12,7 +12,7 @@
 #include "policy/schedule.h"
 #include "tools/commands.h"
 #include "tools/identity_cli.h"
-#include "tools/subject.h"
+#include "policy/subject_of.h"
 
 namespace keymesh::tools {
 
@@ -58,12 +58,12 @@ Result<policy::Subject> read_subject(const std::string& path, const identity::Tr
   if (store) {
     auto id = store->validate(*chain, at);
     if (!id) return fail(path + ": " + id.error().message);
-    return subject_from(*id);
+    return policy::subject_from(*id);
   }
   const identity::Certificate& leaf = chain->front();
   if (leaf.is_ca())
     return fail(path + ": " + leaf.describe() + " is a CA, not a node, workload or gateway");
-  return subject_from(leaf);
+  return policy::subject_from(leaf);
 }
 
 Result<void> policy_check(const CheckOptions& o, int& exit_status) {

@@ -2,3 +2,7 @@ km_unit_test(NAME tunnel_pair_test
              SOURCES ${CMAKE_CURRENT_LIST_DIR}/tunnel_pair_test.cpp
              LIBS km_daemon
              LABELS crypto)
+km_unit_test(NAME identity_paths_test
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/identity_paths_test.cpp
+             LIBS km_daemon km_policy
+             LABELS identity policy)

@@ -1,4 +1,4 @@
-// Identity -> policy glue: the policy::Subject for a certificate. policy/ does not depend on
+// Identity -> policy glue: the Subject for a certificate. policy/ does not depend on
 // identity/ (policy/rule.h), so the conversion lives here, free of the daemon and the CLI, for
 // `keymesh policy check` now and for keymeshd's control socket later.
 #pragma once
@@ -7,14 +7,14 @@
 #include "identity/chain.h"
 #include "policy/rule.h"
 
-namespace keymesh::tools {
+namespace keymesh::policy {
 
 // From a leaf validated by TrustStore::validate: name, kind, groups, labels, networks and the
 // leaf's fingerprint (64 hex digits). The context is left empty (it comes from the node/site).
-policy::Subject subject_from(const identity::ValidatedIdentity& identity);
+Subject subject_from(const identity::ValidatedIdentity& identity);
 
 // The same facts read from a certificate that was not validated (`policy check` without
 // --ca). The caller makes sure it is not a CA certificate.
-policy::Subject subject_from(const identity::Certificate& leaf);
+Subject subject_from(const identity::Certificate& leaf);
 
-}  // namespace keymesh::tools
+}  // namespace keymesh::policy

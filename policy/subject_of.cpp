@@ -1,9 +1,9 @@
-#include "tools/subject.h"
+#include "policy/subject_of.h"
 
-namespace keymesh::tools {
+namespace keymesh::policy {
 
-policy::Subject subject_from(const identity::ValidatedIdentity& identity) {
-  policy::Subject s;
+Subject subject_from(const identity::ValidatedIdentity& identity) {
+  Subject s;
   s.name = identity.name;
   s.kind = std::string(identity::kind_name(identity.kind));
   s.groups = identity.groups;
@@ -13,9 +13,9 @@ policy::Subject subject_from(const identity::ValidatedIdentity& identity) {
   return s;
 }
 
-policy::Subject subject_from(const identity::Certificate& leaf) {
+Subject subject_from(const identity::Certificate& leaf) {
   const auto& f = leaf.fields();
-  policy::Subject s;
+  Subject s;
   s.name = f.name;
   s.kind = std::string(identity::kind_name(f.kind));
   s.groups = f.groups;
@@ -25,4 +25,4 @@ policy::Subject subject_from(const identity::Certificate& leaf) {
   return s;
 }
 
-}  // namespace keymesh::tools
+}  // namespace keymesh::policy

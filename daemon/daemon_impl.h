@@ -1,0 +1,59 @@
+// The daemon's parts, shared by the composition root (daemon.cpp), the control-socket request
+// handlers (control_handlers.cpp) and the reloads (reload.cpp). Everything here lives on the
+// loop thread.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <string>
+
+#include "common/clock.h"
+#include "common/uv_handle.h"
+#include "control.pb.h"
+#include "daemon/config.h"
+#include "daemon/control_server.h"
+#include "daemon/daemon.h"
+#include "daemon/tunnel.h"
+#include "identity/chain.h"
+#include "policy/audit.h"
+#include "policy/evaluator.h"
+#include "tun/linux_tun.h"
+#include "udp/socket_bind.h"
+
+namespace keymesh::daemon {
+
+struct Daemon::Impl {
+  Config config;
+  SystemTimeSource time;
+  uv_loop_t loop{};
+  std::unique_ptr<tun::LinuxTun> device;
+  std::unique_ptr<udp::SocketBind> bind;
+  std::unique_ptr<policy::AuditSink> audit_sink;
+  std::unique_ptr<policy::AuditLog> audit;
+  std::unique_ptr<Tunnel> tunnel;
+  std::shared_ptr<const policy::Policy> policy;  // what the tunnel enforces
+  identity::TrustStore trust;                     // roots + current CRL (copied into the tunnel)
+  int mtu = 0;
+  UvHandle<uv_poll_t> device_poll;
+  UvHandle<uv_poll_t> socket_poll;
+  UvHandle<uv_timer_t> tick_timer;
+  UvHandle<uv_signal_t> sigint, sigterm, sighup;
+  UvHandle<uv_fs_poll_t> policy_watch, crl_watch;
+  std::unique_ptr<ControlServer> control;
+
+  ~Impl();
+
+  // reload.cpp
+  Result<void> load_trust();                 // roots and CRL from the config's files
+  Result<void> load_identities();            // host certificate, identities:, directory:
+  Result<void> load_policy();                // first load: an error stops the daemon
+  void reload_policy(const char* why);       // SIGHUP / file change: keeps the old on error
+  void reload_revocation_list(const char* why);
+  void watch_files();
+
+  // control_handlers.cpp
+  proto::Reply handle(const proto::Request& request);
+};
+
+}  // namespace keymesh::daemon

@@ -1,0 +1,439 @@
+// Identities, paths and the decisions about them (DESIGN.md §2-3).
+//
+// A path (one local identity <-> one certified remote identity) is opened by the first packet
+// that needs it, or by a valid initiation, and only while policy grants some traffic between
+// the two. It closes, with an audit line, when the remote certificate expires or is revoked,
+// when its root is no longer trusted, when a policy change or a schedule boundary takes the
+// grant away, or when the local identity is removed.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "common/bytes.h"
+#include "daemon/tunnel.h"
+#include "policy/subject_of.h"
+
+namespace keymesh::daemon {
+
+namespace {
+constexpr auto kRecheckInterval = std::chrono::seconds(1);
+constexpr auto kRefusedAuditInterval = std::chrono::seconds(5);
+constexpr std::size_t kMaxRefusedAuditEntries = 4096;
+
+policy::AuditParty party_of(const std::string& name, const identity::ValidatedIdentity& cert,
+                            bool certified) {
+  policy::AuditParty p;
+  p.name = name;
+  if (certified || !cert.fingerprint.empty()) {
+    p.fingerprint = cert.fingerprint;
+    p.groups = cert.groups;
+  }
+  return p;
+}
+
+bool overlaps(const IpPrefix& a, const IpPrefix& b) {
+  if (a.address.family != b.address.family) return false;
+  const IpPrefix& shorter = a.length <= b.length ? a : b;
+  const IpPrefix& longer = a.length <= b.length ? b : a;
+  return shorter.network().contains(longer.address);
+}
+}  // namespace
+
+// ---- decisions and audit ----
+
+bool Tunnel::path_granted(const LocalIdentity& local, const RemoteIdentity& remote,
+                          std::string* rule) const {
+  if (!policy_ || !local.certified || !remote.certified) return false;
+  if (!policy_->path_granted(local.subject, remote.subject, wall_now())) return false;
+  if (rule) {
+    // Name the first rule (file order) that selects the pair in either direction.
+    auto ab = policy_->matching_rules(local.subject, remote.subject);
+    auto ba = policy_->matching_rules(remote.subject, local.subject);
+    std::uint32_t first = UINT32_MAX;
+    if (!ab.empty()) first = ab.front();
+    if (!ba.empty()) first = std::min(first, ba.front());
+    if (first != UINT32_MAX) *rule = policy_->rules()[first].name;
+  }
+  return true;
+}
+
+void Tunnel::audit(policy::AuditEventType type, const LocalIdentity* local,
+                   const RemoteIdentity* remote, std::string_view rule,
+                   std::string reason) noexcept {
+  if (audit_ == nullptr) return;
+  try {
+    policy::AuditEvent e;
+    e.time = wall_now();
+    e.event = type;
+    if (local) e.local = party_of(local->name, local->cert, local->certified);
+    if (remote) e.remote = party_of(remote->name, remote->cert, remote->certified);
+    e.rule = std::string(rule);
+    e.reason = std::move(reason);
+    audit_->record(e);
+  } catch (...) {
+    // Out of memory while formatting: the decision stands, the line is lost.
+  }
+}
+
+void Tunnel::audit_refused(const LocalIdentity& local, const RemoteIdentity& remote,
+                           std::string reason) noexcept {
+  try {
+    if (refused_audited_.size() > kMaxRefusedAuditEntries) refused_audited_.clear();
+    auto [it, fresh] =
+        refused_audited_.try_emplace(local.name + "|" + remote.cert.fingerprint, now());
+    if (!fresh && now() - it->second < kRefusedAuditInterval) return;
+    it->second = now();
+  } catch (...) {
+  }
+  audit(policy::AuditEventType::kPathRefused, &local, &remote, "", std::move(reason));
+}
+
+void Tunnel::audit_denied(const Peer& peer, const LocalIdentity* from_local,
+                          std::string reason) noexcept {
+  audit(policy::AuditEventType::kPacketDenied, from_local ? from_local : peer.local,
+        peer.remote.get(), "", std::move(reason));
+}
+
+// ---- paths ----
+
+Peer* Tunnel::path_for(LocalIdentity& local, RemoteIdentity& remote) noexcept {
+  if (auto it = local.paths.find(remote.public_key); it != local.paths.end()) return it->second;
+  if (!local.certified) {
+    drop(DropReason::NoLocalIdentity);
+    return nullptr;
+  }
+  if (!path_granted(local, remote, nullptr)) {
+    drop(DropReason::PathNotGranted);
+    audit_refused(local, remote,
+                  "no rule grants any traffic between " + local.name + " and " + remote.name);
+    return nullptr;
+  }
+  try {
+    return open_path(local, remotes_.at(remote.public_key));
+  } catch (...) {
+    drop(DropReason::NoRoute);
+    return nullptr;
+  }
+}
+
+Peer* Tunnel::open_path(LocalIdentity& local, std::shared_ptr<const RemoteIdentity> remote) {
+  auto peer = std::make_unique<Peer>(local.statics, remote->public_key, nullptr);
+  peer->name = remote->name;
+  peer->keymesh = true;
+  peer->local = &local;
+  if (!remote->endpoints.empty()) peer->endpoint = remote->endpoints.front();
+  peer->allowed_ips = remote->networks;
+  attach_remote(*peer, std::move(remote));
+  Peer* raw = peer.get();
+  local.paths[raw->public_key] = raw;
+  peers_.push_back(std::move(peer));
+  return raw;
+}
+
+void Tunnel::attach_remote(Peer& peer, std::shared_ptr<const RemoteIdentity> remote) {
+  const bool changed = !peer.remote || peer.remote->cert.fingerprint != remote->cert.fingerprint;
+  peer.remote = std::move(remote);
+  peer.name = peer.remote->name;
+  peer.allowed_ips = peer.remote->networks;
+  if (!changed && peer.conntrack) return;
+  // New certificate (first, or renewed with other groups): compile the pair policies again,
+  // keeping tracked flows that are still granted.
+  policy::PairPolicy out, in;
+  if (policy_) {
+    out = policy_->compile_pair(peer.local->subject, peer.remote->subject);
+    in = policy_->compile_pair(peer.remote->subject, peer.local->subject);
+  }
+  if (peer.conntrack) peer.conntrack->set_policy(std::move(out), std::move(in), wall_now());
+  else peer.conntrack = std::make_unique<policy::ConnTrack>(std::move(out), std::move(in));
+}
+
+void Tunnel::close_path(Peer& peer, std::string_view reason) noexcept {
+  spdlog::info("path closed: {} <-> {}: {}", peer.local ? peer.local->name : "host", peer.name,
+               reason);
+  if (peer.keymesh)
+    audit(policy::AuditEventType::kPathClosed, peer.local, peer.remote.get(), "",
+          std::string(reason));
+  for (crypto::Keypair* kp :
+       {peer.keypairs.previous(), peer.keypairs.current(), peer.keypairs.next()})
+    if (kp) release_index(kp->local_index);
+  if (auto pending = peer.handshake.pending_local_index()) release_index(*pending);
+  const std::size_t lost = peer.staged.clear();
+  for (std::size_t i = 0; i < lost; ++i) drop(DropReason::PathClosed);
+  if (peer.local) peer.local->paths.erase(peer.public_key);
+  auto it = std::find_if(peers_.begin(), peers_.end(),
+                         [&](const std::unique_ptr<Peer>& p) { return p.get() == &peer; });
+  if (it != peers_.end()) peers_.erase(it);
+}
+
+void Tunnel::close_paths(const std::vector<Peer*>& doomed, std::string_view reason) noexcept {
+  for (Peer* p : doomed) close_path(*p, reason);
+}
+
+std::shared_ptr<const RemoteIdentity> Tunnel::learn_remote(identity::ValidatedIdentity&& v) {
+  auto& slot = remotes_[v.public_key];
+  if (slot && slot->cert.fingerprint == v.fingerprint) return slot;
+  auto fresh = std::make_shared<RemoteIdentity>();
+  fresh->name = v.name;
+  fresh->public_key = v.public_key;
+  fresh->certified = true;
+  fresh->subject = policy::subject_from(v);
+  fresh->networks = v.networks;
+  fresh->source = "handshake";
+  if (slot) fresh->endpoints = slot->endpoints;  // what the directory said still holds
+  fresh->cert = std::move(v);
+  route_remote(fresh);
+  slot = fresh;
+  return fresh;
+}
+
+void Tunnel::route_remote(const std::shared_ptr<RemoteIdentity>& remote) {
+  if (auto old = remotes_.find(remote->public_key); old != remotes_.end() && old->second)
+    remote_routes_.remove_all(old->second.get());
+  for (const auto& prefix : remote->networks) remote_routes_.insert(prefix, remote.get());
+}
+
+void Tunnel::recheck_paths() noexcept {
+  std::vector<std::pair<Peer*, std::string>> doomed;
+  for (auto& p : peers_) {
+    if (!p->keymesh || !p->remote) continue;
+    if (!trust_) {
+      doomed.emplace_back(p.get(), "no trust roots are configured any more");
+      continue;
+    }
+    if (auto ok = trust_->recheck(p->remote->cert, wall_now()); !ok) {
+      doomed.emplace_back(p.get(), "remote certificate: " + ok.error().message);
+      continue;
+    }
+    if (!path_granted(*p->local, *p->remote, nullptr)) {
+      doomed.emplace_back(p.get(), "policy no longer grants any traffic between " +
+                                       p->local->name + " and " + p->remote->name);
+      continue;
+    }
+    p->conntrack->drop_flows_not_allowed(wall_now());
+  }
+  for (auto& [peer, reason] : doomed) close_path(*peer, reason);
+}
+
+void Tunnel::check_paths_on_tick() noexcept {
+  if (now() < next_recheck_) return;
+  next_recheck_ = now() + kRecheckInterval;
+  recheck_paths();
+  for (auto& [pair, ct] : local_pairs_) {
+    ct->expire(now());
+    ct->drop_flows_not_allowed(wall_now());
+  }
+  for (auto& p : peers_)
+    if (p->conntrack) p->conntrack->expire(now());
+  if (audit_) audit_->flush(wall_now());
+}
+
+// ---- trust and policy ----
+
+void Tunnel::set_trust(std::shared_ptr<const identity::TrustStore> trust) {
+  trust_ = std::move(trust);
+  refresh_now();
+  recheck_paths();
+}
+
+Tunnel::PolicyChange Tunnel::set_policy(std::shared_ptr<const policy::Policy> policy) {
+  policy_ = std::move(policy);
+  refresh_now();
+  PolicyChange change;
+  std::vector<Peer*> doomed;
+  for (auto& p : peers_) {
+    if (!p->keymesh || !p->remote) continue;
+    if (!path_granted(*p->local, *p->remote, nullptr)) {
+      doomed.push_back(p.get());
+      continue;
+    }
+    policy::PairPolicy out = policy_->compile_pair(p->local->subject, p->remote->subject);
+    policy::PairPolicy in = policy_->compile_pair(p->remote->subject, p->local->subject);
+    change.flows_dropped +=
+        std::uint32_t(p->conntrack->set_policy(std::move(out), std::move(in), wall_now()));
+  }
+  change.paths_closed = std::uint32_t(doomed.size());
+  close_paths(doomed, "the reloaded policy grants nothing between the two identities");
+  for (auto& [pair, ct] : local_pairs_) {
+    policy::PairPolicy out, in;
+    if (policy_) {
+      out = policy_->compile_pair(pair.first->subject, pair.second->subject);
+      in = policy_->compile_pair(pair.second->subject, pair.first->subject);
+    }
+    change.flows_dropped += std::uint32_t(ct->set_policy(std::move(out), std::move(in), wall_now()));
+  }
+  return change;
+}
+
+// ---- local identities ----
+
+Result<const LocalIdentity*> Tunnel::add_local_identity(LocalIdentitySpec spec) {
+  auto local = std::make_unique<LocalIdentity>(spec.private_key);
+  local->name = spec.name;
+  local->source = spec.source;
+  local->accepts_raw_peers = spec.accepts_raw_peers;
+  local->renew_at = spec.renew_at;
+  if (!spec.chain.empty()) {
+    if (!trust_) return fail("no trust roots are configured (trust.roots), so certificates "
+                             "cannot be checked");
+    refresh_now();
+    auto validated = trust_->validate(spec.chain, wall_now());
+    if (!validated) return fail(validated.error().message);
+    if (auto same = identity::check_static_key(*validated, local->statics.public_key); !same)
+      return fail(same.error().message + " (the private key does not belong to it)");
+    local->certified = true;
+    local->cert = std::move(*validated);
+    local->chain_bytes = identity::serialize_chain(spec.chain);
+    if (local->chain_bytes.size() > crypto::kMaxHandshakePayload)
+      return fail("certificate chain of " + std::to_string(local->chain_bytes.size()) +
+                  " bytes does not fit a handshake (at most " +
+                  std::to_string(crypto::kMaxHandshakePayload) + ")");
+    local->subject = policy::subject_from(local->cert);
+    if (local->name.empty()) local->name = local->cert.name;
+  }
+  if (local->name.empty()) return fail("an identity needs a name");
+  for (const auto& other : locals_) {
+    if (other->name == local->name) return fail("identity " + local->name + " already exists");
+    if (other->statics.public_key == local->statics.public_key)
+      return fail("identity " + other->name + " already uses this key");
+    for (const auto& a : other->cert.networks)
+      for (const auto& b : local->cert.networks)
+        if (overlaps(a, b))
+          return fail(b.to_string() + " overlaps " + a.to_string() + " of identity " +
+                      other->name);
+  }
+  LocalIdentity* raw = local.get();
+  for (const auto& prefix : raw->cert.networks) local_routes_.insert(prefix, raw);
+  locals_by_hint_[load_le32(raw->statics.receiver_hint.data())].push_back(raw);
+  if (raw->accepts_raw_peers && host_ == nullptr) host_ = raw;
+  locals_.push_back(std::move(local));
+  if (raw->certified)
+    spdlog::info("identity {} added ({}, {}, {})", raw->name, identity::kind_name(raw->cert.kind),
+                 raw->cert.fingerprint.substr(0, 16), raw->source);
+  return raw;
+}
+
+Result<std::uint32_t> Tunnel::remove_local_identity(std::string_view name) {
+  const LocalIdentity* found = find_local(name);
+  if (found == nullptr) return fail("no local identity " + std::string(name));
+  if (found == host_) return fail("the host identity cannot be removed");
+  auto* local = const_cast<LocalIdentity*>(found);
+  refresh_now();
+  std::vector<Peer*> doomed;
+  for (auto& [key, peer] : local->paths) doomed.push_back(peer);
+  close_paths(doomed, "local identity " + local->name + " was removed");
+  for (auto it = local_pairs_.begin(); it != local_pairs_.end();)
+    it = it->first.first == local || it->first.second == local ? local_pairs_.erase(it)
+                                                               : std::next(it);
+  local_routes_.remove_all(local);
+  auto& same_hint = locals_by_hint_[load_le32(local->statics.receiver_hint.data())];
+  std::erase(same_hint, local);
+  if (same_hint.empty()) locals_by_hint_.erase(load_le32(local->statics.receiver_hint.data()));
+  spdlog::info("identity {} removed ({} path(s) closed)", local->name, doomed.size());
+  std::erase_if(locals_, [&](const std::unique_ptr<LocalIdentity>& l) { return l.get() == local; });
+  return std::uint32_t(doomed.size());
+}
+
+// Also gives a key-only identity (the host key) its first certificate.
+Result<void> Tunnel::renew_local_identity(std::string_view name,
+                                          std::vector<identity::Certificate> chain,
+                                          std::optional<WallTime> renew_at) {
+  const LocalIdentity* found = find_local(name);
+  if (found == nullptr) return fail("no local identity " + std::string(name));
+  auto* local = const_cast<LocalIdentity*>(found);
+  if (!trust_) return fail("no trust roots are configured");
+  refresh_now();
+  auto validated = trust_->validate(chain, wall_now());
+  if (!validated) return fail(validated.error().message);
+  if (auto same = identity::check_static_key(*validated, local->statics.public_key); !same)
+    return fail(same.error().message);
+  if (local->certified && validated->networks != local->cert.networks)
+    return fail("a renewed certificate must keep the networks of the one it replaces");
+  if (!local->certified) {
+    // First certificate of an identity that had only its key (the host key from the config).
+    for (const auto& other : locals_)
+      for (const auto& a : other->cert.networks)
+        for (const auto& b : validated->networks)
+          if (other.get() != local && overlaps(a, b))
+            return fail(b.to_string() + " overlaps " + a.to_string() + " of identity " +
+                        other->name);
+    for (const auto& prefix : validated->networks) local_routes_.insert(prefix, local);
+    local->name = validated->name;
+    local->certified = true;
+  }
+  local->cert = std::move(*validated);
+  local->chain_bytes = identity::serialize_chain(chain);
+  local->subject = policy::subject_from(local->cert);
+  local->renew_at = renew_at;
+  // The remote side holds our old certificate until the next handshake; hand it the new one
+  // now rather than at the next rekey, which may come after the old one expires.
+  for (auto& [key, peer] : local->paths) {
+    attach_remote(*peer, peer->remote);
+    peer->last_initiation_sent.reset();
+    send_initiation(*peer, false);
+  }
+  bind_.flush();
+  spdlog::info("identity {} renewed: certificate {} valid until {}", local->name,
+               local->cert.fingerprint.substr(0, 16), identity::format_utc(local->cert.not_after));
+  return {};
+}
+
+const LocalIdentity* Tunnel::find_local(std::string_view key) const noexcept {
+  for (const auto& l : locals_)
+    if (l->name == key || (key.size() >= 8 && l->cert.fingerprint.starts_with(key)))
+      return l.get();
+  return nullptr;
+}
+
+std::vector<const LocalIdentity*> Tunnel::local_identities() const {
+  std::vector<const LocalIdentity*> out;
+  for (const auto& l : locals_) out.push_back(l.get());
+  return out;
+}
+
+// ---- remote identities ----
+
+const RemoteIdentity* Tunnel::find_remote(std::string_view key) const noexcept {
+  for (const auto& [k, r] : remotes_)
+    if (r && (r->name == key || (key.size() >= 8 && r->cert.fingerprint.starts_with(key))))
+      return r.get();
+  return nullptr;
+}
+
+Result<const RemoteIdentity*> Tunnel::add_remote(std::span<const identity::Certificate> chain,
+                                                 std::vector<udp::Endpoint> endpoints) {
+  if (!trust_) return fail("no trust roots are configured (trust.roots)");
+  refresh_now();
+  auto validated = trust_->validate(chain, wall_now());
+  if (!validated) return fail(validated.error().message);
+  auto remote = std::make_shared<RemoteIdentity>();
+  remote->name = validated->name;
+  remote->public_key = validated->public_key;
+  remote->certified = true;
+  remote->subject = policy::subject_from(*validated);
+  remote->networks = validated->networks;
+  remote->endpoints = std::move(endpoints);
+  remote->source = "directory";
+  remote->cert = std::move(*validated);
+  route_remote(remote);
+  for (auto& l : locals_)
+    if (auto p = l->paths.find(remote->public_key); p != l->paths.end() && !remote->endpoints.empty()
+        && !p->second->endpoint.valid())
+      p->second->endpoint = remote->endpoints.front();
+  remotes_[remote->public_key] = remote;
+  return remote.get();
+}
+
+Peer* Tunnel::find_path(std::string_view local_name, const crypto::Key& remote) noexcept {
+  const LocalIdentity* local = find_local(local_name);
+  if (local == nullptr) return nullptr;
+  auto it = local->paths.find(remote);
+  return it == local->paths.end() ? nullptr : it->second;
+}
+
+std::size_t Tunnel::path_count() const noexcept {
+  std::size_t n = 0;
+  for (const auto& l : locals_) n += l->paths.size();
+  return n;
+}
+
+}  // namespace keymesh::daemon
