@@ -11,7 +11,7 @@ PKGS=(
   # libraries
   libsodium-dev libb2-dev libuv1-dev libprotobuf-dev protobuf-compiler libspdlog-dev
   libfmt-dev libboost-test-dev libyaml-cpp-dev libcli11-dev libmnl-dev
-  libhowardhinnant-date-dev nlohmann-json3-dev
+  libhowardhinnant-date-dev nlohmann-json3-dev libsqlite3-dev
   # fuzzing (libFuzzer + sanitizer runtimes)
   clang-19 libclang-rt-19-dev
   # netns tests, interop, benchmark
