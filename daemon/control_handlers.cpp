@@ -30,9 +30,7 @@ proto::Reply Daemon::Impl::handle(const proto::Request& request) {
 
     case proto::Request::kIdentityAdd: {
       const auto& r = request.identity_add();
-      if (r.certificate_chain().empty())
-        return error_reply("minting identities needs node_ca in the config; import one with "
-                           "--cert and --key instead");
+      if (r.certificate_chain().empty()) return identity_mint(r);
       auto chain = identity::parse_certificates_text(
           ByteSpan(reinterpret_cast<const std::uint8_t*>(r.certificate_chain().data()),
                    r.certificate_chain().size()));
@@ -51,7 +49,12 @@ proto::Reply Daemon::Impl::handle(const proto::Request& request) {
     }
 
     case proto::Request::kIdentityRemove: {
-      auto closed = tunnel->remove_local_identity(request.identity_remove().name());
+      const std::string& name = request.identity_remove().name();
+      if (const LocalIdentity* l = tunnel->find_local(name); l && l->source != "imported") {
+        if (l->source == "config") return error_reply("identity " + name + " comes from the config file");
+        if (auto r = forget_minted(l->name); !r) return error_reply(r.error().message);
+      }
+      auto closed = tunnel->remove_local_identity(name);
       if (!closed) return error_reply(closed.error().message);
       reply.mutable_identity_remove()->set_paths_closed(*closed);
       return reply;
@@ -106,6 +109,11 @@ proto::Reply Daemon::Impl::handle(const proto::Request& request) {
       out->set_paths_closed(std::uint32_t(before - tunnel->path_count()));
       return reply;
     }
+
+    case proto::Request::kWorkloadAdd: return workload_add(request.workload_add());
+    case proto::Request::kWorkloadDel: return workload_del(request.workload_del());
+    case proto::Request::kWorkloadList: return workload_list();
+    case proto::Request::kWorkloadGc: return workload_gc(request.workload_gc());
 
     case proto::Request::kReady: {
       auto* out = reply.mutable_ready();

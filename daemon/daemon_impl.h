@@ -16,6 +16,7 @@
 #include "daemon/daemon.h"
 #include "daemon/tunnel.h"
 #include "identity/chain.h"
+#include "node/workloads.h"
 #include "policy/audit.h"
 #include "policy/evaluator.h"
 #include "tun/linux_tun.h"
@@ -35,6 +36,8 @@ struct Daemon::Impl {
   std::shared_ptr<const policy::Policy> policy;  // what the tunnel enforces
   identity::TrustStore trust;                     // roots + current CRL (copied into the tunnel)
   int mtu = 0;
+  std::optional<node::WorkloadStore> workloads;  // with node_ca: minted identities
+  UvHandle<uv_timer_t> renew_timer;
   UvHandle<uv_poll_t> device_poll;
   UvHandle<uv_poll_t> socket_poll;
   UvHandle<uv_timer_t> tick_timer;
@@ -51,6 +54,18 @@ struct Daemon::Impl {
   void reload_policy(const char* why);       // SIGHUP / file change: keeps the old on error
   void reload_revocation_list(const char* why);
   void watch_files();
+
+  // workloads.cpp
+  Result<void> open_workloads();             // node CA + state; re-adds every stored identity
+  Result<const LocalIdentity*> attach(const node::Workload& w);
+  void renew_due();                          // timer: re-mint certificates past renew_at
+  proto::Reply workload_add(const proto::WorkloadAddRequest& r);
+  proto::Reply workload_del(const proto::WorkloadDelRequest& r);
+  proto::Reply workload_list();
+  proto::Reply workload_gc(const proto::WorkloadGcRequest& r);
+  proto::Reply identity_mint(const proto::IdentityAddRequest& r);
+  Result<void> forget_minted(std::string_view name);  // identity remove of a minted identity
+  void describe_workload(const node::Workload& w, proto::WorkloadInfo& out);
 
   // control_handlers.cpp
   proto::Reply handle(const proto::Request& request);

@@ -12,7 +12,7 @@
 namespace keymesh::daemon {
 
 namespace {
-constexpr unsigned kWatchIntervalMs = 1000;
+constexpr unsigned kWatchIntervalMs = 250;  // a revoked identity loses its paths within a second
 
 void audit_reload(policy::AuditLog* audit, WallTime now, std::string reason) {
   if (audit == nullptr) return;

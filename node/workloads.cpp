@@ -83,7 +83,10 @@ Result<void> WorkloadStore::load() {
 WallTime WorkloadStore::renew_time(const identity::Certificate& leaf) const {
   const auto& f = leaf.fields();
   const double fraction = std::clamp(options_.renew_fraction, 0.0, 1.0);
-  return from_unix(f.not_before + std::int64_t(double(f.not_after - f.not_before) * fraction));
+  // Count the lifetime from when the certificate was minted: not_before is backdated by
+  // kBackdate for clock skew, which would otherwise make a short lifetime due at once.
+  const std::int64_t minted = std::min(f.not_before + kBackdate.count(), f.not_after);
+  return from_unix(minted + std::int64_t(double(f.not_after - minted) * fraction));
 }
 
 Result<const Workload*> WorkloadStore::add(const WorkloadSpec& spec, WallTime now) {

@@ -28,6 +28,8 @@ void add_cert_commands(CLI::App& app, Outcome& outcome);
 void add_policy_commands(CLI::App& app, Outcome& outcome, int& exit_status);
 // audit tail (audit_commands.cpp)
 void add_audit_commands(CLI::App& app, Outcome& outcome);
+// identity add|remove|list (control socket)
+void add_identity_commands(CLI::App& app, Outcome& outcome);
 
 // `wg show`-style text for a status reply; `now_unix` turns handshake times into "ago".
 std::string format_status(const proto::StatusReply& status, bool all_drops, std::int64_t now_unix);

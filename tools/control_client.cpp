@@ -150,4 +150,14 @@ Result<proto::Reply> ControlClient::call_raw(const std::string& payload) {
   }
 }
 
+Result<proto::Reply> ask_daemon(const std::string& socket, const proto::Request& request,
+                                std::chrono::milliseconds timeout) {
+  auto client = ControlClient::connect(socket, timeout);
+  if (!client) return std::unexpected(client.error());
+  auto reply = client->call(request);
+  if (!reply) return reply;
+  if (!reply->error().empty()) return fail("keymeshd: " + reply->error());
+  return reply;
+}
+
 }  // namespace keymesh::tools

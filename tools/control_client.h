@@ -40,4 +40,11 @@ class ControlClient {
   std::chrono::milliseconds timeout_;
 };
 
+// Connects, sends one request and returns the reply; a reply carrying an error becomes an
+// error ("keymeshd: <message>"). For commands that ask one thing.
+Result<proto::Reply> ask_daemon(const std::string& socket, const proto::Request& request,
+                                std::chrono::milliseconds timeout = kDefaultControlTimeout);
+
+inline constexpr char kDefaultControlSocket[] = "/run/keymesh/keymesh.sock";
+
 }  // namespace keymesh::tools

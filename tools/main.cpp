@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
     int exit_status = 0;  // commands with their own exit codes (policy check) set it
     keymesh::tools::add_policy_commands(app, outcome, exit_status);
     keymesh::tools::add_audit_commands(app, outcome);
+    keymesh::tools::add_identity_commands(app, outcome);
     CLI11_PARSE(app, argc, argv);
     if (!outcome) {
       std::cerr << "keymesh: " << outcome.error().message << "\n";

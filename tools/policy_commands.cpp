@@ -11,6 +11,7 @@
 #include "policy/loader.h"
 #include "policy/schedule.h"
 #include "tools/commands.h"
+#include "tools/control_client.h"
 #include "tools/identity_cli.h"
 #include "policy/subject_of.h"
 
@@ -20,6 +21,7 @@ namespace {
 
 struct CheckOptions {
   std::string policy, from, to, port, at;
+  std::string socket = kDefaultControlSocket;
   std::vector<std::string> roots;
   bool json = false;
 };
@@ -66,6 +68,39 @@ Result<policy::Subject> read_subject(const std::string& path, const identity::Tr
   return policy::subject_from(leaf);
 }
 
+// Without --policy: ask the running keymeshd, which knows its identities (and the remote ones
+// it has seen) by name or fingerprint and enforces the policy it answers with.
+Result<void> daemon_check(const CheckOptions& o, WallTime at, int& exit_status) {
+  proto::Request request;
+  auto* r = request.mutable_policy_check();
+  r->set_from(o.from);
+  r->set_to(o.to);
+  r->set_port(o.port);
+  if (!o.at.empty())
+    r->set_at_unix(std::chrono::duration_cast<std::chrono::seconds>(at.time_since_epoch()).count());
+  auto reply = ask_daemon(o.socket, request);
+  if (!reply) return std::unexpected(reply.error());
+  const auto& d = reply->policy_check();
+  if (o.json) {
+    nlohmann::ordered_json j;
+    j["decision"] = d.allow() ? "allow" : "deny";
+    j["rule"] = d.allow() ? nlohmann::ordered_json(d.rule()) : nlohmann::ordered_json(nullptr);
+    j["reason"] = d.reason();
+    j["from"] = o.from;
+    j["to"] = o.to;
+    j["service"] = o.port;
+    j["at"] = policy::format_rfc3339_ms(at);
+    j["source"] = "keymeshd";
+    std::cout << j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
+  } else if (d.allow()) {
+    std::cout << "allow (rule " << d.rule() << ")\n";
+  } else {
+    std::cout << "deny: " << d.reason() << "\n";
+  }
+  exit_status = d.allow() ? 0 : 1;
+  return {};
+}
+
 Result<void> policy_check(const CheckOptions& o, int& exit_status) {
   exit_status = 2;  // every error below
   auto flow = parse_flow(o.port);
@@ -76,6 +111,7 @@ Result<void> policy_check(const CheckOptions& o, int& exit_status) {
     if (!t) return std::unexpected(t.error());
     at = *t;
   }
+  if (o.policy.empty()) return daemon_check(o, at, exit_status);
   auto policy = policy::load_policy_file(o.policy);
   if (!policy) return std::unexpected(policy.error());
 
@@ -118,22 +154,45 @@ Result<void> policy_check(const CheckOptions& o, int& exit_status) {
 }  // namespace
 
 void add_policy_commands(CLI::App& app, Outcome& outcome, int& exit_status) {
-  auto* policy = app.add_subcommand("policy", "Check policy decisions offline");
+  auto* policy = app.add_subcommand("policy", "Check policy decisions (offline or in keymeshd)");
   policy->require_subcommand(1);
 
   auto c = std::make_shared<CheckOptions>();
   auto* check = policy->add_subcommand(
       "check", "Whether a policy lets one identity reach another on a service (exit 0 allow, "
                "1 deny, 2 error)");
-  check->add_option("--policy", c->policy, "Policy file (YAML)")->required();
-  check->add_option("--from", c->from, "Sender's certificate (or chain, leaf first)")->required();
-  check->add_option("--to", c->to, "Receiver's certificate (or chain, leaf first)")->required();
+  check->add_option("--policy", c->policy,
+                    "Policy file (YAML): decide offline from certificate files. Without it, "
+                    "ask keymeshd, with identity names or fingerprints for --from/--to");
+  check->add_option("--from", c->from, "Sender: certificate file, or identity name/fingerprint")
+      ->required();
+  check->add_option("--to", c->to, "Receiver: certificate file, or identity name/fingerprint")
+      ->required();
+  check->add_option("--socket", c->socket, "keymeshd control socket (without --policy)")
+      ->capture_default_str();
   check->add_option("--port", c->port, "Service: tcp/5432, udp/53 or icmp")->required();
   check->add_option("--at", c->at, "Decide at this time (RFC 3339; default now)");
   check->add_option("--ca", c->roots,
                     "Trusted root CA certificate (repeatable): validate both chains first");
   check->add_flag("--json", c->json, "Print JSON");
   check->callback([c, &outcome, &exit_status] { outcome = policy_check(*c, exit_status); });
+
+  auto socket = std::make_shared<std::string>(kDefaultControlSocket);
+  auto* reload = policy->add_subcommand(
+      "reload", "Make keymeshd re-read its policy file now (as SIGHUP does); prints the effect");
+  reload->add_option("--socket", *socket, "keymeshd control socket")->capture_default_str();
+  reload->callback([socket, &outcome] {
+    proto::Request request;
+    request.mutable_policy_reload();
+    auto reply = ask_daemon(*socket, request);
+    if (!reply) {
+      outcome = std::unexpected(reply.error());
+      return;
+    }
+    const auto& r = reply->policy_reload();
+    std::cout << "policy reloaded: " << r.rules() << " rule(s), " << r.paths_closed()
+              << " path(s) closed\n";
+  });
 }
 
 }  // namespace keymesh::tools

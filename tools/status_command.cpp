@@ -8,6 +8,7 @@
 #include <string>
 
 #include "tools/commands.h"
+#include "identity/certificate.h"
 #include "tools/control_client.h"
 
 namespace keymesh::tools {
@@ -91,12 +92,45 @@ std::string format_status(const proto::StatusReply& s, bool all_drops, std::int6
   if (!s.public_key().empty()) out += "  public key: " + s.public_key() + "\n";
   if (s.listen_port() != 0) out += "  listening port: " + std::to_string(s.listen_port()) + "\n";
   if (s.mtu() != 0) out += "  mtu: " + std::to_string(s.mtu()) + "\n";
+  if (!s.policy_file().empty())
+    out += "  policy: " + s.policy_file() + " (" + plural(s.policy_rules(), "rule") + ")\n";
+
+  for (const auto& id : s.identities()) {
+    if (id.kind() == "raw" && s.identities_size() == 1) break;  // plain WireGuard mode
+    out += "\nidentity: " + id.name() + " (" + id.kind() + ", " + id.source() + ")\n";
+    if (!id.fingerprint().empty()) out += "  fingerprint: " + id.fingerprint() + "\n";
+    if (id.networks_size() > 0) {
+      out += "  networks: ";
+      for (int i = 0; i < id.networks_size(); ++i) out += (i ? ", " : "") + id.networks(i);
+      out += "\n";
+    }
+    if (id.groups_size() > 0) {
+      out += "  groups: ";
+      for (int i = 0; i < id.groups_size(); ++i) out += (i ? ", " : "") + id.groups(i);
+      out += "\n";
+    }
+    if (id.not_after_unix() != 0)
+      out += "  valid until: " + identity::format_utc(id.not_after_unix()) + "\n";
+    if (id.renew_at_unix() != 0) out += "  renews at: " + identity::format_utc(id.renew_at_unix()) + "\n";
+    out += "  paths: " + std::to_string(id.paths()) + "\n";
+  }
 
   for (const auto& p : s.peers()) {
     out += "\npeer: " + p.public_key();
     if (!p.name().empty()) out += " (" + p.name() + ")";
     out += "\n";
     if (p.preshared_key()) out += "  preshared key: (hidden)\n";
+    if (!p.local_identity().empty()) {
+      out += "  path: " + p.local_identity() + " <-> " + p.name() + "\n";
+      if (!p.remote_fingerprint().empty())
+        out += "  remote certificate: " + p.remote_fingerprint().substr(0, 16) + "\n";
+      if (p.remote_groups_size() > 0) {
+        out += "  remote groups: ";
+        for (int i = 0; i < p.remote_groups_size(); ++i) out += (i ? ", " : "") + p.remote_groups(i);
+        out += "\n";
+      }
+      out += "  tracked flows: " + std::to_string(p.flows()) + "\n";
+    }
     if (!p.endpoint().empty()) out += "  endpoint: " + p.endpoint() + "\n";
     out += "  allowed ips: ";
     if (p.allowed_ips().empty()) out += "(none)";

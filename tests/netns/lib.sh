@@ -279,6 +279,76 @@ km_peer() {
   return 0
 }
 
+# ------------------------------------------------------------------ certificates
+# A PKI as an operator builds one (docs/identity.md): one root, a node CA per host constrained
+# to that host's /24, certificates for the host key and for workloads.
+km_cli() { "$(binary keymesh)" "$@"; }
+
+pki_root() {  # pki_root DIR -> DIR/root.crt, DIR/root.key, DIR/crl.pem (empty list)
+  local d=$1
+  km_cli ca init --name root --out "$d/root.crt" --key-out "$d/root.key" >/dev/null ||
+    fail "ca init failed"
+  km_cli crl sign --ca "$d/root.crt" --ca-key "$d/root.key" --out "$d/crl.pem" >/dev/null ||
+    fail "crl sign failed"
+}
+
+# pki_host DIR HOST N : node CA for 100.64.N.0/24 (names HOST*), and the host's key and
+# certificate chain for 100.64.N.1/32: DIR/HOST-ca.{crt,key}, DIR/HOST.key, DIR/HOST.chain
+pki_host() {
+  local d=$1 h=$2 n=$3
+  km_cli cert sign --ca "$d/root.crt" --ca-key "$d/root.key" --kind ca --name "$h-ca" \
+    --allowed-networks "100.64.$n.0/24" --name-pattern "$h*" --max-lifetime 48h \
+    --key-out "$d/$h-ca.key" --out "$d/$h-ca.crt" >/dev/null || fail "node CA for $h"
+  pki_leaf "$d" "$h" "$h" node "100.64.$n.1/32" node
+}
+
+# pki_leaf DIR HOST NAME KIND CIDR GROUPS [LIFETIME] : DIR/NAME.key and DIR/NAME.chain (leaf
+# then node CA), issued by HOST's node CA
+pki_leaf() {
+  local d=$1 h=$2 name=$3 kind=$4 cidr=$5 groups=$6 life=${7:-12h}
+  km_cli cert sign --ca "$d/$h-ca.crt" --ca-key "$d/$h-ca.key" --kind "$kind" --name "$name" \
+    --networks "$cidr" --groups "$groups" --lifetime "$life" --key-out "$d/$name.key" \
+    --out "$d/$name.crt" >/dev/null || fail "cert sign $name"
+  cat "$d/$name.crt" "$d/$h-ca.crt" >"$d/$name.chain"
+}
+
+# km_cert_config FILE HOST N : keymeshd config for HOST (overlay 100.64.N.1/10 on km0) with
+# its certificate, the root, the CRL, DIR/policy.yaml, an audit log and the node CA.
+# Then km_cert_finish appends its `identities:` and `directory:` entries.
+km_cert_config() {
+  local f=$1 h=$2 n=$3 d=$KM_TMP
+  cp "$d/crl.pem" "$d/$h-crl.pem"
+  {
+    echo "private_key_file: $d/$h.key"
+    echo "certificate: $d/$h.chain"
+    echo "listen_port: 51820"
+    echo "interface: { name: km0, addresses: [100.64.$n.1/10], mtu: 1420 }"
+    echo "control_socket: $d/$h.sock"
+    echo "log_level: ${KM_LOG_LEVEL:-info}"
+    echo "trust: { roots: [$d/root.crt], revocation_list: $d/$h-crl.pem }"
+    echo "policy: $d/policy.yaml"
+    echo "audit_log: $d/$h-audit.jsonl"
+    echo "state_dir: $d/$h-state"
+    echo "node_ca: { certificate: $d/$h-ca.crt, key: $d/$h-ca.key, ${KM_NODE_CA_EXTRA:-} }"
+  } >"$f"
+}
+
+# km_cert_finish FILE IDS... -- DIR_ENTRIES... : appends identities NAME and directory
+# entries NAME@IP (chain DIR/NAME.chain, endpoint IP:51820)
+km_cert_finish() {
+  local f=$1 x; shift
+  local section=identities
+  echo "identities:" >>"$f"
+  for x in "$@"; do
+    if [[ $x == -- ]]; then echo "directory:" >>"$f"; section=directory; continue; fi
+    if [[ $section == identities ]]; then
+      echo "  - { certificate: $KM_TMP/$x.chain, key: $KM_TMP/$x.key }" >>"$f"
+    else
+      echo "  - { certificate: $KM_TMP/${x%@*}.chain, endpoints: [\"${x#*@}:51820\"] }" >>"$f"
+    fi
+  done
+}
+
 # ------------------------------------------------------------------ daemons
 start_keymeshd() {  # start_keymeshd HOST CONFIG LOG : waits for its control socket
   local host=$1 cfg=$2 logf=$3 bin sock i
@@ -364,7 +434,7 @@ transfer_start() {
   KM_XFER_SERVER=$KM_LAST_PID
   wait_for "grep -q LISTENING '$KM_XFER_OUT.log'" 10 0.05 || fail "xfer server on $to did not start"
   spawn "$from" "$KM_XFER_OUT.send.log" timeout "$to_s" "$KM_PY" "$XFER" send --host "$ip" \
-    --port "$port" --file "$file" --rate "$rate" --timeout "$to_s"
+    --port "$port" --file "$file" --rate "$rate" --timeout "$to_s" --source "${KM_XFER_SOURCE:-}"
   KM_XFER_SENDER=$KM_LAST_PID
 }
 

@@ -11,3 +11,8 @@ km_netns_test(NAME netns_roaming SCRIPT ${CMAKE_CURRENT_LIST_DIR}/roaming.sh
               LABELS crypto TIMEOUT 240)
 km_netns_test(NAME netns_wrong_key SCRIPT ${CMAKE_CURRENT_LIST_DIR}/wrong_key.sh
               LABELS crypto TIMEOUT 240)
+km_netns_test(NAME netns_identities SCRIPT ${CMAKE_CURRENT_LIST_DIR}/identities.sh
+              LABELS identity TIMEOUT 240)
+add_executable(handshake_probe ${CMAKE_CURRENT_LIST_DIR}/handshake_probe.cpp)
+target_link_libraries(handshake_probe PRIVATE km_control km_identity)
+set_target_properties(handshake_probe PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/netns)

@@ -52,7 +52,8 @@ def send(a):
     deadline = time.monotonic() + a.timeout
     while True:
         try:
-            s = socket.create_connection((a.host, a.port), timeout=5)
+            src = (a.source, 0) if a.source else None
+            s = socket.create_connection((a.host, a.port), timeout=5, source_address=src)
             break
         except OSError as e:
             if time.monotonic() > deadline:
@@ -108,6 +109,7 @@ def main():
     sd.add_argument("--file", required=True)
     sd.add_argument("--rate", type=int, default=0)
     sd.add_argument("--timeout", type=float, default=60)
+    sd.add_argument("--source", default="", help="bind to this local address first")
     a = p.parse_args()
     try:
         if a.cmd == "serve":

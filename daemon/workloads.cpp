@@ -1,0 +1,219 @@
+// Workload identities minted by this node's CA (node/workloads.h), as the CNI plugin, the
+// Docker driver and `keymesh identity add NAME` ask for them over the control socket. The
+// store keeps them across restarts; this file puts each one into the tunnel as a local
+// identity, and renews certificates before they expire (paths stay up, see
+// Tunnel::renew_local_identity).
+#include <spdlog/spdlog.h>
+
+#include "common/bytes.h"
+#include "daemon/daemon_impl.h"
+#include "node/node_ca.h"
+
+namespace keymesh::daemon {
+
+namespace {
+constexpr std::uint64_t kRenewCheckMillis = 1000;
+// The next hop a workload's default route points at (link-local, answered by proxy ARP on
+// the host side of its veth, as Calico does): the same in every container.
+constexpr const char* kWorkloadGateway = "169.254.1.1";
+
+proto::Reply error_reply(std::string message) {
+  proto::Reply reply;
+  reply.set_error(std::move(message));
+  return reply;
+}
+
+std::string minted_name(std::string_view container_id) {
+  return std::string(container_id.substr(node::kIdentityPrefix.size()));
+}
+}  // namespace
+
+Result<void> Daemon::Impl::open_workloads() {
+  if (!config.node_ca) return {};
+  auto ca = node::load_node_ca(config.node_ca->certificate, config.node_ca->key);
+  if (!ca) return fail("node_ca: " + ca.error().message);
+  node::WorkloadStore::Options options;
+  options.lifetime = config.node_ca->workload_lifetime;
+  options.renew_fraction = config.node_ca->renew_fraction;
+  auto store = node::WorkloadStore::open(config.state_dir, std::move(*ca), options);
+  if (!store) return fail("state_dir: " + store.error().message);
+  workloads.emplace(std::move(*store));
+  // Renew first what expired while the daemon was down, then attach everything.
+  renew_due();
+  std::size_t attached = 0;
+  for (const node::Workload* w : workloads->list()) {
+    if (tunnel->find_local(w->name())) continue;  // renew_due attached it
+    if (auto r = attach(*w); !r)
+      spdlog::error("workload {} ({}): not attached: {}", w->name(), w->container_id,
+                    r.error().message);
+    else
+      ++attached;
+  }
+  spdlog::info("node CA {}: pool {}, {} stored workload identit(ies) restored",
+               workloads->node_ca().certificate().name(), workloads->ipam().pool().to_string(),
+               workloads->list().size());
+  uv_timer_init(&loop, renew_timer.get());
+  renew_timer.get()->data = this;
+  uv_timer_start(
+      renew_timer.get(), [](uv_timer_t* h) { static_cast<Impl*>(h->data)->renew_due(); },
+      kRenewCheckMillis, kRenewCheckMillis);
+  return {};
+}
+
+Result<const LocalIdentity*> Daemon::Impl::attach(const node::Workload& w) {
+  LocalIdentitySpec spec;
+  spec.private_key.assign(w.key.span());
+  spec.chain = w.chain;
+  spec.source = w.front_door == node::kFrontDoorApi ? "minted" : "workload";
+  spec.renew_at = w.renew_at;
+  return tunnel->add_local_identity(std::move(spec));
+}
+
+void Daemon::Impl::renew_due() {
+  const WallTime now = time.wall_now();
+  for (const auto& a : workloads->due_for_renewal(now)) {
+    auto renewed = workloads->renew(a.container_id, a.ifname, now);
+    if (!renewed) {
+      spdlog::error("renewing the certificate of {}/{} failed: {}", a.container_id, a.ifname,
+                    renewed.error().message);
+      continue;
+    }
+    const node::Workload& w = **renewed;
+    Result<void> r;
+    if (tunnel->find_local(w.name())) {
+      r = tunnel->renew_local_identity(w.name(), w.chain, w.renew_at);
+    } else if (auto added = attach(w); !added) {
+      r = std::unexpected(added.error());
+    }
+    if (!r) spdlog::error("renewed certificate of {} not taken: {}", w.name(), r.error().message);
+  }
+}
+
+void Daemon::Impl::describe_workload(const node::Workload& w, proto::WorkloadInfo& out) {
+  out.set_container_id(w.container_id);
+  out.set_ifname(w.ifname);
+  out.set_netns(w.netns);
+  out.set_address(w.address.to_string());
+  out.set_gateway(kWorkloadGateway);
+  out.set_mtu(std::uint32_t(mtu));
+  out.set_interface(config.interface_name);
+  out.set_front_door(w.front_door);
+  if (const LocalIdentity* local = tunnel->find_local(w.name()))
+    describe_identity(*local, *out.mutable_identity());
+}
+
+proto::Reply Daemon::Impl::workload_add(const proto::WorkloadAddRequest& r) {
+  if (!workloads)
+    return error_reply("this keymeshd has no node CA (config key node_ca), so it cannot give "
+                       "workloads identities");
+  node::WorkloadSpec spec;
+  spec.container_id = r.container_id();
+  spec.ifname = r.ifname();
+  spec.netns = r.netns();
+  spec.front_door = r.front_door().empty() ? std::string(node::kFrontDoorCni) : r.front_door();
+  spec.identity = r.identity();
+  spec.groups.assign(r.groups().begin(), r.groups().end());
+  spec.labels.insert(r.labels().begin(), r.labels().end());
+  if (spec.container_id.empty() || spec.ifname.empty())
+    return error_reply("container_id and ifname are required");
+  if (tunnel->find_local(spec.identity))
+    return error_reply("identity " + spec.identity + " is already in use on this node");
+  auto added = workloads->add(spec, time.wall_now());
+  if (!added) return error_reply(added.error().message);
+  if (auto in_tunnel = attach(**added); !in_tunnel) {
+    (void)workloads->remove(spec.container_id, spec.ifname);
+    return error_reply(in_tunnel.error().message);
+  }
+  spdlog::info("workload {} attached: {}/{} at {}", (*added)->name(), spec.container_id,
+               spec.ifname, (*added)->address.to_string());
+  proto::Reply reply;
+  describe_workload(**added, *reply.mutable_workload_add()->mutable_workload());
+  return reply;
+}
+
+proto::Reply Daemon::Impl::workload_del(const proto::WorkloadDelRequest& r) {
+  proto::Reply reply;
+  if (!workloads) {
+    reply.mutable_workload_del()->set_existed(false);
+    return reply;
+  }
+  if (const node::Workload* w = workloads->find(r.container_id(), r.ifname())) {
+    (void)tunnel->remove_local_identity(w->name());
+  }
+  auto removed = workloads->remove(r.container_id(), r.ifname());
+  if (!removed) return error_reply(removed.error().message);
+  if (*removed) spdlog::info("workload {}/{} detached", r.container_id(), r.ifname());
+  reply.mutable_workload_del()->set_existed(*removed);
+  return reply;
+}
+
+proto::Reply Daemon::Impl::workload_list() {
+  proto::Reply reply;
+  auto* list = reply.mutable_workload_list();
+  if (!workloads) return reply;
+  for (const node::Workload* w : workloads->list())
+    if (w->front_door != node::kFrontDoorApi) describe_workload(*w, *list->add_workloads());
+  return reply;
+}
+
+proto::Reply Daemon::Impl::workload_gc(const proto::WorkloadGcRequest& r) {
+  proto::Reply reply;
+  if (!workloads) return reply;
+  std::set<node::Attachment> keep;
+  for (const auto& a : r.keep()) keep.insert({a.container_id(), a.ifname()});
+  const std::string door = r.front_door().empty() ? std::string(node::kFrontDoorCni)
+                                                  : r.front_door();
+  // Describe before removing: the reply lists what went away.
+  std::vector<std::string> names;
+  for (const node::Workload* w : workloads->list())
+    if (w->front_door == door && !keep.contains(w->attachment())) {
+      describe_workload(*w, *reply.mutable_workload_gc()->add_removed());
+      names.push_back(w->name());
+    }
+  for (const auto& name : names) (void)tunnel->remove_local_identity(name);
+  auto removed = workloads->gc(keep, door);
+  if (!removed) return error_reply(removed.error().message);
+  return reply;
+}
+
+proto::Reply Daemon::Impl::identity_mint(const proto::IdentityAddRequest& r) {
+  if (!workloads)
+    return error_reply("minting identities needs node_ca in the config; import one with "
+                       "--cert and --key instead");
+  std::optional<IpAddress> address;
+  if (!r.address().empty()) {
+    auto parsed = IpAddress::parse(r.address());
+    if (!parsed) return error_reply("address: " + r.address() + " is not an IP address");
+    address = *parsed;
+  }
+  if (tunnel->find_local(r.name())) return error_reply("identity " + r.name() + " already exists");
+  auto minted = workloads->mint_identity(
+      r.name(), std::vector<std::string>(r.groups().begin(), r.groups().end()),
+      std::map<std::string, std::string>(r.labels().begin(), r.labels().end()), address,
+      time.wall_now());
+  if (!minted) return error_reply(minted.error().message);
+  auto local = attach(**minted);
+  if (!local) {
+    (void)workloads->remove((*minted)->container_id, (*minted)->ifname);
+    return error_reply(local.error().message);
+  }
+  proto::Reply reply;
+  describe_identity(**local, *reply.mutable_identity_add()->mutable_identity());
+  return reply;
+}
+
+Result<void> Daemon::Impl::forget_minted(std::string_view name) {
+  if (!workloads) return {};
+  for (const node::Workload* w : workloads->list())
+    if (w->name() == name) {
+      if (w->front_door != node::kFrontDoorApi)
+        return fail("identity " + std::string(name) + " belongs to container " +
+                    w->container_id + "; it goes away when the container does");
+      auto removed = workloads->remove(w->container_id, w->ifname);
+      if (!removed) return std::unexpected(removed.error());
+      return {};
+    }
+  return {};
+}
+
+}  // namespace keymesh::daemon
