@@ -24,6 +24,18 @@ class SystemTimeSource final : public TimeSource {
   WallTime wall_now() const override { return std::chrono::system_clock::now(); }
 };
 
+// The system clocks, with the wall clock shifted by a fixed offset (testing: a daemon that
+// believes it is Friday 17:59, to cross a policy schedule boundary in a real-kernel test).
+class ShiftedTimeSource final : public TimeSource {
+ public:
+  explicit ShiftedTimeSource(std::chrono::system_clock::duration offset) : offset_(offset) {}
+  TimePoint now() const override { return Clock::now(); }
+  WallTime wall_now() const override { return std::chrono::system_clock::now() + offset_; }
+
+ private:
+  std::chrono::system_clock::duration offset_;
+};
+
 // Starts at an arbitrary fixed point; moves only when advanced.
 class FakeTimeSource final : public TimeSource {
  public:

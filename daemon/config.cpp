@@ -63,9 +63,10 @@ constexpr std::array<std::string_view, 4> kNodeCaKeys = {"certificate", "key",
 constexpr std::array<std::string_view, 3> kInterfaceKeys = {"name", "addresses", "mtu"};
 constexpr std::array<std::string_view, 6> kPeerKeys = {
     "name", "public_key", "preshared_key_file", "endpoint", "allowed_ips", "persistent_keepalive"};
-constexpr std::array<std::string_view, 6> kTestingKeys = {
+constexpr std::array<std::string_view, 7> kTestingKeys = {
     "rekey_after_time_ms", "reject_after_time_ms", "rekey_attempt_time_ms",
-    "rekey_timeout_ms",    "keepalive_timeout_ms", "rekey_after_messages"};
+    "rekey_timeout_ms",    "keepalive_timeout_ms", "rekey_after_messages",
+    "wall_clock_start_unix"};
 constexpr std::array<std::string_view, 5> kLogLevels = {"trace", "debug", "info", "warn", "error"};
 
 using namespace keymesh::yaml;  // quote, at, child, check_map, get_string, ... (common/)
@@ -195,6 +196,11 @@ Result<void> parse_testing(const YAML::Node& n, TimerConfig& timers) {
     auto v = get_int(node, "testing.rekey_after_messages", 1, std::int64_t(1) << 60);
     if (!v) return std::unexpected(v.error());
     timers.rekey_after_messages = std::uint64_t(*v);
+  }
+  if (auto node = field(n, "wall_clock_start_unix"); present(node)) {
+    auto v = get_int(node, "testing.wall_clock_start_unix", 1, 253'402'300'799);
+    if (!v) return std::unexpected(v.error());
+    timers.wall_clock_start_unix = *v;
   }
   // WireGuard relies on a key being renewed before it is refused.
   if (timers.reject_after_time <= timers.rekey_after_time)

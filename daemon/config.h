@@ -36,6 +36,9 @@ struct TimerConfig {
   std::chrono::milliseconds rekey_timeout{5'000};
   std::chrono::milliseconds keepalive_timeout{10'000};
   std::uint64_t rekey_after_messages = 1ull << 60;
+  // Policy schedules and certificate validity are judged by a wall clock that starts here
+  // and runs at real speed (tests of schedule boundaries). 0: the system clock.
+  std::int64_t wall_clock_start_unix = 0;
 };
 
 // A local identity loaded from files at start (`identities:`).

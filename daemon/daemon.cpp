@@ -49,6 +49,12 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
   auto impl = std::make_unique<Impl>();
   impl->config = std::move(config);
   Config& cfg = impl->config;
+  if (cfg.timers.wall_clock_start_unix != 0) {
+    const auto start = WallTime(std::chrono::seconds(cfg.timers.wall_clock_start_unix));
+    impl->time = ShiftedTimeSource(start - std::chrono::system_clock::now());
+    spdlog::warn("testing.wall_clock_start_unix: the wall clock starts at {} (not the system's)",
+                 cfg.timers.wall_clock_start_unix);
+  }
   if (int rc = uv_loop_init(&impl->loop); rc != 0)
     return fail(std::string("event loop: ") + uv_strerror(rc));
 

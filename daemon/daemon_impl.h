@@ -26,7 +26,7 @@ namespace keymesh::daemon {
 
 struct Daemon::Impl {
   Config config;
-  SystemTimeSource time;
+  ShiftedTimeSource time{std::chrono::system_clock::duration::zero()};
   uv_loop_t loop{};
   std::unique_ptr<tun::LinuxTun> device;
   std::unique_ptr<udp::SocketBind> bind;

@@ -297,7 +297,8 @@ pki_root() {  # pki_root DIR -> DIR/root.crt, DIR/root.key, DIR/crl.pem (empty l
 pki_host() {
   local d=$1 h=$2 n=$3
   km_cli cert sign --ca "$d/root.crt" --ca-key "$d/root.key" --kind ca --name "$h-ca" \
-    --allowed-networks "100.64.$n.0/24" --name-pattern "$h*" --max-lifetime 48h \
+    --lifetime "${KM_PKI_LIFETIME:-48h}" \
+    --allowed-networks "100.64.$n.0/24" --name-pattern "${KM_PKI_PATTERN:-$h*}" --max-lifetime "${KM_PKI_LIFETIME:-48h}" \
     --key-out "$d/$h-ca.key" --out "$d/$h-ca.crt" >/dev/null || fail "node CA for $h"
   pki_leaf "$d" "$h" "$h" node "100.64.$n.1/32" node
 }
@@ -305,7 +306,7 @@ pki_host() {
 # pki_leaf DIR HOST NAME KIND CIDR GROUPS [LIFETIME] : DIR/NAME.key and DIR/NAME.chain (leaf
 # then node CA), issued by HOST's node CA
 pki_leaf() {
-  local d=$1 h=$2 name=$3 kind=$4 cidr=$5 groups=$6 life=${7:-12h}
+  local d=$1 h=$2 name=$3 kind=$4 cidr=$5 groups=$6 life=${7:-${KM_PKI_LEAF_LIFETIME:-12h}}
   km_cli cert sign --ca "$d/$h-ca.crt" --ca-key "$d/$h-ca.key" --kind "$kind" --name "$name" \
     --networks "$cidr" --groups "$groups" --lifetime "$life" --key-out "$d/$name.key" \
     --out "$d/$name.crt" >/dev/null || fail "cert sign $name"

@@ -16,3 +16,5 @@ km_netns_test(NAME netns_identities SCRIPT ${CMAKE_CURRENT_LIST_DIR}/identities.
 add_executable(handshake_probe ${CMAKE_CURRENT_LIST_DIR}/handshake_probe.cpp)
 target_link_libraries(handshake_probe PRIVATE km_control km_identity)
 set_target_properties(handshake_probe PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/netns)
+km_netns_test(NAME netns_policy SCRIPT ${CMAKE_CURRENT_LIST_DIR}/policy.sh
+              LABELS policy TIMEOUT 240)
