@@ -91,14 +91,14 @@ void MemoryDirectory::withdraw(const Fingerprint& fingerprint) {
   if (it != records_.end()) erase(it);
 }
 
-const Record* MemoryDirectory::lookup_address(const IpAddress& address) noexcept {
+const Record* MemoryDirectory::find_address(const IpAddress& address) const noexcept {
   const Fingerprint* fp = index_.lookup(address);
   if (fp == nullptr) return nullptr;
   const auto it = records_.find(*fp);
   return it == records_.end() ? nullptr : &it->second.record;
 }
 
-const Record* MemoryDirectory::lookup_fingerprint(const Fingerprint& fingerprint) noexcept {
+const Record* MemoryDirectory::find(const Fingerprint& fingerprint) const noexcept {
   const auto it = records_.find(fingerprint);
   return it == records_.end() ? nullptr : &it->second.record;
 }

@@ -30,8 +30,12 @@ class MemoryDirectory final : public Directory {
 
   Result<void> publish(Record record) override;
   void withdraw(const Fingerprint& fingerprint) override;
-  const Record* lookup_address(const IpAddress& address) noexcept override;
-  const Record* lookup_fingerprint(const Fingerprint& fingerprint) noexcept override;
+  const Record* lookup_address(const IpAddress& address) noexcept override {
+    return find_address(address);
+  }
+  const Record* lookup_fingerprint(const Fingerprint& fingerprint) noexcept override {
+    return find(fingerprint);
+  }
   WatchId watch(WatchFn fn) override;
   void unwatch(WatchId id) override;
   // Removes every record with expires <= now.
@@ -40,6 +44,10 @@ class MemoryDirectory final : public Directory {
   // Makes the directory hold exactly `records` (a reloaded file, an etcd snapshot), with one
   // Change per record that appeared, changed or went away. Invalid records are skipped and
   // reported in the error (the valid ones are still applied).
+  // Const lookups (a MemoryDirectory never queries anyone).
+  const Record* find_address(const IpAddress& address) const noexcept;
+  const Record* find(const Fingerprint& fingerprint) const noexcept;
+
   Result<void> replace_all(std::vector<Record> records);
   void for_each(const std::function<void(const Record&)>& fn) const;
   std::size_t size() const noexcept { return records_.size(); }

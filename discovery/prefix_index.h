@@ -23,6 +23,14 @@
 
 namespace keymesh::discovery {
 
+struct IpAddressHash {
+  std::size_t operator()(const IpAddress& a) const noexcept {
+    std::size_t h = a.family;
+    for (std::uint8_t b : a.bytes) h = h * 131 + b;
+    return h;
+  }
+};
+
 class PrefixIndex {
  public:
   void add(const IpPrefix& network, const identity::Fingerprint& fp, std::uint64_t order);
