@@ -126,7 +126,9 @@ void LighthouseServer::on_register(const udp::Endpoint& from, const LighthouseMe
       continue;
     }
     if (it == records_.end()) {
-      if (records_.size() >= options_.max_records || per_source_[source] >= options_.max_records_per_source) {
+      const auto held = per_source_.find(source);
+      if (records_.size() >= options_.max_records ||
+          (held != per_source_.end() && held->second >= options_.max_records_per_source)) {
         drop(DropReason::OverLimit);
         ++rejected;
         continue;

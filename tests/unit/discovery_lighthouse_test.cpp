@@ -433,3 +433,28 @@ BOOST_FIXTURE_TEST_CASE(bad_and_truncated_messages_are_counted_not_crashing, Fix
   BOOST_TEST(a.drops(DropReason::BadRecord) == 1u);
   BOOST_TEST(a.cache().size() == 0u);
 }
+
+BOOST_FIXTURE_TEST_CASE(many_records_are_split_and_caps_hold, Fixture) {
+  auto& big = net.server("100.64.0.1:4243");
+  auto& a = net.client("100.64.1.1:5000", {"100.64.0.1:4243"});
+  for (int i = 0; i < 100; ++i) {
+    const std::string n = "100.64.1." + std::to_string(i) + "/32";
+    BOOST_REQUIRE(a.publish(record("w-" + std::to_string(i), n.c_str(), "198.18.0.1:1")));
+  }
+  net.tick_and_deliver();
+  BOOST_TEST(a.stats().registers_sent == 2u);  // 64 + 36 records
+  BOOST_TEST(big.record_count() == 100u);
+
+  auto& small = net.server("100.64.0.2:4243", {.max_records = 5, .max_records_per_source = 3});
+  auto& b = net.client("100.64.2.1:5000", {"100.64.0.2:4243"});
+  auto& c = net.client("100.64.3.1:5000", {"100.64.0.2:4243"});
+  for (int i = 0; i < 4; ++i) {
+    const std::string nb = "100.64.2." + std::to_string(i) + "/32";
+    const std::string nc = "100.64.3." + std::to_string(i) + "/32";
+    BOOST_REQUIRE(b.publish(record("b-" + std::to_string(i), nb.c_str(), "198.18.0.2:1")));
+    BOOST_REQUIRE(c.publish(record("c-" + std::to_string(i), nc.c_str(), "198.18.0.3:1")));
+  }
+  net.tick_and_deliver();
+  BOOST_TEST(small.record_count() == 5u);  // 3 from one source, 2 more until the total cap
+  BOOST_TEST(small.drops(DropReason::OverLimit) == 3u);
+}
