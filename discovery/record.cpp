@@ -49,8 +49,11 @@ Result<Record> record_from_chain(ByteSpan chain, std::vector<udp::Endpoint> endp
   r.name = leaf.name();
   r.fingerprint = leaf.fingerprint();
   r.endpoints = std::move(endpoints);
-  const WallTime not_after{std::chrono::seconds(leaf.fields().not_after)};
-  r.expires = std::min(expires, not_after);
+  // Certificates may run to year 9999; WallTime (nanoseconds) ends in 2262.
+  const auto last = std::chrono::duration_cast<std::chrono::seconds>(WallTime::max().time_since_epoch());
+  const std::int64_t not_after = leaf.fields().not_after;
+  if (not_after < last.count()) r.expires = std::min(expires, WallTime{std::chrono::seconds(not_after)});
+  else r.expires = expires;
   return r;
 }
 

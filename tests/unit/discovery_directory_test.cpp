@@ -285,3 +285,19 @@ BOOST_AUTO_TEST_CASE(directory_set_prefers_the_longest_prefix_then_order) {
   BOOST_TEST(file.lookup_address(ip("100.64.20.1")) != nullptr);
   BOOST_TEST(lighthouse.lookup_address(ip("100.64.20.1")) != nullptr);
 }
+
+// Certificates may run to year 9999, past the end of WallTime (2262): no overflow.
+BOOST_AUTO_TEST_CASE(far_future_certificates_keep_the_given_expiry) {
+  Pki pki;
+  identity::test::LeafSpec spec;
+  spec.name = "long-lived";
+  spec.kind = identity::Kind::Node;
+  spec.networks = {identity::test::net("100.64.1.0/24")};
+  spec.not_after = identity::kMaxTime;
+  const std::vector<identity::Certificate> c = {identity::test::make_leaf(pki.root, spec)};
+  auto r = record_from_chain(identity::serialize_chain(c), {ep("198.18.0.1:1")}, wall(60));
+  BOOST_REQUIRE(r);
+  BOOST_TEST((r->expires == wall(60)));
+  auto never = record_from_chain(identity::serialize_chain(c), {ep("198.18.0.1:1")}, WallTime::max());
+  BOOST_TEST((never->expires == WallTime::max()));
+}
