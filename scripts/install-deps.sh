@@ -11,12 +11,14 @@ PKGS=(
   # libraries
   libsodium-dev libb2-dev libuv1-dev libprotobuf-dev protobuf-compiler libspdlog-dev
   libfmt-dev libboost-test-dev libyaml-cpp-dev libcli11-dev libmnl-dev
-  libhowardhinnant-date-dev nlohmann-json3-dev libsqlite3-dev
+  libhowardhinnant-date-dev nlohmann-json3-dev libsqlite3-dev libcurl4-openssl-dev
   # fuzzing (libFuzzer + sanitizer runtimes)
   clang-19 libclang-rt-19-dev
   # netns tests, interop, benchmark
   wireguard-go wireguard-tools iproute2 iputils-ping iperf3 jq tcpdump ethtool procps
-  python3 nebula util-linux coreutils
+  python3 nebula util-linux coreutils curl
+  # discovery: the etcd backend's netns test runs a real etcd
+  etcd-server etcd-client
 )
 
 if [[ $(id -u) -ne 0 ]]; then

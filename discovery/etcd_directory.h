@@ -1,0 +1,120 @@
+// EtcdDirectory: discovery through etcd v3 (DESIGN.md §5), for clusters that outgrow one
+// lighthouse. Talks to etcd's v3 JSON gateway over HTTP (/v3/kv/txn, /v3/kv/range,
+// /v3/kv/deleterange, /v3/watch, /v3/lease/grant|keepalive|revoke) with libcurl.
+//
+// Layout under `prefix` (default /keymesh/v1; keys and values are base64 on the gateway):
+//   <prefix>/records/<fingerprint hex>           a serialized proto::discovery::Record
+//   <prefix>/networks/<cidr, '/' as '_'>/<hex>   the fingerprint hex: an index by network
+// Every key a host writes carries its lease (lease_ttl, kept alive at TTL/3), so a host that
+// dies disappears from everyone's view within lease_ttl.
+//
+// Two worker threads, so the daemon's loop never waits on etcd:
+//  - the writer grants the lease, keeps it alive, and reconciles what we publish with what is
+//    in etcd (after a lost lease or an etcd restart it re-grants and re-puts everything);
+//  - the watcher reads the whole records prefix (range), then watches it from that revision;
+//    on any failure (etcd down, compaction) it starts over with a fresh range.
+// Both reconnect with exponential backoff (backoff_min .. backoff_max), rotating through
+// `endpoints`. Results reach the loop thread through a uv_async handle; the cache (a
+// MemoryDirectory mirroring the prefix) is touched only there, so watchers run on the loop.
+// Lookups answer from the mirror and never start a query: once synced it holds everything.
+// While etcd is unreachable the mirror keeps what it had.
+//
+// Threading: construct, call and destroy on the loop thread. The destructor stops the
+// workers (revoking our lease, bounded by one request timeout) and joins them.
+#pragma once
+
+#include <uv.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/uv_handle.h"
+#include "discovery/memory_directory.h"
+
+namespace keymesh::discovery {
+
+class HttpSession;
+
+struct EtcdOptions {
+  std::vector<std::string> endpoints;   // "http://127.0.0.1:2379"; tried in turn
+  std::string prefix = "/keymesh/v1";
+  std::chrono::seconds lease_ttl{30};
+  std::chrono::milliseconds request_timeout{5000};
+  std::chrono::milliseconds backoff_min{250};
+  std::chrono::milliseconds backoff_max{30000};
+  MemoryDirectoryOptions cache;
+};
+
+class EtcdDirectory final : public Directory {
+ public:
+  static Result<std::unique_ptr<EtcdDirectory>> open(uv_loop_t* loop, EtcdOptions options);
+  ~EtcdDirectory() override;
+  EtcdDirectory(const EtcdDirectory&) = delete;
+  EtcdDirectory& operator=(const EtcdDirectory&) = delete;
+
+  // Ours: visible here at once, in etcd as soon as the writer gets through.
+  Result<void> publish(Record record) override;
+  void withdraw(const Fingerprint& fingerprint) override;
+  const Record* lookup_address(const IpAddress& address) noexcept override {
+    return cache_.lookup_address(address);
+  }
+  const Record* lookup_fingerprint(const Fingerprint& fp) noexcept override {
+    return cache_.lookup_fingerprint(fp);
+  }
+  WatchId watch(WatchFn fn) override { return cache_.watch(std::move(fn)); }
+  void unwatch(WatchId id) override { cache_.unwatch(id); }
+  void tick(WallTime) override {}  // etcd's leases do the expiring
+
+  // Loop-thread view: the watch stream is established and the mirror is current.
+  bool synced() const noexcept { return synced_; }
+  const MemoryDirectory& cache() const noexcept { return cache_; }
+
+  struct Stats {
+    std::uint64_t syncs = 0;        // full reads of the prefix (first one and reconnects)
+    std::uint64_t events = 0;       // watch events applied
+    std::uint64_t bad_values = 0;   // values that are not records (skipped)
+  };
+  const Stats& stats() const noexcept { return stats_; }
+
+ private:
+  struct Event;
+  EtcdDirectory(uv_loop_t* loop, EtcdOptions options);
+  void writer_main();
+  void watcher_main();
+  void post(Event event);
+  void drain();  // loop thread
+
+  EtcdOptions options_;
+  MemoryDirectory cache_;
+  UvHandle<uv_async_t> async_;
+  std::map<Fingerprint, Record> own_;  // loop thread
+  bool synced_ = false;                // loop thread
+  Stats stats_;                        // loop thread
+
+  // Shared with the workers.
+  std::mutex mutex_;
+  std::condition_variable changed_cv_;
+  struct Desired {
+    std::string value;                  // serialized proto::discovery::Record
+    std::vector<std::string> networks;  // for the index keys
+    bool operator==(const Desired&) const = default;
+  };
+  std::map<Fingerprint, Desired> desired_;      // guarded by mutex_
+  bool desired_changed_ = false;                // guarded by mutex_
+  std::vector<Event> inbox_;                    // guarded by mutex_
+  std::atomic<bool> stop_{false};
+  std::atomic<std::uint64_t> failures_{0};      // writer failures: the watcher reconnects
+  std::unique_ptr<HttpSession> writer_http_;
+  std::unique_ptr<HttpSession> watcher_http_;
+  std::thread writer_;
+  std::thread watcher_;
+};
+
+}  // namespace keymesh::discovery

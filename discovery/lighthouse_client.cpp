@@ -1,0 +1,429 @@
+#include "discovery/lighthouse_client.h"
+
+#include <sodium.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "discovery/directory_set.h"
+
+namespace keymesh::discovery {
+
+namespace {
+
+constexpr Duration kFirstRetry = std::chrono::seconds(1);
+// Upper bound for remembered negative answers; beyond it new misses are simply re-asked.
+constexpr std::size_t kNegativeCacheFactor = 8;
+
+}  // namespace
+
+LighthouseClient::LighthouseClient(LighthouseClientOptions options, const TimeSource& clock,
+                                   SendFn send)
+    : options_(std::move(options)),
+      clock_(clock),
+      send_(std::move(send)),
+      cache_(options_.cache),
+      next_id_(std::uint64_t(randombytes_random()) << 32 | randombytes_random()),
+      tokens_(options_.query_burst),
+      last_refill_(clock.now()) {
+  if (options_.register_ttl < std::chrono::seconds(3)) options_.register_ttl = std::chrono::seconds(3);
+  if (options_.query_attempts == 0) options_.query_attempts = 1;
+  for (const auto& a : options_.lighthouses) lighthouses_.push_back(Lighthouse{.address = a});
+}
+
+LighthouseClient::Key LighthouseClient::key_of(const IpAddress& a) noexcept {
+  Key k;
+  k.family = a.family;
+  std::copy(a.bytes.begin(), a.bytes.end(), k.bytes.begin());
+  return k;
+}
+
+LighthouseClient::Key LighthouseClient::key_of(const Fingerprint& fp) noexcept {
+  Key k;
+  k.bytes = fp;
+  return k;
+}
+
+void LighthouseClient::send(const udp::Endpoint& to, LighthouseMessage& m) {
+  const Bytes bytes = encode_message(m);
+  if (send_) send_(to, bytes);
+}
+
+// ---- Directory ----
+
+Result<void> LighthouseClient::publish(Record record) {
+  if (auto ok = check_record(record); !ok) return ok;
+  if (auto ok = cache_.publish(record); !ok) return ok;
+  own_[record.fingerprint] = std::move(record);
+  for (auto& lh : lighthouses_) lh.dirty = true;  // sent at the next tick, batched
+  return {};
+}
+
+void LighthouseClient::withdraw(const Fingerprint& fingerprint) {
+  if (own_.erase(fingerprint) == 0) return;
+  cache_.withdraw(fingerprint);
+  LighthouseMessage m;
+  m.set_request_id(next_id_++);
+  m.mutable_deregister()->add_fingerprints(fingerprint.data(), fingerprint.size());
+  for (const auto& lh : lighthouses_) send(lh.address, m);
+}
+
+const Record* LighthouseClient::lookup_address(const IpAddress& address) noexcept {
+  if (const Record* r = cache_.lookup_address(address)) {
+    used_.insert(r->fingerprint);
+    return r;
+  }
+  start_query(key_of(address), clock_.now());
+  return nullptr;
+}
+
+const Record* LighthouseClient::lookup_fingerprint(const Fingerprint& fingerprint) noexcept {
+  if (const Record* r = cache_.lookup_fingerprint(fingerprint)) {
+    used_.insert(r->fingerprint);
+    return r;
+  }
+  start_query(key_of(fingerprint), clock_.now());
+  return nullptr;
+}
+
+// ---- Queries ----
+
+bool LighthouseClient::take_token(TimePoint now) noexcept {
+  const double elapsed = std::chrono::duration<double>(now - last_refill_).count();
+  last_refill_ = now;
+  tokens_ = std::min(options_.query_burst, tokens_ + elapsed * options_.queries_per_second);
+  if (tokens_ < 1.0) return false;
+  tokens_ -= 1.0;
+  return true;
+}
+
+std::optional<std::size_t> LighthouseClient::pick_lighthouse(const std::vector<bool>& tried) const {
+  // The untried lighthouse with the fewest unanswered requests, starting the scan at the
+  // round-robin position so equally healthy lighthouses share the load.
+  std::optional<std::size_t> best;
+  const std::size_t n = lighthouses_.size();
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::size_t i = (next_lighthouse_ + k) % n;
+    if (tried[i]) continue;
+    if (!best || lighthouses_[i].unanswered < lighthouses_[*best].unanswered) best = i;
+  }
+  return best;
+}
+
+void LighthouseClient::request_punch(const Fingerprint& target,
+                                     const std::optional<Fingerprint>& requester) {
+  start_query(key_of(target), clock_.now(), true, requester);
+}
+
+void LighthouseClient::start_query(const Key& key, TimePoint now, bool punch,
+                                   const std::optional<Fingerprint>& requester) {
+  if (lighthouses_.empty() || pending_.contains(key)) return;
+  if (const auto neg = negative_.find(key); neg != negative_.end()) {
+    if (neg->second > now && !punch) return;
+    negative_.erase(neg);
+  }
+  if (pending_.size() >= options_.max_pending) {
+    drop(DropReason::OverLimit);
+    return;
+  }
+  if (!take_token(now)) {
+    drop(DropReason::RateLimited);
+    return;
+  }
+  Pending p{.id = next_id_++, .lighthouse = 0, .attempt = 0, .deadline = {},
+            .tried = std::vector<bool>(lighthouses_.size(), false),
+            .punch_for = requester, .punch = punch};
+  auto& stored = pending_.emplace(key, std::move(p)).first->second;
+  pending_ids_.emplace(stored.id, key);
+  next_lighthouse_ = (next_lighthouse_ + 1) % lighthouses_.size();
+  send_query(key, stored, now);
+}
+
+void LighthouseClient::send_query(const Key& key, Pending& p, TimePoint now) {
+  auto pick = pick_lighthouse(p.tried);
+  if (!pick) {  // every lighthouse tried once: start over with the healthiest
+    std::fill(p.tried.begin(), p.tried.end(), false);
+    pick = pick_lighthouse(p.tried);
+  }
+  p.lighthouse = *pick;
+  p.tried[*pick] = true;
+  p.deadline = now + options_.query_timeout;
+  LighthouseMessage m;
+  m.set_request_id(p.id);
+  auto* q = m.mutable_query();
+  if (key.family == 0)
+    q->set_fingerprint(key.bytes.data(), 32);
+  else
+    q->set_address(key.bytes.data(), key.family == AF_INET6 ? 16 : 4);
+  if (p.punch) {
+    q->set_punch(true);
+    if (p.punch_for) q->set_requester(p.punch_for->data(), p.punch_for->size());
+  }
+  ++stats_.queries_sent;
+  send(lighthouses_[*pick].address, m);
+}
+
+// ---- Registration ----
+
+void LighthouseClient::send_register(Lighthouse& lh, TimePoint now) {
+  const std::uint64_t id = next_id_++;
+  const WallTime wall = clock_.wall_now();
+  LighthouseMessage m;
+  auto flush = [&] {
+    m.set_request_id(id);
+    m.mutable_register_()->set_ttl_seconds(std::uint32_t(options_.register_ttl.count()));
+    ++stats_.registers_sent;
+    send(lh.address, m);
+    m.Clear();
+  };
+  std::size_t size = 0;
+  for (const auto& [fp, record] : own_) {
+    proto::discovery::Record wire;
+    to_wire(record, wall, wire);
+    const std::size_t add = wire.ByteSizeLong() + 8;
+    if (m.register_().records_size() > 0 &&
+        (m.register_().records_size() >= int(kMaxRecordsPerMessage) ||
+         size + add > kMaxLighthouseMessage - 64)) {
+      flush();
+      size = 0;
+    }
+    *m.mutable_register_()->add_records() = std::move(wire);
+    size += add;
+  }
+  if (m.register_().records_size() > 0) flush();
+  lh.register_id = id;
+  lh.register_deadline = now + options_.query_timeout;
+}
+
+// ---- Timers ----
+
+void LighthouseClient::tick(WallTime wall) {
+  const TimePoint now = clock_.now();
+  const Duration refresh = options_.register_ttl / 3;
+
+  for (auto& lh : lighthouses_) {
+    if (lh.register_id && now >= lh.register_deadline) {  // no ack: back off and retry
+      lh.register_id.reset();
+      ++lh.unanswered;
+      lh.backoff = lh.backoff == Duration{} ? kFirstRetry : std::min<Duration>(lh.backoff * 2, refresh);
+      lh.next_register = now + lh.backoff;
+    }
+    if (own_.empty() || lh.register_id) continue;
+    if (lh.dirty || now >= lh.next_register) {
+      lh.dirty = false;
+      send_register(lh, now);
+    }
+  }
+
+  std::vector<Key> expired;
+  for (auto& [key, p] : pending_)
+    if (now >= p.deadline) expired.push_back(key);
+  for (const Key& key : expired) {
+    Pending& p = pending_.at(key);
+    ++stats_.query_timeouts;
+    ++lighthouses_[p.lighthouse].unanswered;
+    if (++p.attempt < options_.query_attempts) {
+      send_query(key, p, now);
+      continue;
+    }
+    pending_ids_.erase(p.id);
+    pending_.erase(key);
+    ++stats_.negative;
+    if (negative_.size() < options_.max_pending * kNegativeCacheFactor)
+      negative_[key] = now + options_.negative_ttl;
+  }
+  std::erase_if(negative_, [&](const auto& kv) { return kv.second <= now; });
+
+  // Refresh ahead: records still in use are asked for again before they expire.
+  for (auto it = used_.begin(); it != used_.end();) {
+    const Record* r = cache_.lookup_fingerprint(*it);
+    if (r == nullptr || own_.contains(*it)) {
+      it = used_.erase(it);
+    } else if (r->expires != WallTime::max() && r->expires - wall < refresh) {
+      start_query(key_of(*it), now);
+      it = used_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+
+  // Keep working with what we know while no lighthouse answers.
+  if (!all_down()) cache_.tick(wall);
+}
+
+// ---- Receiving ----
+
+void LighthouseClient::on_datagram(const udp::Endpoint& from, ByteSpan datagram) {
+  const auto lh = std::find_if(lighthouses_.begin(), lighthouses_.end(),
+                               [&](const Lighthouse& l) { return l.address == from; });
+  if (lh == lighthouses_.end()) {
+    drop(DropReason::UnknownSource);
+    return;
+  }
+  auto m = decode_message(datagram);
+  if (!m) {
+    drop(m.error());
+    return;
+  }
+  const TimePoint now = clock_.now();
+  lh->unanswered = 0;
+  switch (m->body_case()) {
+    case LighthouseMessage::kRegisterAck:
+      on_register_ack(*lh, *m, now);
+      break;
+    case LighthouseMessage::kQueryReply:
+      on_query_reply(*m, now);
+      break;
+    case LighthouseMessage::kNotify:
+      on_notify(*lh, *m);
+      break;
+    case LighthouseMessage::kCrl: {
+      const std::string& list = m->crl().revocation_list();
+      if (list.empty()) break;
+      if (list.size() > kMaxRevocationListBytes) {
+        drop(DropReason::TooLarge);
+        break;
+      }
+      const Fingerprint digest = identity::sha256(as_bytes(list));
+      if (crl_digest_ == digest) break;
+      crl_digest_ = digest;
+      if (on_revocation_list_) on_revocation_list_(as_bytes(list));
+      break;
+    }
+    default:
+      drop(DropReason::WrongDirection);
+      break;
+  }
+}
+
+void LighthouseClient::on_register_ack(Lighthouse& lh, const LighthouseMessage& m, TimePoint now) {
+  if (!lh.register_id || *lh.register_id != m.request_id()) {
+    drop(DropReason::UnknownRequest);
+    return;
+  }
+  const auto& ack = m.register_ack();
+  lh.register_id.reset();
+  lh.backoff = {};
+  auto granted = std::chrono::seconds(ack.ttl_seconds());
+  if (granted <= std::chrono::seconds(0)) granted = options_.register_ttl;
+  lh.next_register = now + granted / 3;
+  lh.registered_until = now + granted;
+  if (ack.has_observed()) {
+    auto observed = endpoint_from_wire(ack.observed());
+    if (observed && observed != lh.observed) {
+      lh.observed = observed;
+      if (on_observed_) on_observed_(lh.address, *observed);
+    }
+  }
+  if (ack.crl_digest().size() == 32 &&
+      (!crl_digest_ || std::memcmp(crl_digest_->data(), ack.crl_digest().data(), 32) != 0)) {
+    LighthouseMessage req;
+    req.set_request_id(next_id_++);
+    req.mutable_crl_request();
+    send(lh.address, req);
+  }
+}
+
+void LighthouseClient::accept_record(const proto::discovery::Record& wire, const Key* asked) {
+  auto r = from_wire(wire, clock_.wall_now(), options_.max_record_ttl);
+  if (!r) {
+    drop(DropReason::BadRecord);
+    return;
+  }
+  if (asked != nullptr) {  // an answer must answer the question
+    const bool ok = asked->family == 0 ? r->fingerprint == asked->bytes
+                                       : match_length(*r, [&] {
+                                           IpAddress a;
+                                           a.family = asked->family;
+                                           std::copy_n(asked->bytes.begin(), 16, a.bytes.begin());
+                                           return a;
+                                         }()) >= 0;
+    if (!ok) {
+      drop(DropReason::BadRecord);
+      return;
+    }
+  }
+  if (own_.contains(r->fingerprint)) return;  // our own record: we know better
+  ++stats_.answers;
+  (void)cache_.publish(std::move(*r));  // a full cache counts its own refusals
+}
+
+void LighthouseClient::on_query_reply(const LighthouseMessage& m, TimePoint now) {
+  const auto id = pending_ids_.find(m.request_id());
+  if (id == pending_ids_.end()) {
+    drop(DropReason::UnknownRequest);
+    return;
+  }
+  const Key key = id->second;
+  pending_ids_.erase(id);
+  pending_.erase(key);
+  const auto before = stats_.answers;
+  for (const auto& wire : m.query_reply().records()) accept_record(wire, &key);
+  if (stats_.answers == before) {
+    ++stats_.negative;
+    if (negative_.size() < options_.max_pending * kNegativeCacheFactor)
+      negative_[key] = now + options_.negative_ttl;
+  }
+}
+
+void LighthouseClient::on_notify(Lighthouse& lh, const LighthouseMessage& m) {
+  const auto& n = m.notify();
+  switch (n.event_case()) {
+    case proto::discovery::Notify::kUpdated:
+      accept_record(n.updated(), nullptr);
+      break;
+    case proto::discovery::Notify::kRemoved: {
+      Fingerprint fp;
+      if (n.removed().size() != fp.size()) {
+        drop(DropReason::BadRecord);
+        break;
+      }
+      std::memcpy(fp.data(), n.removed().data(), fp.size());
+      if (!own_.contains(fp)) cache_.withdraw(fp);
+      break;
+    }
+    case proto::discovery::Notify::kPunch: {
+      const auto& p = n.punch();
+      PunchRequest req;
+      req.lighthouse = lh.address;
+      if (p.target().size() != req.target.size() || p.endpoints_size() == 0 ||
+          std::size_t(p.endpoints_size()) > kMaxEndpoints) {
+        drop(DropReason::BadRecord);
+        break;
+      }
+      std::memcpy(req.target.data(), p.target().data(), req.target.size());
+      if (p.from().size() == 32) {
+        Fingerprint from;
+        std::memcpy(from.data(), p.from().data(), from.size());
+        req.from = from;
+      }
+      for (const auto& e : p.endpoints())
+        if (auto ep = endpoint_from_wire(e)) req.endpoints.push_back(*ep);
+      if (on_punch_ && own_.contains(req.target)) on_punch_(req);
+      break;
+    }
+    default:
+      drop(DropReason::NoBody);
+      break;
+  }
+}
+
+// ---- Status ----
+
+bool LighthouseClient::all_down() const noexcept {
+  if (lighthouses_.empty()) return false;
+  return std::all_of(lighthouses_.begin(), lighthouses_.end(),
+                     [&](const Lighthouse& l) { return l.unanswered >= options_.down_after; });
+}
+
+std::vector<LighthouseClient::LighthouseStatus> LighthouseClient::lighthouses() const {
+  std::vector<LighthouseStatus> out;
+  const TimePoint now = clock_.now();
+  for (const auto& l : lighthouses_)
+    out.push_back(LighthouseStatus{l.address, l.registered_until > now,
+                                   l.unanswered >= options_.down_after, l.unanswered, l.observed});
+  return out;
+}
+
+}  // namespace keymesh::discovery

@@ -1,0 +1,190 @@
+// LighthouseClient: the host side of the lighthouse protocol, and a Directory. Sans-I/O: it
+// sends through the SendFn it is given (UdpTransport::send in the daemon, an in-memory
+// router in tests) and is fed received datagrams with on_datagram; time comes from a
+// TimeSource (FakeTimeSource in tests).
+//
+//  - Registration: publish() records of ours; every lighthouse gets a Register with all of
+//    them at the next tick and again every granted TTL / 3. An unanswered Register is retried
+//    with backoff (1 s, 2 s, ... up to TTL / 3). withdraw() sends Deregister at once.
+//  - Lookups answer from the cache (a MemoryDirectory). A miss sends one Query (deduplicated:
+//    one outstanding query per key; rate-limited by a token bucket) to the healthiest
+//    lighthouse; after query_timeout it is retried on the next lighthouse, up to
+//    query_attempts tries. "Unknown" (or no answer anywhere) is remembered for negative_ttl.
+//    The answer lands in the cache and watchers get a Change.
+//  - Records the daemon keeps looking up are re-queried shortly before they expire; pushes
+//    (Notify) from lighthouses update or remove records at once.
+//  - When every lighthouse is down (down_after unanswered requests in a row each), cached
+//    records stop expiring: the host keeps working with what it knows until one answers.
+//  - Replies are accepted only from a configured lighthouse endpoint and only for a
+//    request_id we sent (inside the overlay the source address is authenticated).
+//
+// Thread safety: none; the loop thread. The SendFn must not call back into the client.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "common/clock.h"
+#include "discovery/lighthouse_messages.h"
+#include "discovery/memory_directory.h"
+
+namespace keymesh::discovery {
+
+struct LighthouseClientOptions {
+  // Each lighthouse's overlay address and port (kLighthousePort unless configured).
+  std::vector<udp::Endpoint> lighthouses;
+  std::chrono::seconds register_ttl{60};     // asked for; re-registered at granted TTL / 3
+  Duration query_timeout = std::chrono::seconds(1);
+  unsigned query_attempts = 3;               // tries per miss, each on another lighthouse if any
+  Duration negative_ttl = std::chrono::seconds(5);
+  double queries_per_second = 20;            // new queries (retries are free)
+  double query_burst = 40;
+  std::size_t max_pending = 1024;            // outstanding queries
+  unsigned down_after = 2;                   // unanswered requests in a row: lighthouse down
+  std::chrono::seconds max_record_ttl{600};  // cap on what a reply may claim
+  MemoryDirectoryOptions cache;
+};
+
+// "Identity `from` at `endpoints` wants to talk to our identity `target`."
+struct PunchRequest {
+  std::optional<Fingerprint> from;
+  std::vector<udp::Endpoint> endpoints;  // its public endpoint first
+  Fingerprint target{};
+  udp::Endpoint lighthouse;              // who relayed the request
+};
+
+class LighthouseClient final : public Directory {
+ public:
+  using SendFn = std::function<void(const udp::Endpoint& to, ByteSpan datagram)>;
+
+  // `clock` must outlive the client.
+  LighthouseClient(LighthouseClientOptions options, const TimeSource& clock, SendFn send);
+
+  // A datagram received on the client's socket.
+  void on_datagram(const udp::Endpoint& from, ByteSpan datagram);
+
+  // Directory. publish() also makes the record visible to lookups here.
+  Result<void> publish(Record record) override;
+  void withdraw(const Fingerprint& fingerprint) override;
+  const Record* lookup_address(const IpAddress& address) noexcept override;
+  const Record* lookup_fingerprint(const Fingerprint& fingerprint) noexcept override;
+  WatchId watch(WatchFn fn) override { return cache_.watch(std::move(fn)); }
+  void unwatch(WatchId id) override { cache_.unwatch(id); }
+  // Drives registration, retries and expiry; `now` is the wall time for record expiry, the
+  // timers read the TimeSource's monotonic clock.
+  void tick(WallTime now) override;
+
+  // Asks the lighthouses to tell `target`'s host that `requester` (one of ours) wants to talk,
+  // so both ends can punch through their NATs (the punching itself is for later). Also
+  // fetches target's record like a lookup. Rate-limited like queries.
+  void request_punch(const Fingerprint& target, const std::optional<Fingerprint>& requester);
+
+  // Events for the daemon (optional). Called on the loop thread from on_datagram.
+  // The public endpoint a lighthouse saw us come from (when it changes).
+  void set_on_observed(std::function<void(const udp::Endpoint& lighthouse,
+                                          const udp::Endpoint& observed)> fn) {
+    on_observed_ = std::move(fn);
+  }
+  void set_on_punch(std::function<void(const PunchRequest&)> fn) { on_punch_ = std::move(fn); }
+  // A revocation list as a lighthouse handed it out: UNVERIFIED bytes. The daemon passes them
+  // to identity::TrustStore::set_revocation_list (parse_revocation_list first), which checks
+  // the root's signature and refuses an older list.
+  void set_on_revocation_list(std::function<void(ByteSpan list)> fn) {
+    on_revocation_list_ = std::move(fn);
+  }
+
+  struct LighthouseStatus {
+    udp::Endpoint address;
+    bool registered = false;         // acked within the last TTL
+    bool down = false;
+    unsigned unanswered = 0;         // requests in a row without any reply
+    std::optional<udp::Endpoint> observed;
+  };
+  std::vector<LighthouseStatus> lighthouses() const;
+  bool all_down() const noexcept;
+  const MemoryDirectory& cache() const noexcept { return cache_; }
+  std::size_t pending_queries() const noexcept { return pending_.size(); }
+
+  struct Stats {
+    std::uint64_t registers_sent = 0;
+    std::uint64_t queries_sent = 0;   // including retries
+    std::uint64_t query_timeouts = 0;
+    std::uint64_t answers = 0;        // records received in replies and pushes
+    std::uint64_t negative = 0;       // queries that ended without a record
+  };
+  const Stats& stats() const noexcept { return stats_; }
+  const DropCounters& drops() const noexcept { return drops_; }
+  std::uint64_t drops(DropReason r) const noexcept { return drops_[std::size_t(r)]; }
+
+ private:
+  // A query key: an overlay address (family, 16 bytes) or a fingerprint (family 0).
+  struct Key {
+    std::uint8_t family = 0;
+    std::array<std::uint8_t, 32> bytes{};
+    auto operator<=>(const Key&) const = default;
+  };
+  struct Pending {
+    std::uint64_t id;
+    std::size_t lighthouse;
+    unsigned attempt;
+    TimePoint deadline;
+    std::vector<bool> tried;  // per lighthouse
+    std::optional<Fingerprint> punch_for;  // set: a punch request on behalf of this identity
+    bool punch = false;
+  };
+  struct Lighthouse {
+    udp::Endpoint address;
+    TimePoint next_register{};
+    Duration backoff{};
+    std::optional<std::uint64_t> register_id;  // awaiting this ack
+    TimePoint register_deadline{};
+    TimePoint registered_until{};
+    unsigned unanswered = 0;
+    std::optional<udp::Endpoint> observed;
+    bool dirty = false;  // records published since the last Register
+  };
+
+  static Key key_of(const IpAddress& a) noexcept;
+  static Key key_of(const Fingerprint& fp) noexcept;
+  void start_query(const Key& key, TimePoint now, bool punch = false,
+                   const std::optional<Fingerprint>& requester = std::nullopt);
+  void send_query(const Key& key, Pending& p, TimePoint now);
+  std::optional<std::size_t> pick_lighthouse(const std::vector<bool>& tried) const;
+  bool take_token(TimePoint now) noexcept;
+  void send_register(Lighthouse& lh, TimePoint now);
+  void send(const udp::Endpoint& to, LighthouseMessage& m);
+  void accept_record(const proto::discovery::Record& wire, const Key* asked);
+  void on_register_ack(Lighthouse& lh, const LighthouseMessage& m, TimePoint now);
+  void on_query_reply(const LighthouseMessage& m, TimePoint now);
+  void on_notify(Lighthouse& lh, const LighthouseMessage& m);
+  void drop(DropReason r) noexcept { ++drops_[std::size_t(r)]; }
+
+  LighthouseClientOptions options_;
+  const TimeSource& clock_;
+  SendFn send_;
+  MemoryDirectory cache_;
+  std::vector<Lighthouse> lighthouses_;
+  std::map<Fingerprint, Record> own_;
+  std::map<Key, Pending> pending_;
+  std::unordered_map<std::uint64_t, Key> pending_ids_;
+  std::map<Key, TimePoint> negative_;
+  std::unordered_set<Fingerprint, FingerprintHash> used_;  // looked up since last refresh
+  std::size_t next_lighthouse_ = 0;  // round robin among equally healthy ones
+  std::uint64_t next_id_;
+  double tokens_;
+  TimePoint last_refill_;
+  std::optional<Fingerprint> crl_digest_;
+  std::function<void(const udp::Endpoint&, const udp::Endpoint&)> on_observed_;
+  std::function<void(const PunchRequest&)> on_punch_;
+  std::function<void(ByteSpan)> on_revocation_list_;
+  Stats stats_;
+  DropCounters drops_{};
+};
+
+}  // namespace keymesh::discovery

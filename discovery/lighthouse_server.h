@@ -1,0 +1,129 @@
+// LighthouseServer: the lighthouse side of the protocol (proto/discovery.proto), sans-I/O.
+// Hand it a datagram, its source and `now`; it returns the datagrams to send. The daemon runs
+// it when configured with `lighthouse: true`, on a UdpTransport bound to its host overlay
+// address, port kLighthousePort.
+//
+// What it does:
+//  - Register: stores each record (expiring after the granted TTL), adds the endpoint the
+//    request was seen from (the host's public endpoint), answers RegisterAck with that
+//    endpoint, and pushes Notify(updated) to subscribers when a record's content changed.
+//  - Deregister, Query (by overlay address, longest prefix; or by fingerprint), CrlRequest.
+//    A query subscribes its source to changes of that fingerprint for subscription_ttl.
+//  - Query with `punch`: also sends the target's host a Notify(punch) naming the requester's
+//    public endpoint (NAT traversal is for later; the message flow is in place).
+//  - tick: expires records (Notify(removed) to subscribers) and subscriptions.
+//
+// TRUST: the server does not validate certificates (the handshake does) and cannot tell a
+// genuine record from a forged one. It only keeps registration consistent: once a fingerprint
+// is registered from a source address, only that address may refresh, change or deregister
+// it until it expires. Inside the overlay the source address is the sender's authenticated
+// overlay address (cryptokey routing), so a host cannot overwrite another host's records; it
+// can still register records for certificates it does not own (it can copy public chains),
+// which at worst points peers at the wrong endpoint: their handshake then fails. First come,
+// first served also means a squatter can hold a fingerprint until its TTL runs out.
+//
+// Robustness: never throws on input, never trusts a length; everything dropped is counted in
+// drops(). Memory is capped (records, records per source, subscriptions).
+// Thread safety: none; the loop thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/result.h"
+#include "discovery/lighthouse_messages.h"
+#include "discovery/prefix_index.h"
+#include "discovery/record.h"
+
+namespace keymesh::discovery {
+
+struct LighthouseServerOptions {
+  std::chrono::seconds min_ttl{10};   // a shorter TTL asked for is raised to this
+  std::chrono::seconds max_ttl{600};  // a longer one is cut to this
+  std::size_t max_records = 100000;
+  std::size_t max_records_per_source = 4096;  // a node with its workloads fits easily
+  std::size_t max_subscriptions = 200000;     // (querier, fingerprint) pairs
+  std::size_t max_subscribers_per_record = 256;
+  std::chrono::seconds subscription_ttl{120};  // renewed by every query
+};
+
+// One datagram to send: destination and bytes (owned).
+struct Outgoing {
+  udp::Endpoint to;
+  Bytes bytes;
+};
+
+// Maps a request's source (an overlay address:port) to the underlay endpoint the host was seen
+// from: the daemon answers with the current endpoint of the tunnel that carried it. Unset (or
+// nullopt) in tests without a tunnel: the source itself is reported.
+using ObservedEndpointFn = std::function<std::optional<udp::Endpoint>(const udp::Endpoint& source)>;
+
+class LighthouseServer {
+ public:
+  explicit LighthouseServer(LighthouseServerOptions options = {}, ObservedEndpointFn observed = {});
+
+  std::vector<Outgoing> handle_datagram(const udp::Endpoint& from, ByteSpan datagram,
+                                        TimePoint now);
+  // For an already decoded request (replies and pushes are dropped as WrongDirection).
+  std::vector<Outgoing> handle(const udp::Endpoint& from, const LighthouseMessage& message,
+                               TimePoint now);
+  std::vector<Outgoing> tick(TimePoint now);
+
+  // The revocation list to hand out (bytes as the CA signed them; not verified here). Pushed
+  // at once to every host with a live registration; later ones learn its digest in their
+  // RegisterAck and ask. Fails when larger than kMaxRevocationListBytes.
+  Result<std::vector<Outgoing>> set_revocation_list(Bytes list);
+
+  std::size_t record_count() const noexcept { return records_.size(); }
+  std::size_t subscription_count() const noexcept { return subscription_count_; }
+  // The stored record (endpoints include the observed one); nullptr when unknown or expired.
+  const Record* find(const Fingerprint& fp) const noexcept;
+  const DropCounters& drops() const noexcept { return drops_; }
+  std::uint64_t drops(DropReason r) const noexcept { return drops_[std::size_t(r)]; }
+
+ private:
+  struct Stored {
+    Record record;
+    udp::Endpoint source;  // the registering host's socket (replies, punch, CRL pushes)
+    TimePoint expires;
+    std::uint64_t order;
+  };
+  struct Subscriber {
+    udp::Endpoint to;
+    TimePoint until;
+  };
+  using Records = std::unordered_map<Fingerprint, Stored, FingerprintHash>;
+
+  void on_register(const udp::Endpoint& from, const LighthouseMessage& m, TimePoint now,
+                   std::vector<Outgoing>& out);
+  void on_deregister(const udp::Endpoint& from, const LighthouseMessage& m,
+                     std::vector<Outgoing>& out);
+  void on_query(const udp::Endpoint& from, const LighthouseMessage& m, TimePoint now,
+                std::vector<Outgoing>& out);
+  void erase(Records::iterator it, std::vector<Outgoing>& out);
+  void subscribe(const udp::Endpoint& who, const Fingerprint& fp, TimePoint now);
+  void notify_updated(const Stored& s, TimePoint now, std::vector<Outgoing>& out);
+  void record_to_wire(const Stored& s, TimePoint now, proto::discovery::Record& out) const;
+  Outgoing crl_message(const udp::Endpoint& to) const;
+  void drop(DropReason r) noexcept { ++drops_[std::size_t(r)]; }
+
+  LighthouseServerOptions options_;
+  ObservedEndpointFn observed_;
+  Records records_;
+  PrefixIndex index_;
+  std::unordered_map<IpAddress, std::size_t, IpAddressHash> per_source_;
+  std::unordered_map<Fingerprint, std::vector<Subscriber>, FingerprintHash> subscribers_;
+  std::size_t subscription_count_ = 0;
+  std::uint64_t next_order_ = 1;
+  Bytes revocation_list_;
+  std::optional<Fingerprint> revocation_digest_;
+  DropCounters drops_{};
+};
+
+}  // namespace keymesh::discovery

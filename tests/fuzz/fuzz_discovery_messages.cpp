@@ -1,0 +1,40 @@
+// Fuzzes the lighthouse message decoder and both ends of the protocol: the bytes go to a
+// LighthouseServer as a request and to a LighthouseClient as a reply from its lighthouse.
+// Neither may crash, throw or grow without bound; every reply the server makes must decode.
+#include <cstdint>
+
+#include "discovery/lighthouse_client.h"
+#include "discovery/lighthouse_server.h"
+
+using namespace keymesh;
+using namespace keymesh::discovery;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  static FakeTimeSource clock;
+  static const udp::Endpoint lighthouse = *udp::Endpoint::parse("100.64.0.1:4243");
+  static const udp::Endpoint host = *udp::Endpoint::parse("100.64.1.1:5000");
+  // Small caps so the limits are reached too; state carries over between inputs.
+  static LighthouseServer server(LighthouseServerOptions{.max_records = 64,
+                                                         .max_records_per_source = 16,
+                                                         .max_subscriptions = 64,
+                                                         .max_subscribers_per_record = 4});
+  static LighthouseClient client(
+      LighthouseClientOptions{.lighthouses = {lighthouse}, .max_pending = 16,
+                              .cache = {.max_records = 64}},
+      clock, [](const udp::Endpoint&, ByteSpan) {});
+
+  const ByteSpan bytes(data, size);
+  clock.advance(std::chrono::milliseconds(700));
+  for (const auto& out : server.handle_datagram(host, bytes, clock.now()))
+    if (!decode_message(out.bytes)) __builtin_trap();
+  (void)server.tick(clock.now());
+  client.on_datagram(lighthouse, bytes);
+  client.tick(clock.wall_now());
+  // A lookup after the input: the cache must be consistent.
+  IpAddress a;
+  a.family = AF_INET;
+  a.bytes = {100, 64, 1, 1};
+  (void)client.lookup_address(a);
+  if (server.record_count() > 64 || client.cache().size() > 64) __builtin_trap();
+  return 0;
+}

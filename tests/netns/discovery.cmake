@@ -1,0 +1,6 @@
+# The etcd discovery backend against a real etcd-server in its own network namespace.
+add_executable(discovery_etcd_probe ${CMAKE_CURRENT_LIST_DIR}/discovery_etcd_probe.cpp)
+target_link_libraries(discovery_etcd_probe PRIVATE km_discovery)
+set_target_properties(discovery_etcd_probe PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/netns)
+km_netns_test(NAME netns_discovery_etcd SCRIPT ${CMAKE_CURRENT_LIST_DIR}/discovery_etcd.sh
+              LABELS discovery TIMEOUT 180)

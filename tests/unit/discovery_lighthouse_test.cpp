@@ -1,0 +1,460 @@
+// Lighthouse server and clients together in one process: an in-memory network routes the
+// datagrams, a fake clock drives time. Register, query, expiry, several lighthouses with one
+// down, pushes, CRL distribution, punch, and bad input counted (never a crash).
+#define BOOST_TEST_MODULE discovery_lighthouse
+#include <boost/test/unit_test.hpp>
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "discovery/lighthouse_client.h"
+#include "discovery/lighthouse_server.h"
+#include "tests/unit/discovery_test_util.h"
+
+using namespace keymesh;
+using namespace keymesh::discovery;
+using namespace keymesh::discovery::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Datagrams between lighthouses and clients; a lighthouse in `down` hears nothing.
+struct Net {
+  FakeTimeSource clock;
+  std::unordered_map<udp::Endpoint, std::unique_ptr<LighthouseServer>> servers;
+  std::unordered_map<udp::Endpoint, std::unique_ptr<LighthouseClient>> clients;
+  std::unordered_set<udp::Endpoint> down;
+  struct Datagram {
+    udp::Endpoint from, to;
+    Bytes bytes;
+  };
+  std::deque<Datagram> queue;
+
+  LighthouseServer& server(const char* at, LighthouseServerOptions o = {}) {
+    return *servers.emplace(ep(at), std::make_unique<LighthouseServer>(o)).first->second;
+  }
+  LighthouseClient& client(const char* at, std::vector<const char*> lighthouses,
+                           LighthouseClientOptions o = {}) {
+    const udp::Endpoint self = ep(at);
+    for (const char* l : lighthouses) o.lighthouses.push_back(ep(l));
+    auto c = std::make_unique<LighthouseClient>(o, clock, [this, self](const udp::Endpoint& to, ByteSpan b) {
+      queue.push_back(Datagram{self, to, Bytes(b.begin(), b.end())});
+    });
+    return *clients.emplace(self, std::move(c)).first->second;
+  }
+  void route(const udp::Endpoint& from, std::vector<Outgoing> out) {
+    for (auto& o : out) queue.push_back(Datagram{from, o.to, std::move(o.bytes)});
+  }
+  // Delivers until quiet; returns how many datagrams were delivered.
+  std::size_t deliver() {
+    std::size_t n = 0;
+    while (!queue.empty()) {
+      Datagram d = std::move(queue.front());
+      queue.pop_front();
+      if (auto s = servers.find(d.to); s != servers.end()) {
+        if (down.contains(d.to)) continue;
+        route(d.to, s->second->handle_datagram(d.from, d.bytes, clock.now()));
+      } else if (auto c = clients.find(d.to); c != clients.end()) {
+        c->second->on_datagram(d.from, d.bytes);
+      }
+      ++n;
+    }
+    return n;
+  }
+  // Advances time in steps of `step`, ticking everyone and delivering after each step.
+  void run(Duration total, Duration step = 250ms) {
+    for (Duration t{}; t < total; t += step) {
+      clock.advance(step);
+      for (auto& [at, s] : servers)
+        if (!down.contains(at)) route(at, s->tick(clock.now()));
+      for (auto& [at, c] : clients) c->tick(clock.wall_now());
+      deliver();
+    }
+  }
+  void tick_and_deliver() { run(1ms, 1ms); }
+};
+
+// Records whose leaf expires far in the future (the fake wall clock starts at 1.8e9 s).
+struct Fixture {
+  Net net;
+  Pki pki;
+  Record record(const std::string& name, const char* network, const char* endpoint) {
+    return pki.record(name, {network}, {ep(endpoint)}, WallTime::max());
+  }
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_CASE(register_then_query_by_address_and_fingerprint, Fixture) {
+  auto& lh = net.server("100.64.0.1:4243");
+  auto& a = net.client("100.64.1.1:5000", {"100.64.0.1:4243"});
+  auto& b = net.client("100.64.2.1:5000", {"100.64.0.1:4243"});
+  std::optional<udp::Endpoint> observed;
+  a.set_on_observed([&](const udp::Endpoint&, const udp::Endpoint& o) { observed = o; });
+  const Record ra = record("node-a", "100.64.1.0/24", "198.18.0.1:51820");
+  BOOST_REQUIRE(a.publish(ra));
+  net.tick_and_deliver();
+  BOOST_TEST(lh.record_count() == 1u);
+  BOOST_TEST(a.lighthouses()[0].registered);
+  // Without a tunnel the lighthouse reports the datagram's source as the public endpoint.
+  BOOST_REQUIRE(observed);
+  BOOST_TEST(observed->to_string() == "100.64.1.1:5000");
+
+  std::vector<std::string> added;
+  b.watch([&](const Change& c) {
+    if (c.kind == ChangeKind::Added) added.push_back(c.record.name);
+  });
+  BOOST_TEST(b.lookup_address(ip("100.64.1.77")) == nullptr);  // miss: query sent
+  BOOST_TEST(b.pending_queries() == 1u);
+  net.deliver();
+  BOOST_TEST((added == std::vector<std::string>{"node-a"}));
+  const Record* got = b.lookup_address(ip("100.64.1.77"));
+  BOOST_REQUIRE(got != nullptr);
+  BOOST_TEST(got->fingerprint == ra.fingerprint);
+  BOOST_TEST(got->chain == ra.chain);
+  // The host's own endpoint, then the one the lighthouse saw.
+  BOOST_REQUIRE_EQUAL(got->endpoints.size(), 2u);
+  BOOST_TEST(got->endpoints[0].to_string() == "198.18.0.1:51820");
+  BOOST_TEST(got->endpoints[1].to_string() == "100.64.1.1:5000");
+  BOOST_TEST(b.pending_queries() == 0u);
+
+  auto& c = net.client("100.64.3.1:5000", {"100.64.0.1:4243"});
+  BOOST_TEST(c.lookup_fingerprint(ra.fingerprint) == nullptr);
+  net.deliver();
+  BOOST_TEST(c.lookup_fingerprint(ra.fingerprint) != nullptr);
+}
+
+BOOST_FIXTURE_TEST_CASE(misses_are_deduplicated_negative_cached_and_rate_limited, Fixture) {
+  net.server("100.64.0.1:4243");
+  auto& b = net.client("100.64.2.1:5000", {"100.64.0.1:4243"},
+                       {.negative_ttl = 5s, .queries_per_second = 1, .query_burst = 5});
+  for (int i = 0; i < 100; ++i) BOOST_TEST(b.lookup_address(ip("100.64.9.9")) == nullptr);
+  BOOST_TEST(b.stats().queries_sent == 1u);
+  net.deliver();  // "unknown"
+  BOOST_TEST(b.stats().negative == 1u);
+  BOOST_TEST(b.lookup_address(ip("100.64.9.9")) == nullptr);
+  BOOST_TEST(b.stats().queries_sent == 1u);  // remembered as unknown
+  net.run(5s);
+  BOOST_TEST(b.lookup_address(ip("100.64.9.9")) == nullptr);
+  BOOST_TEST(b.stats().queries_sent == 2u);  // asked again after negative_ttl
+  net.deliver();
+  // A burst of distinct misses: the bucket refilled to 5 during the 5 s, 1 went on the re-ask.
+  for (int i = 1; i <= 50; ++i) {
+    const std::string a = "100.64.10." + std::to_string(i);
+    b.lookup_address(ip(a.c_str()));
+  }
+  BOOST_TEST(b.stats().queries_sent == 6u);
+  BOOST_TEST(b.drops(DropReason::RateLimited) == 46u);
+}
+
+BOOST_FIXTURE_TEST_CASE(registration_is_refreshed_and_records_expire_when_it_stops, Fixture) {
+  auto& lh = net.server("100.64.0.1:4243", {.min_ttl = 10s, .max_ttl = 600s});
+  auto& a = net.client("100.64.1.1:5000", {"100.64.0.1:4243"}, {.register_ttl = 30s});
+  auto& b = net.client("100.64.2.1:5000", {"100.64.0.1:4243"});
+  const Record ra = record("node-a", "100.64.1.0/24", "198.18.0.1:51820");
+  BOOST_REQUIRE(a.publish(ra));
+  net.tick_and_deliver();
+  BOOST_TEST(a.stats().registers_sent == 1u);
+  net.run(95s);  // re-registered every 10 s: the record outlives its 30 s TTL
+  BOOST_TEST(a.stats().registers_sent >= 9u);
+  BOOST_TEST(a.stats().registers_sent <= 11u);
+  BOOST_TEST(lh.find(ra.fingerprint) != nullptr);
+
+  std::vector<ChangeKind> seen;
+  b.watch([&](const Change& c) { seen.push_back(c.kind); });
+  b.lookup_address(ip("100.64.1.1"));
+  net.deliver();
+  BOOST_REQUIRE(b.lookup_address(ip("100.64.1.1")) != nullptr);
+
+  net.clients.erase(ep("100.64.1.1:5000"));  // host a vanishes without deregistering
+  net.run(31s);
+  BOOST_TEST(lh.record_count() == 0u);
+  // b had asked for it, so the lighthouse told b at once.
+  BOOST_TEST(b.lookup_address(ip("100.64.1.1")) == nullptr);
+  BOOST_TEST((seen == std::vector{ChangeKind::Added, ChangeKind::Removed}));
+}
+
+BOOST_FIXTURE_TEST_CASE(withdraw_deregisters_at_once, Fixture) {
+  auto& lh = net.server("100.64.0.1:4243");
+  auto& a = net.client("100.64.1.1:5000", {"100.64.0.1:4243"});
+  const Record ra = record("node-a", "100.64.1.0/24", "198.18.0.1:51820");
+  BOOST_REQUIRE(a.publish(ra));
+  net.tick_and_deliver();
+  BOOST_TEST(lh.record_count() == 1u);
+  a.withdraw(ra.fingerprint);
+  net.deliver();
+  BOOST_TEST(lh.record_count() == 0u);
+  BOOST_TEST(a.lookup_fingerprint(ra.fingerprint) == nullptr);
+}
+
+BOOST_FIXTURE_TEST_CASE(cached_records_expire_but_in_use_ones_are_refreshed, Fixture) {
+  net.server("100.64.0.1:4243", {.min_ttl = 10s});
+  auto& a = net.client("100.64.1.1:5000", {"100.64.0.1:4243"}, {.register_ttl = 30s});
+  auto& b = net.client("100.64.2.1:5000", {"100.64.0.1:4243"}, {.register_ttl = 30s});
+  auto& c = net.client("100.64.3.1:5000", {"100.64.0.1:4243"}, {.register_ttl = 30s});
+  BOOST_REQUIRE(a.publish(record("node-a", "100.64.1.0/24", "198.18.0.1:1")));
+  net.tick_and_deliver();
+  b.lookup_address(ip("100.64.1.1"));
+  c.lookup_address(ip("100.64.1.1"));
+  net.deliver();
+  // b keeps using the record, c does not: after 60 s (two TTLs) only b still has it.
+  net.clock.advance(0s);
+  for (int i = 0; i < 240; ++i) {
+    b.lookup_address(ip("100.64.1.1"));
+    net.run(250ms);
+  }
+  // Subscriptions were renewed by b's refresh queries; c's lapsed but its TTL ran out too.
+  BOOST_TEST(b.lookup_address(ip("100.64.1.1")) != nullptr);
+  BOOST_TEST(c.cache().find_address(ip("100.64.1.1")) == nullptr);
+}
+
+BOOST_FIXTURE_TEST_CASE(several_lighthouses_one_down, Fixture) {
+  auto& l1 = net.server("100.64.0.1:4243");
+  auto& l2 = net.server("100.64.0.2:4243");
+  net.down.insert(ep("100.64.0.1:4243"));
+  const std::vector<const char*> both = {"100.64.0.1:4243", "100.64.0.2:4243"};
+  auto& a = net.client("100.64.1.1:5000", both);
+  auto& b = net.client("100.64.2.1:5000", both);
+  BOOST_REQUIRE(a.publish(record("node-a", "100.64.1.0/24", "198.18.0.1:1")));
+  net.run(5s);
+  BOOST_TEST(l1.record_count() == 0u);
+  BOOST_TEST(l2.record_count() == 1u);
+  const auto status = a.lighthouses();
+  BOOST_TEST(status[0].down);
+  BOOST_TEST(!status[0].registered);
+  BOOST_TEST(!status[1].down);
+  BOOST_TEST(status[1].registered);
+  // Every query is answered, whichever lighthouse it tries first: a timeout moves it on.
+  for (int i = 1; i <= 4; ++i) {
+    const std::string addr = "100.64.1." + std::to_string(i);
+    b.lookup_address(ip(addr.c_str()));
+  }
+  net.run(3s);
+  for (int i = 1; i <= 4; ++i) {
+    const std::string addr = "100.64.1." + std::to_string(i);
+    BOOST_TEST(b.lookup_address(ip(addr.c_str())) != nullptr, addr);
+  }
+  BOOST_TEST(!b.all_down());
+}
+
+BOOST_FIXTURE_TEST_CASE(every_lighthouse_down_keeps_what_is_known, Fixture) {
+  net.server("100.64.0.1:4243", {.min_ttl = 10s});
+  auto& a = net.client("100.64.1.1:5000", {"100.64.0.1:4243"}, {.register_ttl = 30s});
+  auto& b = net.client("100.64.2.1:5000", {"100.64.0.1:4243"}, {.register_ttl = 30s});
+  BOOST_REQUIRE(a.publish(record("node-a", "100.64.1.0/24", "198.18.0.1:1")));
+  BOOST_REQUIRE(b.publish(record("node-b", "100.64.2.0/24", "198.18.0.2:1")));
+  net.tick_and_deliver();
+  b.lookup_address(ip("100.64.1.1"));
+  net.deliver();
+  BOOST_REQUIRE(b.cache().find_address(ip("100.64.1.1")) != nullptr);
+  net.down.insert(ep("100.64.0.1:4243"));
+  net.run(120s);  // four TTLs with no lighthouse answering
+  BOOST_TEST(b.all_down());
+  BOOST_TEST(b.lookup_address(ip("100.64.1.1")) != nullptr);
+  net.down.clear();  // back: registrations resume, the cache expires normally again
+  net.run(35s);
+  BOOST_TEST(!b.all_down());
+  BOOST_TEST(b.lighthouses()[0].registered);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_fingerprint_stays_with_the_source_that_registered_it, Fixture) {
+  auto& lh = net.server("100.64.0.1:4243");
+  auto& a = net.client("100.64.1.1:5000", {"100.64.0.1:4243"});
+  auto& thief = net.client("100.64.6.6:5000", {"100.64.0.1:4243"});
+  Record ra = record("node-a", "100.64.1.0/24", "198.18.0.1:51820");
+  BOOST_REQUIRE(a.publish(ra));
+  net.tick_and_deliver();
+  Record stolen = ra;
+  stolen.endpoints = {ep("198.18.6.6:6666")};
+  BOOST_REQUIRE(thief.publish(stolen));
+  net.tick_and_deliver();
+  thief.withdraw(ra.fingerprint);
+  net.deliver();
+  BOOST_TEST(lh.drops(DropReason::SourceMismatch) == 2u);
+  const Record* held = lh.find(ra.fingerprint);
+  BOOST_REQUIRE(held != nullptr);
+  BOOST_TEST(held->endpoints[0].to_string() == "198.18.0.1:51820");
+  // The owner may change it; the same address with another port is the same host.
+  auto& a2 = net.client("100.64.1.1:5001", {"100.64.0.1:4243"});
+  ra.endpoints = {ep("198.18.0.1:51821")};
+  BOOST_REQUIRE(a2.publish(ra));
+  net.tick_and_deliver();
+  BOOST_TEST(lh.find(ra.fingerprint)->endpoints[0].to_string() == "198.18.0.1:51821");
+}
+
+BOOST_FIXTURE_TEST_CASE(subscribers_are_told_of_changes, Fixture) {
+  net.server("100.64.0.1:4243");
+  auto& a = net.client("100.64.1.1:5000", {"100.64.0.1:4243"});
+  auto& b = net.client("100.64.2.1:5000", {"100.64.0.1:4243"});
+  Record ra = record("node-a", "100.64.1.0/24", "198.18.0.1:51820");
+  // b asks before a has registered: unknown, but b is subscribed to the fingerprint.
+  BOOST_TEST(b.lookup_fingerprint(ra.fingerprint) == nullptr);
+  net.deliver();
+  std::vector<std::pair<ChangeKind, std::string>> seen;
+  b.watch([&](const Change& c) { seen.emplace_back(c.kind, c.record.endpoints[0].to_string()); });
+  BOOST_REQUIRE(a.publish(ra));
+  net.tick_and_deliver();
+  ra.endpoints = {ep("198.18.0.9:51820")};  // a roamed
+  BOOST_REQUIRE(a.publish(ra));
+  net.tick_and_deliver();
+  BOOST_REQUIRE_EQUAL(seen.size(), 2u);
+  BOOST_TEST((seen[0] == std::pair{ChangeKind::Added, std::string("198.18.0.1:51820")}));
+  BOOST_TEST((seen[1] == std::pair{ChangeKind::Updated, std::string("198.18.0.9:51820")}));
+}
+
+BOOST_FIXTURE_TEST_CASE(revocation_lists_are_pushed_and_fetched, Fixture) {
+  auto& lh = net.server("100.64.0.1:4243");
+  auto& a = net.client("100.64.1.1:5000", {"100.64.0.1:4243"});
+  std::vector<std::string> got_a, got_d;
+  a.set_on_revocation_list([&](ByteSpan b) { got_a.emplace_back(b.begin(), b.end()); });
+  BOOST_REQUIRE(a.publish(record("node-a", "100.64.1.0/24", "198.18.0.1:1")));
+  net.tick_and_deliver();
+  const Bytes list = {'c', 'r', 'l', '1'};
+  auto pushes = lh.set_revocation_list(list);
+  BOOST_REQUIRE(pushes);
+  net.route(ep("100.64.0.1:4243"), std::move(*pushes));
+  net.deliver();
+  BOOST_TEST((got_a == std::vector<std::string>{"crl1"}));
+  // A host that registers later learns the digest in its ack and fetches the list.
+  auto& d = net.client("100.64.4.1:5000", {"100.64.0.1:4243"});
+  d.set_on_revocation_list([&](ByteSpan b) { got_d.emplace_back(b.begin(), b.end()); });
+  BOOST_REQUIRE(d.publish(record("node-d", "100.64.4.0/24", "198.18.0.4:1")));
+  net.tick_and_deliver();
+  BOOST_TEST((got_d == std::vector<std::string>{"crl1"}));
+  net.run(60s);  // re-registrations do not fetch the same list again
+  BOOST_TEST(got_d.size() == 1u);
+  BOOST_TEST(!lh.set_revocation_list(Bytes(kMaxRevocationListBytes + 1)));
+}
+
+BOOST_FIXTURE_TEST_CASE(punch_requests_reach_the_target_host, Fixture) {
+  net.server("100.64.0.1:4243");
+  auto& a = net.client("100.64.1.1:5000", {"100.64.0.1:4243"});
+  auto& b = net.client("100.64.2.1:5000", {"100.64.0.1:4243"});
+  const Record ra = record("node-a", "100.64.1.0/24", "198.18.0.1:1");
+  const Record rb = record("node-b", "100.64.2.0/24", "198.18.0.2:2");
+  BOOST_REQUIRE(a.publish(ra));
+  BOOST_REQUIRE(b.publish(rb));
+  net.tick_and_deliver();
+  std::vector<PunchRequest> punches;
+  a.set_on_punch([&](const PunchRequest& p) { punches.push_back(p); });
+  b.request_punch(ra.fingerprint, rb.fingerprint);
+  net.deliver();
+  BOOST_REQUIRE_EQUAL(punches.size(), 1u);
+  BOOST_TEST(punches[0].target == ra.fingerprint);
+  BOOST_TEST((punches[0].from == rb.fingerprint));
+  BOOST_REQUIRE_GE(punches[0].endpoints.size(), 2u);
+  BOOST_TEST(punches[0].endpoints[0].to_string() == "100.64.2.1:5000");  // as the lighthouse saw b
+  BOOST_TEST(punches[0].endpoints[1].to_string() == "198.18.0.2:2");
+  BOOST_TEST(b.lookup_fingerprint(ra.fingerprint) != nullptr);
+}
+
+BOOST_FIXTURE_TEST_CASE(bad_and_truncated_messages_are_counted_not_crashing, Fixture) {
+  auto& lh = net.server("100.64.0.1:4243");
+  auto& a = net.client("100.64.1.1:5000", {"100.64.0.1:4243"});
+  const udp::Endpoint from = ep("100.64.1.1:5000");
+  const udp::Endpoint lh_at = ep("100.64.0.1:4243");
+  const TimePoint now = net.clock.now();
+
+  // A real Register, then every truncation of it.
+  LighthouseMessage reg;
+  reg.set_request_id(7);
+  proto::discovery::Record w;
+  to_wire(record("node-a", "100.64.1.0/24", "198.18.0.1:1"), WallTime{}, w);
+  *reg.mutable_register_()->add_records() = w;
+  const Bytes good = encode_message(reg);
+  std::size_t replies = 0;
+  for (std::size_t n = 0; n < good.size(); ++n)
+    replies += lh.handle_datagram(from, ByteSpan(good.data(), n), now).size();
+  const auto& d = lh.drops();
+  std::uint64_t dropped = 0;
+  for (auto c : d) dropped += c;
+  BOOST_TEST(dropped + replies >= good.size() - 1);  // each truncation dropped or answered safely
+
+  // Each kind of bad datagram bumps its own counter by one.
+  auto one_more = [&](DropReason r, const Bytes& datagram) {
+    const auto before = lh.drops(r);
+    BOOST_TEST(lh.handle_datagram(from, datagram, now).empty());
+    BOOST_TEST(lh.drops(r) == before + 1, to_string(r));
+  };
+  const Bytes junk = {0xff, 0xff, 0xff, 0xff, 0x0f};
+  one_more(DropReason::Malformed, junk);
+  one_more(DropReason::TooLarge, Bytes(kMaxLighthouseMessage + 1));
+  LighthouseMessage v2 = reg;
+  v2.set_version(2);
+  const std::string v2s = v2.SerializeAsString();
+  one_more(DropReason::BadVersion, Bytes(v2s.begin(), v2s.end()));
+  LighthouseMessage empty;
+  one_more(DropReason::NoBody, encode_message(empty));
+  LighthouseMessage reply;
+  reply.mutable_query_reply();
+  one_more(DropReason::WrongDirection, encode_message(reply));
+  LighthouseMessage q;
+  q.mutable_query()->set_address("abc");
+  one_more(DropReason::BadQuery, encode_message(q));
+  // A Register whose record does not parse is acked with it rejected.
+  LighthouseMessage bad = reg;
+  bad.mutable_register_()->mutable_records(0)->set_chain("garbage");
+  auto out = lh.handle_datagram(from, encode_message(bad), now);
+  BOOST_REQUIRE_EQUAL(out.size(), 1u);
+  auto ack = decode_message(out[0].bytes);
+  BOOST_REQUIRE(ack);
+  BOOST_TEST(ack->register_ack().rejected() == 1u);
+  BOOST_TEST(lh.drops(DropReason::BadRecord) >= 1u);
+  // The server still works.
+  BOOST_TEST(lh.handle_datagram(from, good, now).size() == 1u);
+  BOOST_TEST(lh.record_count() == 1u);
+
+  // The client: strangers, unknown request ids, requests, junk.
+  a.on_datagram(ep("100.64.9.9:4243"), good);
+  BOOST_TEST(a.drops(DropReason::UnknownSource) == 1u);
+  a.on_datagram(lh_at, junk);
+  BOOST_TEST(a.drops(DropReason::Malformed) == 1u);
+  a.on_datagram(lh_at, good);
+  BOOST_TEST(a.drops(DropReason::WrongDirection) == 1u);
+  LighthouseMessage stray;
+  stray.set_request_id(12345);
+  *stray.mutable_query_reply()->add_records() = w;
+  a.on_datagram(lh_at, encode_message(stray));
+  BOOST_TEST(a.drops(DropReason::UnknownRequest) == 1u);
+  BOOST_TEST(a.cache().size() == 0u);  // an unasked answer is not taken
+  // An answer that does not answer the question is refused.
+  a.lookup_address(ip("100.64.7.7"));
+  const Net::Datagram sent = net.queue.back();
+  net.queue.clear();
+  auto query = decode_message(sent.bytes);
+  BOOST_REQUIRE(query);
+  LighthouseMessage wrong;
+  wrong.set_request_id(query->request_id());
+  *wrong.mutable_query_reply()->add_records() = w;  // 100.64.1.0/24, not 100.64.7.7
+  a.on_datagram(lh_at, encode_message(wrong));
+  BOOST_TEST(a.drops(DropReason::BadRecord) == 1u);
+  BOOST_TEST(a.cache().size() == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(many_records_are_split_and_caps_hold, Fixture) {
+  auto& big = net.server("100.64.0.1:4243");
+  auto& a = net.client("100.64.1.1:5000", {"100.64.0.1:4243"});
+  for (int i = 0; i < 100; ++i) {
+    const std::string n = "100.64.1." + std::to_string(i) + "/32";
+    BOOST_REQUIRE(a.publish(record("w-" + std::to_string(i), n.c_str(), "198.18.0.1:1")));
+  }
+  net.tick_and_deliver();
+  BOOST_TEST(a.stats().registers_sent == 2u);  // 64 + 36 records
+  BOOST_TEST(big.record_count() == 100u);
+
+  auto& small = net.server("100.64.0.2:4243", {.max_records = 5, .max_records_per_source = 3});
+  auto& b = net.client("100.64.2.1:5000", {"100.64.0.2:4243"});
+  auto& c = net.client("100.64.3.1:5000", {"100.64.0.2:4243"});
+  for (int i = 0; i < 4; ++i) {
+    const std::string nb = "100.64.2." + std::to_string(i) + "/32";
+    const std::string nc = "100.64.3." + std::to_string(i) + "/32";
+    BOOST_REQUIRE(b.publish(record("b-" + std::to_string(i), nb.c_str(), "198.18.0.2:1")));
+    BOOST_REQUIRE(c.publish(record("c-" + std::to_string(i), nc.c_str(), "198.18.0.3:1")));
+  }
+  net.tick_and_deliver();
+  BOOST_TEST(small.record_count() == 5u);  // 3 from one source, 2 more until the total cap
+  BOOST_TEST(small.drops(DropReason::OverLimit) == 3u);
+}
