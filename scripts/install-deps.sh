@@ -17,6 +17,8 @@ PKGS=(
   # netns tests, interop, benchmark
   wireguard-go wireguard-tools iproute2 iputils-ping iperf3 jq tcpdump ethtool procps
   python3 nebula util-linux coreutils
+  # CNI plugin tests: Debian's reference plugins (portmap, bandwidth) chained after keymesh-cni
+  containernetworking-plugins iptables
 )
 
 if [[ $(id -u) -ne 0 ]]; then
