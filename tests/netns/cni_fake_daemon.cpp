@@ -2,7 +2,7 @@
 // side is tested elsewhere). Serves tests/unit/cni_fake_daemon.h on a control socket and
 // appends each request, one line each, to a log file. Stops on SIGTERM or SIGINT.
 //
-//   cni_fake_daemon SOCKET LOGFILE [--not-ready]
+//   cni_fake_daemon SOCKET LOGFILE [--not-ready | --refuse MESSAGE]
 #include <uv.h>
 
 #include <cstdio>
@@ -15,11 +15,12 @@
 
 int main(int argc, char** argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: cni_fake_daemon SOCKET LOGFILE [--not-ready]\n");
+    std::fprintf(stderr, "usage: cni_fake_daemon SOCKET LOGFILE [--not-ready | --refuse MESSAGE]\n");
     return 2;
   }
   keymesh::test::FakeWorkloadDaemon fake;
   if (argc > 3 && std::strcmp(argv[3], "--not-ready") == 0) fake.set_ready(false);
+  if (argc > 4 && std::strcmp(argv[3], "--refuse") == 0) fake.set_refuse(argv[4]);
   std::ofstream log(argv[2], std::ios::app);
   std::size_t logged = 0;
 

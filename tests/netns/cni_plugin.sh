@@ -29,7 +29,8 @@
 #     leaves another network's attachment alone; GC without the list is refused (code 7).
 #  9. KEYMESH_CNI_FAIL_AT=daemon|veth|container|host|result: ADD fails and leaves nothing: no
 #     veth, no rule, no eth0 in the container, and the daemon got WorkloadDel.
-# 10. Daemon not ready: STATUS 50, ADD 11. Daemon gone: DEL removes the plumbing, then 11.
+# 10. Daemon not ready: STATUS 50, ADD 11. Daemon refuses: ADD 101. Daemon gone: DEL removes
+#     the plumbing, then fails with 11; the retried DEL succeeds once the daemon is back.
 # 11. Chained with Debian's portmap and bandwidth (CNI 1.0.0, containerd-style capitalised
 #     portMappings): they accept keymesh's result as prevResult; HTTP to 127.0.0.1:18082 on the
 #     node reaches the container's port 8080; DEL in reverse order removes their state.
@@ -274,6 +275,11 @@ cni ADD c4dddd "$NS4" eth0 "$(conf)"
 expect_code "ADD, daemon not ready" 11 "not ready"
 on "$(ctr_ns "$NS4")" ip link show eth0 >/dev/null 2>&1 && fail "10. ADD while not ready left eth0"
 stop_daemon
+start_daemon --refuse "no addresses left in 100.64.7.0/24"
+cni ADD c4dddd "$NS4" eth0 "$(conf)"
+expect_code "ADD, daemon refuses" 101 "no addresses left"
+on "$(ctr_ns "$NS4")" ip link show eth0 >/dev/null 2>&1 && fail "10. ADD refused by the daemon left eth0"
+stop_daemon
 HOSTA=$(veth_of "$IDA" eth0)
 cni DEL "$IDA" "$NSA" eth0 "$(conf)"
 expect_code "DEL, daemon gone" 11 "cannot reach keymeshd"
@@ -283,7 +289,7 @@ start_daemon
 cni DEL "$IDA" "$NSA" eth0 "$(conf)"
 expect_ok "retried DEL"
 daemon_saw "del $IDA/eth0" || fail "10. the retried DEL did not reach the daemon"
-log "10. not ready: STATUS 50, ADD 11; daemon gone: DEL cleans up locally, then 11; retry ok"
+log "10. not ready: STATUS 50, ADD 11; refused: ADD 101; daemon gone: DEL cleans up locally, then 11; retry ok"
 
 # ------------------------------------------------------------------ 11. chained portmap + bandwidth
 if [[ -x /usr/lib/cni/portmap && -x /usr/lib/cni/bandwidth ]] && command -v iptables >/dev/null; then

@@ -95,6 +95,8 @@ class FakeWorkloadDaemon {
 
   void set_ready(bool ready) { std::lock_guard lock(mutex_); ready_ = ready; }
   void set_refuse(std::string error) { std::lock_guard lock(mutex_); refuse_ = std::move(error); }
+  // The TUN name Ready and WorkloadAdd report (STATUS checks that it exists).
+  void set_interface(std::string name) { std::lock_guard lock(mutex_); interface_ = std::move(name); }
   std::vector<std::string> log() const { std::lock_guard lock(mutex_); return log_; }
   std::size_t workload_count() const { std::lock_guard lock(mutex_); return workloads_.size(); }
 
