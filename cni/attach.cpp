@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "cni/sysctl.h"
+#include "common/log.h"
 
 namespace keymesh::cni {
 
@@ -113,6 +114,10 @@ Result<void> setup_host_side(Netlink& host, const HostPlumbing& p) {
 
   for (const auto& s : kHostVethSettings)
     if (auto r = write_sysctl(sysctl_key(s.dir, p.host_ifname, s.leaf), s.value); !r) return r;
+  // The kernel applies the larger of conf/all and conf/<if>: "all" = 2 makes it loose.
+  if (auto all = read_sysctl("net/ipv4/conf/all/rp_filter"); all && *all == "2")
+    spdlog::warn("net.ipv4.conf.all.rp_filter=2 (loose) overrides strict reverse-path "
+                 "filtering on {}: workloads can spoof each other's addresses", p.host_ifname);
   if (auto r = host.set_up((*veth)->index); !r) return r;
 
   RouteSpec to_workload;

@@ -131,6 +131,14 @@ BOOST_AUTO_TEST_CASE(daemonset_runs_keymeshd_on_the_host_network) {
     }
   }
   BOOST_TEST(volumes["config"]["configMap"]["name"].as<std::string>() == "keymesh-config");
+  // keymeshd's --config is config.yaml of the mounted ConfigMap.
+  std::string config_dir;
+  for (const auto& mount : daemon["volumeMounts"])
+    if (mount["name"].as<std::string>() == "config" && !mount["subPath"])
+      config_dir = mount["mountPath"].as<std::string>();
+  BOOST_TEST(daemon["command"][1].as<std::string>() == "--config");
+  BOOST_TEST(daemon["command"][2].as<std::string>() == config_dir + "/config.yaml");
+  (void)config_data(m, "config.yaml");
   BOOST_TEST(volumes["node-ca"]["secret"]["secretName"].as<std::string>() == "keymesh-node-ca");
   std::set<std::string> host_paths;
   for (const auto& [name, v] : volumes)
