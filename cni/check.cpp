@@ -36,7 +36,7 @@ CniResult<void> cmd_check(const Context& ctx) {
   std::vector<std::string> problems;
   if (info == nullptr) {
     problems.push_back("keymeshd has no workload for " + env.container_id + "/" + env.ifname);
-  } else if (info->address() != expected->address) {
+  } else if (IpPrefix::parse(info->address()) != address) {
     problems.push_back("keymeshd has " + info->address() + " for this workload, prevResult " +
                        expected->address);
   }

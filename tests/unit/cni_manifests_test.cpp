@@ -158,6 +158,8 @@ BOOST_AUTO_TEST_CASE(conflist_is_valid_and_accepted_by_the_plugin) {
   BOOST_REQUIRE(!conflist.is_discarded());
   BOOST_TEST(conflist["name"] == "keymesh");
   BOOST_TEST(keymesh::cni::version_supported(conflist["cniVersion"].get<std::string>()));
+  // CNI 1.1 runtimes pick the highest of "cniVersions" they know (and then send GC and STATUS).
+  for (const auto& v : conflist["cniVersions"]) BOOST_TEST(keymesh::cni::version_supported(v.get<std::string>()));
   BOOST_REQUIRE(conflist["plugins"].is_array());
   json plugin = conflist["plugins"][0];
   BOOST_TEST(plugin["type"] == "keymesh");
