@@ -191,6 +191,12 @@ BOOST_AUTO_TEST_CASE(containerd_capitalised_port_mappings_parse) {
   BOOST_TEST(conf->port_mappings[0].host_ip == "127.0.0.1");
 }
 
+BOOST_AUTO_TEST_CASE(containerd_second_del_has_a_null_prev_result) {
+  auto conf = parse_netconf(corpus("containerd-del2.json"), Command::kDel);
+  BOOST_REQUIRE_MESSAGE(conf, (conf ? std::string() : conf.error().msg));
+  BOOST_TEST(!conf->prev_result.has_value());
+}
+
 BOOST_AUTO_TEST_CASE(all_keys) {
   auto conf = parse_netconf(R"({"cniVersion":"1.1.0","name":"km","type":"keymesh",
       "socket":"/run/km/ctl.sock","identity":"${K8S_POD_NAMESPACE}.${K8S_POD_NAME}",
