@@ -19,6 +19,8 @@ PKGS=(
   python3 nebula util-linux coreutils curl
   # discovery: the etcd backend's netns test runs a real etcd
   etcd-server etcd-client
+  # CNI plugin tests: Debian's reference plugins (portmap, bandwidth) chained after keymesh-cni
+  containernetworking-plugins iptables
 )
 
 if [[ $(id -u) -ne 0 ]]; then

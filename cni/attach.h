@@ -1,0 +1,107 @@
+// Routed-veth plumbing for one workload, shared by keymesh-cni and the Docker driver.
+//
+//   container netns                 host netns
+//   eth0 100.64.7.2/32  ── veth ──  km<hash>  (proxy_arp=1, rp_filter=1, forwarding=1)
+//   default via 169.254.1.1          route  100.64.7.2/32 dev km<hash>            (main)
+//     dev eth0 onlink                rule   7300: from 100.64.7.2 iif km<hash> lookup 7300
+//                                    table  7300: default dev km0  (keymeshd's TUN)
+//
+// The container's only route is a default route to a link-local gateway that nobody owns:
+// the host veth answers its ARP by proxy, so every packet the workload sends reaches the
+// host, where the rule sends it into km0 (keymeshd polices it, also when the destination
+// is on the same host). Replies come out of km0 and follow the /32 route back. Strict
+// reverse-path filtering on the host veth drops packets with any other source address.
+//
+// Functions here act through the Netlink sockets they are given; the host-side ones also
+// write /proc/sys, so the calling thread must be in the host's network namespace.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "cni/netlink.h"
+#include "cni/netns.h"
+#include "common/ip.h"
+#include "common/result.h"
+
+namespace keymesh::cni {
+
+// Our own choices (docs/cni.md, "Routing"): a table and a rule priority no distribution or
+// common CNI plugin uses, before the main table's rule (32766).
+inline constexpr std::uint32_t kWorkloadTable = 7300;
+inline constexpr std::uint32_t kWorkloadRulePriority = 7300;
+// The gateway the container routes through (as Calico does); never assigned to anything.
+inline constexpr std::string_view kGatewayV4 = "169.254.1.1";
+inline constexpr std::string_view kDefaultTun = "km0";
+
+// "km" + 13 hex digits of BLAKE2b(owner_id "/" ifname): 15 bytes, the longest Linux allows.
+// owner_id is the CNI container ID (or the Docker endpoint ID).
+std::string host_veth_name(std::string_view owner_id, std::string_view ifname);
+
+// Who owns a host veth, stored as its alias (IFLA_IFALIAS) so that DEL without state and GC
+// can recognise keymesh's veths: "keymesh/<front door>/<network>/<owner id>/<ifname>".
+struct AttachmentTag {
+  std::string front_door;  // "cni", "docker"
+  std::string network;
+  std::string owner_id;
+  std::string ifname;
+  bool operator==(const AttachmentTag&) const = default;
+};
+std::string format_tag(const AttachmentTag& tag);
+std::optional<AttachmentTag> parse_tag(std::string_view alias);
+
+struct VethPair {
+  LinkInfo host;
+  LinkInfo container;
+};
+
+// Creates the pair with the container end directly in `container_ns` under its final name,
+// tags the host end, and reads both back. Nothing is left behind on failure.
+Result<VethPair> create_veth_pair(Netlink& host, Netlink& container, const Netns& container_ns,
+                                  const std::string& host_ifname,
+                                  const std::string& container_ifname, int mtu,
+                                  const AttachmentTag& tag);
+
+struct HostPlumbing {
+  std::string host_ifname;  // the veth end in the host namespace
+  IpPrefix address;         // the workload's address (IPv4 /32)
+  std::string tun_ifname;   // keymeshd's TUN
+};
+
+// Sysctls and link up on the host veth, the /32 route, table kWorkloadTable's default route
+// into the TUN (created or replaced; shared by all workloads), forwarding on the TUN, and
+// the rule. Each step is idempotent. On failure the caller removes the veth and calls
+// teardown_host_side (which removes the rule).
+Result<void> setup_host_side(Netlink& host, const HostPlumbing& plumbing);
+
+// Removes every kWorkloadTable rule with iif `host_ifname` and the veth itself (its peer
+// and its routes go with it). Absent pieces are not errors.
+Result<void> teardown_host_side(Netlink& host, std::string_view host_ifname);
+
+// What differs from setup_host_side's result; empty when all is in place.
+std::vector<std::string> check_host_side(Netlink& host, const HostPlumbing& plumbing);
+
+struct ContainerPlumbing {
+  std::string ifname;
+  IpPrefix address;  // IPv4 /32
+  IpAddress gateway;
+};
+
+// Address, link up and the onlink default route via the gateway.
+Result<void> setup_container_side(Netlink& container, const ContainerPlumbing& plumbing);
+std::vector<std::string> check_container_side(Netlink& container, const ContainerPlumbing& plumbing);
+
+// Host veths carrying a tag (any front door, any network).
+struct TaggedLink {
+  LinkInfo link;
+  AttachmentTag tag;
+};
+Result<std::vector<TaggedLink>> tagged_links(Netlink& host);
+
+// kWorkloadTable rules whose iif no longer exists (left by a crash between steps).
+Result<int> remove_orphan_rules(Netlink& host);
+
+}  // namespace keymesh::cni

@@ -1,0 +1,6 @@
+# Fuzzer for keymesh-cni's stdin config parser, CNI_ARGS and identity templates.
+km_fuzz_target(NAME fuzz_cni_config
+               SOURCES ${CMAKE_CURRENT_LIST_DIR}/fuzz_cni_config.cpp
+               LIBS km_cni
+               CORPUS ${CMAKE_CURRENT_LIST_DIR}/corpus/cni
+               LABELS cni)

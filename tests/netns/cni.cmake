@@ -1,0 +1,8 @@
+# keymesh-cni against the real kernel (root, namespaces the script creates), with a fake
+# keymeshd (cni_fake_daemon) answering the workload requests. Also chains Debian's portmap
+# and bandwidth plugins after it (skipped, with a message, when /usr/lib/cni lacks them).
+add_executable(cni_fake_daemon ${CMAKE_CURRENT_LIST_DIR}/cni_fake_daemon.cpp)
+target_link_libraries(cni_fake_daemon PRIVATE km_control)
+set_target_properties(cni_fake_daemon PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/netns)
+km_netns_test(NAME netns_cni_plugin SCRIPT ${CMAKE_CURRENT_LIST_DIR}/cni_plugin.sh
+              LABELS cni TIMEOUT 240)
