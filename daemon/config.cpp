@@ -37,7 +37,11 @@ constexpr std::size_t kMaxInterfaceName = 15;  // IFNAMSIZ - 1
 constexpr std::size_t kMaxSocketPath = 107;    // sizeof(sockaddr_un::sun_path) - 1
 constexpr std::int64_t kMaxTimerMs = 86'400'000;
 
-constexpr std::array<std::string_view, 18> kRootKeys = {"private_key_file",
+constexpr std::array<std::string_view, 22> kRootKeys = {"private_key_file",
+                                                        "lighthouse",
+                                                        "lighthouses",
+                                                        "discovery",
+                                                        "advertise",
                                                         "certificate",
                                                         "trust",
                                                         "identities",
@@ -54,6 +58,10 @@ constexpr std::array<std::string_view, 18> kRootKeys = {"private_key_file",
                                                        "under_load_handshakes_per_second",
                                                        "peers",
                                                        "testing"};
+constexpr std::array<std::string_view, 3> kLighthouseKeys = {"address", "certificate",
+                                                             "endpoints"};
+constexpr std::array<std::string_view, 2> kDiscoveryKeys = {"static", "etcd"};
+constexpr std::array<std::string_view, 3> kEtcdKeys = {"endpoints", "prefix", "lease_ttl_seconds"};
 constexpr std::array<std::string_view, 2> kTrustKeys = {"roots", "revocation_list"};
 constexpr std::array<std::string_view, 2> kIdentityKeys = {"certificate", "key"};
 constexpr std::array<std::string_view, 2> kDirectoryKeys = {"certificate", "endpoints"};
@@ -390,6 +398,88 @@ Result<void> parse_identity_sections(const YAML::Node& root, std::string_view ba
   return {};
 }
 
+Result<void> parse_discovery_sections(const YAML::Node& root, std::string_view base_dir,
+                                      Config& config) {
+  if (auto n = field(root, "lighthouse"); present(n)) {
+    if (!n.IsScalar() || (n.Scalar() != "true" && n.Scalar() != "false"))
+      return fail("lighthouse: expected true or false, got " + describe(n));
+    config.lighthouse = n.Scalar() == "true";
+  }
+  auto endpoints = [](const YAML::Node& list, const std::string& p,
+                      std::vector<udp::Endpoint>& out) {
+    return for_each_item(list, p, [&](const YAML::Node& a, const std::string& ep) -> Result<void> {
+      auto v = get_endpoint(a, ep);
+      if (!v) return std::unexpected(v.error());
+      out.push_back(*v);
+      return {};
+    });
+  };
+  if (auto n = field(root, "lighthouses"); present(n)) {
+    auto r = for_each_item(n, "lighthouses", [&](const YAML::Node& e, const std::string& p)
+                                                 -> Result<void> {
+      if (!e.IsMap()) return fail(at(p, "expected a map, got " + describe(e)));
+      if (auto c = check_map(e, p, kLighthouseKeys); !c) return c;
+      LighthouseConfig lh;
+      for (const char* key : {"address", "certificate", "endpoints"})
+        if (!present(field(e, key))) return fail(child(p, key) + ": is required");
+      auto addr = get_string(field(e, "address"), child(p, "address"));
+      if (!addr) return std::unexpected(addr.error());
+      auto parsed = IpAddress::parse(*addr);
+      if (!parsed) return fail(child(p, "address") + ": " + quote(*addr) + " is not an IP address");
+      lh.address = *parsed;
+      auto cert = get_path(field(e, "certificate"), child(p, "certificate"), base_dir);
+      if (!cert) return std::unexpected(cert.error());
+      lh.certificate = *cert;
+      if (auto r2 = endpoints(field(e, "endpoints"), child(p, "endpoints"), lh.endpoints); !r2)
+        return r2;
+      config.lighthouses.push_back(std::move(lh));
+      return {};
+    });
+    if (!r) return r;
+  }
+  if (auto n = field(root, "discovery"); present(n)) {
+    if (auto r = check_map(n, "discovery", kDiscoveryKeys); !r) return r;
+    if (auto st = field(n, "static"); present(st)) {
+      auto f = get_path(st, "discovery.static", base_dir);
+      if (!f) return std::unexpected(f.error());
+      config.discovery_static = *f;
+    }
+    if (auto e = field(n, "etcd"); present(e)) {
+      if (auto r = check_map(e, "discovery.etcd", kEtcdKeys); !r) return r;
+      EtcdConfig etcd;
+      const auto eps = field(e, "endpoints");
+      if (!present(eps)) return fail("discovery.etcd.endpoints: is required");
+      auto r = for_each_item(eps, "discovery.etcd.endpoints",
+                             [&](const YAML::Node& a, const std::string& p) -> Result<void> {
+                               auto url = get_string(a, p);
+                               if (!url) return std::unexpected(url.error());
+                               if (!url->starts_with("http://") && !url->starts_with("https://"))
+                                 return fail(p + ": " + quote(*url) + " is not an http(s) URL");
+                               etcd.endpoints.push_back(*url);
+                               return {};
+                             });
+      if (!r) return r;
+      if (auto pf = field(e, "prefix"); present(pf)) {
+        auto v = get_string(pf, "discovery.etcd.prefix");
+        if (!v) return std::unexpected(v.error());
+        etcd.prefix = *v;
+      }
+      if (auto t = field(e, "lease_ttl_seconds"); present(t)) {
+        auto v = get_int(t, "discovery.etcd.lease_ttl_seconds", 5, 3600);
+        if (!v) return std::unexpected(v.error());
+        etcd.lease_ttl = std::chrono::seconds(*v);
+      }
+      config.etcd = std::move(etcd);
+    }
+  }
+  if (auto n = field(root, "advertise"); present(n))
+    if (auto r = endpoints(n, "advertise", config.advertise); !r) return r;
+  if ((config.lighthouse || !config.lighthouses.empty()) && config.certificate.empty())
+    return fail("lighthouse/lighthouses: discovery runs between node identities, so the host "
+                "key needs a certificate (key `certificate`)");
+  return {};
+}
+
 // Checks that need every peer: a key or a route may belong to one peer only.
 Result<void> check_peers(const Config& config, const crypto::Key& own_public) {
   const auto& peers = config.peers;
@@ -499,6 +589,8 @@ Result<Config> parse_document(std::string_view yaml_text, std::string_view base_
   }
 
   if (auto r = parse_identity_sections(root, base_dir, config); !r)
+    return std::unexpected(r.error());
+  if (auto r = parse_discovery_sections(root, base_dir, config); !r)
     return std::unexpected(r.error());
 
   if (auto r = check_peers(config, crypto::public_key(config.private_key)); !r)

@@ -61,6 +61,19 @@ struct NodeCaConfig {
   double renew_fraction = 2.0 / 3.0;  // renew when this much of the lifetime has passed
 };
 
+// A lighthouse this node registers with and asks (`lighthouses:`).
+struct LighthouseConfig {
+  IpAddress address;          // its overlay address (it listens on UDP 4243 there)
+  std::string certificate;    // its host certificate chain: key and networks to reach it
+  std::vector<udp::Endpoint> endpoints;  // its underlay endpoints
+};
+
+struct EtcdConfig {
+  std::vector<std::string> endpoints;  // "http://127.0.0.1:2379"
+  std::string prefix = "/keymesh/v1";
+  std::chrono::seconds lease_ttl{30};
+};
+
 struct Config {
   std::string path;  // the file it was loaded from
   crypto::SecretKey private_key;  // from private_key_file (must be 0600 or stricter)
@@ -86,6 +99,13 @@ struct Config {
   std::string audit_log;                  // "": none; "-": stdout; else a file (appended)
   std::optional<NodeCaConfig> node_ca;
   std::string state_dir = "/var/lib/keymesh";
+
+  // Discovery (docs/config.md, "Discovery").
+  bool lighthouse = false;                  // serve discovery to other nodes
+  std::vector<LighthouseConfig> lighthouses;
+  std::string discovery_static;             // static directory file (reloaded on SIGHUP)
+  std::optional<EtcdConfig> etcd;
+  std::vector<udp::Endpoint> advertise;     // endpoints to publish; empty: local addresses
 };
 
 // Parses YAML text (no file access except for key files it names, which are read relative

@@ -24,6 +24,7 @@ constexpr int kOverlayOverhead = 80;
 Daemon::Impl::~Impl() {
   // Reverse order of construction; closing handles needs the loop to run once more.
   control.reset();
+  close_discovery();
   renew_timer.reset();
   crl_watch.reset();
   policy_watch.reset();
@@ -103,6 +104,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
   if (auto r = impl->load_policy(); !r) return std::unexpected(r.error());
   if (auto r = impl->load_identities(); !r) return std::unexpected(r.error());
   if (auto r = impl->open_workloads(); !r) return std::unexpected(r.error());
+  if (auto r = impl->open_discovery(); !r) return std::unexpected(r.error());
 
   Impl* self = impl.get();
   impl->loop.data = self;

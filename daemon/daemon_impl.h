@@ -16,6 +16,12 @@
 #include "daemon/daemon.h"
 #include "daemon/tunnel.h"
 #include "identity/chain.h"
+#include "discovery/directory_set.h"
+#include "discovery/etcd_directory.h"
+#include "discovery/lighthouse_client.h"
+#include "discovery/lighthouse_server.h"
+#include "discovery/static_directory.h"
+#include "discovery/udp_transport.h"
 #include "node/workloads.h"
 #include "policy/audit.h"
 #include "policy/evaluator.h"
@@ -43,6 +49,17 @@ struct Daemon::Impl {
   UvHandle<uv_timer_t> tick_timer;
   UvHandle<uv_signal_t> sigint, sigterm, sighup;
   UvHandle<uv_fs_poll_t> policy_watch, crl_watch;
+
+  // Discovery (discovery.cpp). Untrusted: it only tells where to send a handshake.
+  std::unique_ptr<discovery::StaticDirectory> static_directory;
+  std::unique_ptr<discovery::EtcdDirectory> etcd_directory;
+  std::unique_ptr<discovery::LighthouseClient> lighthouse_client;
+  std::unique_ptr<discovery::UdpTransport> client_transport, server_transport;
+  std::unique_ptr<discovery::LighthouseServer> lighthouse_server;
+  std::unique_ptr<discovery::DirectorySet> directory;
+  std::map<std::string, std::string> published;  // fingerprint -> chain bytes we announced
+  std::map<std::string, std::vector<udp::Endpoint>> learned;  // fingerprint -> endpoints
+  UvHandle<uv_timer_t> discovery_timer;
   std::unique_ptr<ControlServer> control;
 
   ~Impl();
@@ -66,6 +83,16 @@ struct Daemon::Impl {
   proto::Reply identity_mint(const proto::IdentityAddRequest& r);
   Result<void> forget_minted(std::string_view name);  // identity remove of a minted identity
   void describe_workload(const node::Workload& w, proto::WorkloadInfo& out);
+
+  // discovery.cpp
+  Result<void> open_discovery();
+  void close_discovery();
+  void discovery_tick();
+  void sync_published();
+  void learn(const discovery::Record& record);
+  std::vector<udp::Endpoint> own_endpoints() const;
+  std::shared_ptr<const policy::Policy> with_discovery_rule(
+      std::shared_ptr<const policy::Policy> policy) const;
 
   // control_handlers.cpp
   proto::Reply handle(const proto::Request& request);

@@ -218,6 +218,7 @@ void Tunnel::check_paths_on_tick() noexcept {
   if (now() < next_recheck_) return;
   next_recheck_ = now() + kRecheckInterval;
   recheck_paths();
+  if (!unrouted_.empty()) retry_unrouted();  // also ages out what waited too long
   for (auto& [pair, ct] : local_pairs_) {
     ct->expire(now());
     ct->drop_flows_not_allowed(wall_now());
@@ -420,7 +421,17 @@ Result<const RemoteIdentity*> Tunnel::add_remote(std::span<const identity::Certi
         && !p->second->endpoint.valid())
       p->second->endpoint = remote->endpoints.front();
   remotes_[remote->public_key] = remote;
+  if (!unrouted_.empty()) retry_unrouted();
   return remote.get();
+}
+
+std::optional<udp::Endpoint> Tunnel::endpoint_of(const IpAddress& source) const noexcept {
+  const RemoteIdentity* remote = remote_routes_.lookup(source);
+  if (remote == nullptr) return std::nullopt;
+  for (const auto& local : locals_)
+    if (auto it = local->paths.find(remote->public_key); it != local->paths.end())
+      if (it->second->endpoint.valid()) return it->second->endpoint;
+  return std::nullopt;
 }
 
 Peer* Tunnel::find_path(std::string_view local_name, const crypto::Key& remote) noexcept {

@@ -82,18 +82,24 @@ Result<void> Daemon::Impl::load_identities() {
 }
 
 Result<void> Daemon::Impl::load_policy() {
-  if (config.policy_file.empty()) return {};
-  auto loaded = policy::load_policy_file(config.policy_file);
-  if (!loaded) return fail("policy: " + loaded.error().message);
-  policy = std::make_shared<const policy::Policy>(std::move(*loaded));
-  tunnel->set_policy(policy);
-  spdlog::info("policy {}: {} rule(s)", config.policy_file, policy->rules().size());
+  if (!config.policy_file.empty()) {
+    auto loaded = policy::load_policy_file(config.policy_file);
+    if (!loaded) return fail("policy: " + loaded.error().message);
+    policy = std::make_shared<const policy::Policy>(std::move(*loaded));
+    spdlog::info("policy {}: {} rule(s)", config.policy_file, policy->rules().size());
+  }
+  policy = with_discovery_rule(policy);
+  if (policy) tunnel->set_policy(policy);
   return {};
 }
 
 void Daemon::Impl::reload_policy(const char* why) {
   if (config.policy_file.empty()) return;
-  std::shared_ptr<const policy::Policy> current = policy;
+  if (static_directory)
+    if (auto r = static_directory->reload(); !r)
+      spdlog::error("discovery.static reload ({}) failed, keeping the previous entries: {}", why,
+                    r.error().message);
+  std::shared_ptr<const policy::Policy> current;
   auto reloaded = policy::reload_policy_file(config.policy_file, current);
   if (!reloaded) {
     spdlog::error("policy reload ({}) failed, keeping the previous policy: {}", why,
@@ -102,7 +108,7 @@ void Daemon::Impl::reload_policy(const char* why) {
                  std::string("reload failed, previous policy kept: ") + reloaded.error().message);
     return;
   }
-  policy = *reloaded;
+  policy = with_discovery_rule(*reloaded);
   const auto change = tunnel->set_policy(policy);
   const std::string summary = std::to_string(policy->rules().size()) + " rule(s); " +
                               std::to_string(change.paths_closed) + " path(s) closed, " +

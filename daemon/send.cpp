@@ -23,6 +23,11 @@
 namespace keymesh::daemon {
 
 namespace {
+// Packets waiting for discovery, all destinations together, and how long one may wait (a
+// lighthouse answers in one round trip; three tries at one second each fit).
+constexpr std::size_t kMaxUnrouted = 256;
+constexpr auto kUnroutedWait = std::chrono::seconds(3);
+
 // Room a data message needs around an inside packet of up to `mtu` bytes: header in front,
 // padding (at most 15) and tag behind.
 std::size_t message_capacity(std::size_t mtu) {
@@ -65,7 +70,7 @@ void Tunnel::send_inside_packet(std::span<std::uint8_t> buffer, std::size_t size
   if (LocalIdentity* to = v4 ? local_routes_.lookup_v4(ip.dst) : local_routes_.lookup_v6(ip.dst))
     return deliver_local(*local, *to, packet);
   RemoteIdentity* remote = v4 ? remote_routes_.lookup_v4(ip.dst) : remote_routes_.lookup_v6(ip.dst);
-  if (remote == nullptr) return drop(DropReason::NoRoute);
+  if (remote == nullptr) return wait_for_route(packet.first(ip.total_length), ip);
   Peer* peer = path_for(*local, *remote);
   if (peer == nullptr) return;  // counted (and audited) by path_for
   const auto view = policy::parse_packet(packet.first(ip.total_length));
@@ -76,6 +81,48 @@ void Tunnel::send_inside_packet(std::span<std::uint8_t> buffer, std::size_t size
                                           policy::describe_service(view.proto, view.policy_port()));
   }
   transmit(*peer, buffer, packet);
+}
+
+void Tunnel::wait_for_route(std::span<const std::uint8_t> packet, const IpHeaderView& ip) noexcept {
+  // The miss path, not the fast path: it may allocate (one copy per waiting packet).
+  if (!on_route_miss_) return drop(DropReason::NoRoute);
+  try {
+    if (unrouted_.size() >= kMaxUnrouted) {
+      unrouted_.pop_front();
+      drop(DropReason::NoRoute);
+    }
+    unrouted_.push_back({std::vector<std::uint8_t>(packet.begin(), packet.end()), now()});
+    IpAddress dst;
+    dst.family = ip.version == 4 ? AF_INET : AF_INET6;
+    std::memcpy(dst.bytes.data(), ip.dst, ip.version == 4 ? 4 : 16);
+    on_route_miss_(dst);
+  } catch (...) {
+    drop(DropReason::NoRoute);
+  }
+}
+
+void Tunnel::retry_unrouted() noexcept {
+  constexpr std::size_t kHeader = sizeof(crypto::MessageDataHeader);
+  std::deque<Unrouted> waiting;
+  waiting.swap(unrouted_);
+  for (auto& u : waiting) {
+    const IpHeaderView ip = parse_ip_header(u.packet);
+    const bool v4 = ip.version == 4;
+    const bool routed = (v4 ? remote_routes_.lookup_v4(ip.dst) : remote_routes_.lookup_v6(ip.dst));
+    if (!routed) {
+      if (now() - u.since < kUnroutedWait) unrouted_.push_back(std::move(u));
+      else drop(DropReason::NoRoute);
+      continue;
+    }
+    auto buffer = bind_.prepare_send(message_capacity(mtu_));
+    if (buffer.empty() || u.packet.size() > mtu_) {
+      drop(DropReason::SendBufferUnavailable);
+      continue;
+    }
+    std::memcpy(buffer.data() + kHeader, u.packet.data(), u.packet.size());
+    send_inside_packet(buffer, u.packet.size());
+  }
+  bind_.flush();
 }
 
 void Tunnel::deliver_local(LocalIdentity& from, LocalIdentity& to,

@@ -16,6 +16,8 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -109,6 +111,15 @@ class Tunnel {
   // Re-checks every path's remote certificate (expiry, revocation, roots) and grant now.
   void recheck_paths() noexcept;
 
+  // Discovery (daemon/discovery.cpp): called on the send path when no remote identity holds
+  // a destination. The packet waits (bounded, kUnroutedWait at most) while the directory
+  // looks the address up; add_remote() then sends what waited for it.
+  using RouteMissFn = std::function<void(const IpAddress& destination)>;
+  void set_route_miss(RouteMissFn fn) { on_route_miss_ = std::move(fn); }
+  // The underlay endpoint of the path carrying traffic from `overlay_source`, if any (the
+  // lighthouse reports it to the registering host as its public endpoint).
+  std::optional<udp::Endpoint> endpoint_of(const IpAddress& overlay_source) const noexcept;
+
  private:
   friend struct TimerHooks;
 
@@ -119,6 +130,8 @@ class Tunnel {
   void send_staged(Peer& peer) noexcept;
   void keep_key_fresh_on_send(Peer& peer) noexcept;
 
+  void wait_for_route(std::span<const std::uint8_t> packet, const IpHeaderView& ip) noexcept;
+  void retry_unrouted() noexcept;
   void transmit(Peer& peer, std::span<std::uint8_t> buffer,
                 std::span<std::uint8_t> packet) noexcept;
   void deliver_local(LocalIdentity& from, LocalIdentity& to,
@@ -235,6 +248,14 @@ class Tunnel {
   TimePoint next_recheck_{};
   // path_refused lines are written once per pair per kRefusedAuditInterval.
   std::unordered_map<std::string, TimePoint> refused_audited_;
+
+  // Packets waiting for discovery to name their destination's identity.
+  struct Unrouted {
+    std::vector<std::uint8_t> packet;
+    TimePoint since;
+  };
+  std::deque<Unrouted> unrouted_;
+  RouteMissFn on_route_miss_;
 
   // Handshake scratch: keymesh messages and the payload they carry.
   std::vector<std::uint8_t> handshake_buffer_;

@@ -18,3 +18,5 @@ target_link_libraries(handshake_probe PRIVATE km_control km_identity)
 set_target_properties(handshake_probe PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/netns)
 km_netns_test(NAME netns_policy SCRIPT ${CMAKE_CURRENT_LIST_DIR}/policy.sh
               LABELS policy TIMEOUT 240)
+km_netns_test(NAME netns_discovery_lighthouse SCRIPT ${CMAKE_CURRENT_LIST_DIR}/discovery_lighthouse.sh
+              LABELS discovery TIMEOUT 200)

@@ -1,0 +1,239 @@
+// Discovery in keymeshd (DESIGN.md §5, docs/discovery.md): where can the identity behind an
+// overlay address be reached? Backends (static file, lighthouses, etcd) sit behind one
+// DirectorySet. The daemon
+//  - publishes a record (certificate chain + underlay endpoints) for every certified local
+//    identity, and withdraws it when the identity goes;
+//  - on a send-path miss asks the directory; the tunnel holds the packet until the answer;
+//  - turns every record it learns into a remote identity, after validating its chain itself
+//    (Tunnel::add_remote): discovery is untrusted and can only cause a failed handshake.
+// Lighthouse traffic runs inside the overlay: client and server sockets are bound to the
+// host identity's overlay address, so the kernel routes them through km0 and the tunnel
+// encrypts them on a path between node identities (granted by a built-in policy rule).
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+
+#include "daemon/daemon_impl.h"
+#include "identity/cert_file.h"
+#include "identity/revocation.h"
+#include "policy/loader.h"
+
+namespace keymesh::daemon {
+
+namespace {
+
+// Discovery between hosts is always allowed between node identities: without it nothing else
+// could be found. It is visible in `keymesh policy check` and audit lines under this name.
+constexpr const char* kDiscoveryRule = R"(
+rules:
+  - name: keymesh-discovery
+    from: { kind: node }
+    to: { kind: node }
+    allow: [udp/4243]
+)";
+
+IpAddress address_of(const udp::Endpoint& ep) {
+  IpAddress a;
+  a.family = ep.family;
+  std::memcpy(a.bytes.data(), ep.addr.data(), a.bytes.size());
+  return a;
+}
+
+udp::Endpoint endpoint_of(const IpAddress& a, std::uint16_t port) {
+  udp::Endpoint ep;
+  ep.family = a.family;
+  std::memcpy(ep.addr.data(), a.bytes.data(), ep.addr.size());
+  ep.port = port;
+  return ep;
+}
+
+}  // namespace
+
+std::shared_ptr<const policy::Policy> Daemon::Impl::with_discovery_rule(
+    std::shared_ptr<const policy::Policy> policy) const {
+  if (!config.lighthouse && config.lighthouses.empty()) return policy;
+  std::vector<policy::Rule> rules;
+  if (policy) rules = policy->rules();
+  auto builtin = policy::parse_policy(kDiscoveryRule);
+  for (const auto& r : builtin->rules()) rules.push_back(r);
+  return std::make_shared<const policy::Policy>(std::move(rules));
+}
+
+std::vector<udp::Endpoint> Daemon::Impl::own_endpoints() const {
+  if (!config.advertise.empty()) return config.advertise;
+  std::vector<udp::Endpoint> out;
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return out;
+  for (ifaddrs* i = list; i != nullptr && out.size() < discovery::kMaxEndpoints; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
+    if ((i->ifa_flags & IFF_LOOPBACK) || config.interface_name == i->ifa_name) continue;
+    udp::Endpoint ep = udp::Endpoint::from_sockaddr(i->ifa_addr);
+    ep.port = bind->local_port();
+    out.push_back(ep);
+  }
+  ::freeifaddrs(list);
+  return out;
+}
+
+Result<void> Daemon::Impl::open_discovery() {
+  std::vector<discovery::Directory*> backends;
+  if (!config.discovery_static.empty()) {
+    auto s = discovery::StaticDirectory::open(config.discovery_static);
+    if (!s) return fail("discovery.static: " + s.error().message);
+    static_directory = std::move(*s);
+    backends.push_back(static_directory.get());
+  }
+  const LocalIdentity& host = *tunnel->local_identities().front();
+  std::optional<IpAddress> host_address;
+  if (host.certified && !host.cert.networks.empty())
+    host_address = host.cert.networks.front().address;
+
+  if (config.lighthouse || !config.lighthouses.empty()) {
+    if (!host_address) return fail("lighthouse: the host certificate names no overlay network");
+    discovery::LighthouseClientOptions options;
+    for (std::size_t i = 0; i < config.lighthouses.size(); ++i) {
+      const auto& lh = config.lighthouses[i];
+      const std::string where = "lighthouses[" + std::to_string(i) + "]";
+      auto chain = identity::read_certificates_file(lh.certificate);
+      if (!chain) return fail(where + ".certificate: " + chain.error().message);
+      // The lighthouse's own identity, so the tunnel can open a path to it.
+      if (auto r = tunnel->add_remote(*chain, lh.endpoints); !r)
+        return fail(where + ": " + lh.certificate + ": " + r.error().message);
+      options.lighthouses.push_back(endpoint_of(lh.address, discovery::kLighthousePort));
+    }
+    if (config.lighthouse)  // a lighthouse also registers with itself
+      options.lighthouses.push_back(endpoint_of(*host_address, discovery::kLighthousePort));
+    lighthouse_client = std::make_unique<discovery::LighthouseClient>(
+        options, time, [this](const udp::Endpoint& to, ByteSpan bytes) {
+          if (client_transport) client_transport->send(to, bytes);
+        });
+    auto transport = discovery::UdpTransport::open(
+        &loop, endpoint_of(*host_address, 0),
+        [this](const udp::Endpoint& from, ByteSpan bytes) {
+          lighthouse_client->on_datagram(from, bytes);
+        });
+    if (!transport) return fail("lighthouses: " + transport.error().message);
+    client_transport = std::move(*transport);
+    lighthouse_client->set_on_observed([](const udp::Endpoint& lh, const udp::Endpoint& seen) {
+      spdlog::info("lighthouse {} sees this node at {}", lh.to_string(), seen.to_string());
+    });
+    lighthouse_client->set_on_revocation_list([this](ByteSpan bytes) {
+      auto list = identity::RevocationList::parse(bytes);
+      if (!list) return;
+      identity::TrustStore next = trust;
+      if (next.set_revocation_list(*list)) {  // checks the root's signature, refuses older
+        trust = std::move(next);
+        tunnel->set_trust(std::make_shared<const identity::TrustStore>(trust));
+        spdlog::info("revocation list from a lighthouse: {} revoked", list->revoked().size());
+      }
+    });
+    backends.push_back(lighthouse_client.get());
+  }
+  if (config.lighthouse) {
+    lighthouse_server = std::make_unique<discovery::LighthouseServer>(
+        discovery::LighthouseServerOptions{}, [this](const udp::Endpoint& source) {
+          return tunnel->endpoint_of(address_of(source));
+        });
+    auto transport = discovery::UdpTransport::open(
+        &loop, endpoint_of(*host_address, discovery::kLighthousePort),
+        [this](const udp::Endpoint& from, ByteSpan bytes) {
+          for (auto& out : lighthouse_server->handle_datagram(from, bytes, time.now()))
+            server_transport->send(out.to, out.bytes);
+        });
+    if (!transport) return fail("lighthouse: " + transport.error().message);
+    server_transport = std::move(*transport);
+    spdlog::info("lighthouse: serving discovery on {}", server_transport->local().to_string());
+  }
+  if (config.etcd) {
+    discovery::EtcdOptions options;
+    options.endpoints = config.etcd->endpoints;
+    options.prefix = config.etcd->prefix;
+    options.lease_ttl = config.etcd->lease_ttl;
+    auto e = discovery::EtcdDirectory::open(&loop, std::move(options));
+    if (!e) return fail("discovery.etcd: " + e.error().message);
+    etcd_directory = std::move(*e);
+    backends.push_back(etcd_directory.get());
+  }
+  if (backends.empty()) return {};
+
+  directory = std::make_unique<discovery::DirectorySet>(backends);
+  directory->watch([this](const discovery::Change& c) {
+    if (c.kind != discovery::ChangeKind::Removed) learn(c.record);
+  });
+  tunnel->set_route_miss([this](const IpAddress& dst) {
+    if (const discovery::Record* r = directory->lookup_address(dst)) learn(*r);
+  });
+  sync_published();
+  uv_timer_init(&loop, discovery_timer.get());
+  discovery_timer.get()->data = this;
+  const auto every = std::uint64_t(discovery::kTickInterval.count());
+  uv_timer_start(
+      discovery_timer.get(), [](uv_timer_t* h) { static_cast<Impl*>(h->data)->discovery_tick(); },
+      every, every);
+  return {};
+}
+
+void Daemon::Impl::close_discovery() {
+  discovery_timer.reset();
+  if (tunnel) tunnel->set_route_miss({});
+  directory.reset();
+  client_transport.reset();
+  server_transport.reset();
+  lighthouse_client.reset();
+  lighthouse_server.reset();
+  etcd_directory.reset();
+  static_directory.reset();
+}
+
+void Daemon::Impl::discovery_tick() {
+  sync_published();
+  directory->tick(time.wall_now());
+  if (lighthouse_server)
+    for (auto& out : lighthouse_server->tick(time.now())) server_transport->send(out.to, out.bytes);
+}
+
+void Daemon::Impl::sync_published() {
+  std::map<std::string, std::string> now_local;
+  for (const LocalIdentity* l : tunnel->local_identities())
+    if (l->certified)
+      now_local[l->cert.fingerprint] = std::string(l->chain_bytes.begin(), l->chain_bytes.end());
+  if (now_local == published) return;
+  const auto endpoints = own_endpoints();
+  for (const auto& [fp, chain] : published)
+    if (!now_local.contains(fp))
+      if (auto parsed = identity::parse_fingerprint(fp)) directory->withdraw(*parsed);
+  for (const auto& [fp, chain] : now_local) {
+    if (published.contains(fp)) continue;
+    auto record = discovery::record_from_chain(
+        ByteSpan(reinterpret_cast<const std::uint8_t*>(chain.data()), chain.size()), endpoints,
+        WallTime::max());
+    if (!record) {
+      spdlog::warn("discovery: cannot publish {}: {}", fp.substr(0, 16), record.error().message);
+      continue;
+    }
+    if (auto r = directory->publish(std::move(*record)); !r)
+      spdlog::warn("discovery: publishing {}: {}", fp.substr(0, 16), r.error().message);
+  }
+  published = std::move(now_local);
+}
+
+void Daemon::Impl::learn(const discovery::Record& record) {
+  if (record.raw_key() || record.endpoints.empty()) return;
+  const std::string fp = identity::short_hex(record.fingerprint);
+  for (const LocalIdentity* l : tunnel->local_identities())
+    if (l->certified && l->cert.fingerprint.starts_with(fp)) return;  // one of ours
+  auto known = learned.find(fp);
+  if (known != learned.end() && known->second == record.endpoints) return;
+  auto chain = identity::parse_chain(ByteSpan(record.chain.data(), record.chain.size()));
+  if (!chain) return;
+  // Validated here, against our roots: a forged or stale record ends at this line.
+  if (auto r = tunnel->add_remote(*chain, record.endpoints); !r) {
+    spdlog::debug("discovery: {} not usable: {}", record.describe(), r.error().message);
+    return;
+  }
+  learned[fp] = record.endpoints;
+  spdlog::info("discovery: {} at {}", record.describe(), record.endpoints.front().to_string());
+}
+
+}  // namespace keymesh::daemon
