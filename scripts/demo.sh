@@ -1,23 +1,22 @@
 #!/usr/bin/env bash
 # demo.sh - see keymesh work in a minute: `sudo bash scripts/demo.sh [--keep]`
 #
-# Installs the build dependencies if keymeshd is not built yet, builds keymeshd + keymesh into
-# build/ if needed, then on this machine (inside network namespaces only; nothing touches the
-# host's own network):
+# Installs the build dependencies and builds into build/ if needed, then, inside network
+# namespaces only (nothing touches the host's own network), brings up three keymesh hosts:
 #
-#   ns km-demo-<pid>-a                              ns km-demo-<pid>-b
-#   km0 100.64.3.1/24  keymeshd :51820              km0 100.64.3.2/24  keymeshd :51820
-#   ul0 198.18.0.1/24  ========= veth ============= ul0 198.18.0.2/24
+#   ns km-demo-<pid>-lh            ns km-demo-<pid>-a              ns km-demo-<pid>-b
+#   lighthouse 100.64.0.1          node CA 100.64.1.0/24           node CA 100.64.2.0/24
+#                                  container "web" [group web]     container "db" [group db]
+#   ul0 198.18.0.10 ------------ bridge ------------ 198.18.0.1 ------------ 198.18.0.2
 #
-# makes a key pair per host (`keymesh key gen | keymesh key pub`), writes each host's config
-# with every other host as a peer, starts keymeshd on each, pings every pair over the overlay,
-# copies 5 MB over TCP a -> b and compares checksums, prints `keymesh status` of each host,
-# and removes everything again. With --keep it leaves it running and tells you how to look
-# around and how to clean up.
-#
-# Hosts are listed once in HOSTS below (name, underlay address, overlay address); with three
-# or more, link_hosts puts them on a bridge instead of a veth pair, and every host gets every
-# other one as a peer.
+# 1. an operator's PKI: a root CA, a node CA per host (keymesh ca init / cert sign);
+# 2. keymeshd on each host: a and b find each other through the embedded lighthouse;
+# 3. two containers (network namespaces) attached by the CNI plugin keymesh-cni, exactly as
+#    podman or containerd would call it: each gets an overlay address and its own workload
+#    certificate minted by its host's node CA;
+# 4. the policy "web may reach db on tcp/5432 (and ping it)": web reaches db:5432 across
+#    the encrypted overlay; web -> db:22 and db -> web are refused, and the audit log says so;
+# 5. prints keymesh status and the audit lines, then removes everything (unless --keep).
 set -euo pipefail
 
 KEEP=0
@@ -36,19 +35,13 @@ if [[ $(id -u) -ne 0 ]]; then
   exit 1
 fi
 
-HOSTS=(
-  # name  underlay     overlay
-  "a      198.18.0.1   100.64.3.1"
-  "b      198.18.0.2   100.64.3.2"
-)
-PORT=51820
-
 # ---- build if needed
-if [[ ! -x $KEYMESH_BUILD_DIR/daemon/keymeshd || ! -x $KEYMESH_BUILD_DIR/tools/keymesh ]]; then
+if [[ ! -x $KEYMESH_BUILD_DIR/daemon/keymeshd || ! -x $KEYMESH_BUILD_DIR/tools/keymesh ||
+      ! -x $KEYMESH_BUILD_DIR/cni/keymesh-cni ]]; then
   echo "== keymeshd is not built yet: installing dependencies and building into $KEYMESH_BUILD_DIR"
   bash "$REPO/scripts/install-deps.sh"
   cmake -S "$REPO" -B "$KEYMESH_BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
-  cmake --build "$KEYMESH_BUILD_DIR" -j"${KM_JOBS:-2}" --target keymeshd keymesh
+  cmake --build "$KEYMESH_BUILD_DIR" -j"${KM_JOBS:-2}" --target keymeshd keymesh keymesh-cni
 fi
 for t in ip ping python3 sha256sum timeout; do
   command -v "$t" >/dev/null || { echo "missing $t: run sudo bash scripts/install-deps.sh" >&2; exit 1; }
@@ -59,85 +52,103 @@ source "$REPO/tests/netns/lib.sh"
 KM=$(binary keymesh)
 say() { printf '\n== %s\n' "$*"; }
 
-declare -a NAMES=()
-declare -A OVERLAY=()
-for h in "${HOSTS[@]}"; do
-  read -r name ul ov <<<"$h"
-  NAMES+=("$name")
-  OVERLAY[$name]=$ov
-done
+CNI=$(binary cni/keymesh-cni)
+PROBE="$REPO/tests/netns/netprobe.py"
+declare -A N=([lh]=0 [a]=1 [b]=2) UL=([lh]=198.18.0.10 [a]=198.18.0.1 [b]=198.18.0.2)
+NAMES=(lh a b)
 
-say "network namespaces and underlay links"
-for h in "${HOSTS[@]}"; do
-  read -r name ul ov <<<"$h"
-  make_host "$name" "$ul"
-  echo "   host $name: namespace $(nsname "$name"), underlay $ul/24 on ul0"
+say "three hosts in network namespaces, one underlay bridge"
+for h in "${NAMES[@]}"; do
+  make_host "$h" "${UL[$h]}"
+  echo "   host $h: namespace $(nsname "$h"), underlay ${UL[$h]}/24"
 done
 link_hosts "${NAMES[@]}"
 
-say "keys (keymesh key gen | keymesh key pub) and configs"
-for n in "${NAMES[@]}"; do
-  (umask 077 && "$KM" key gen >"$KM_TMP/$n.key")
-  "$KM" key pub <"$KM_TMP/$n.key" >"$KM_TMP/$n.pub"
-  echo "   $n: public key $(cat "$KM_TMP/$n.pub")"
+say "PKI: root CA, a node CA per host constrained to its /24, host certificates"
+export KM_PKI_PATTERN='*'
+pki_root "$KM_TMP"
+for h in "${NAMES[@]}"; do
+  pki_host "$KM_TMP" "$h" "${N[$h]}"
+  echo "   $h: node CA for 100.64.${N[$h]}.0/24, host certificate 100.64.${N[$h]}.1"
 done
-for n in "${NAMES[@]}"; do
-  km_config "$KM_TMP/$n.yaml" "$KM_TMP/$n.key" "$PORT" km0 "${OVERLAY[$n]}/24" "$KM_TMP/$n.sock"
-  for p in "${NAMES[@]}"; do
-    [[ $p == "$n" ]] && continue
-    km_peer "$KM_TMP/$n.yaml" "$p" "$(cat "$KM_TMP/$p.pub")" "$(host_ip "$p"):$PORT" "${OVERLAY[$p]}/32"
-  done
-done
-echo "   config of ${NAMES[0]} ($KM_TMP/${NAMES[0]}.yaml):"
-sed 's/^/      /' "$KM_TMP/${NAMES[0]}.yaml"
+"$KM" cert verify --ca "$KM_TMP/root.crt" "$KM_TMP/a.chain" | sed 's/^/   /'
 
-say "starting keymeshd on each host"
-for n in "${NAMES[@]}"; do
-  start_keymeshd "$n" "$KM_TMP/$n.yaml" "$KM_TMP/$n.log"
-done
+say "policy: web may reach db on tcp/5432 and ping it; nothing else"
+cat >"$KM_TMP/policy.yaml" <<'POLICY'
+rules:
+  - name: web-to-db
+    from: { groups: [web] }
+    to: { groups: [db] }
+    allow: [tcp/5432, icmp]
+POLICY
+sed 's/^/   /' "$KM_TMP/policy.yaml"
 
-say "ping over the overlay"
-for n in "${NAMES[@]}"; do
-  for p in "${NAMES[@]}"; do
-    [[ $p == "$n" ]] && continue
-    wait_ping "$n" "${OVERLAY[$p]}" 15 || fail "$n cannot reach $p at ${OVERLAY[$p]}"
-    rtt=$(on "$n" ping -c 3 -i 0.2 -W 2 "${OVERLAY[$p]}" | awk -F/ '/^rtt/{print $5}')
-    echo "   $n -> $p (${OVERLAY[$p]}): ok, avg rtt ${rtt} ms"
-  done
+say "starting keymeshd: lh is the lighthouse, a and b use it"
+for h in "${NAMES[@]}"; do
+  km_cert_config "$KM_TMP/$h.yaml" "$h" "${N[$h]}"
+  if [[ $h == lh ]]; then
+    echo "lighthouse: true" >>"$KM_TMP/$h.yaml"
+  else
+    echo "lighthouses: [ { address: 100.64.0.1, certificate: $KM_TMP/lh.chain, endpoints: [\"198.18.0.10:51820\"] } ]" >>"$KM_TMP/$h.yaml"
+  fi
+  start_keymeshd "$h" "$KM_TMP/$h.yaml" "$KM_TMP/$h.log"
 done
+echo "   config of a ($KM_TMP/a.yaml):"
+sed 's/^/      /' "$KM_TMP/a.yaml"
 
-say "5 MB over TCP ${NAMES[0]} -> ${NAMES[1]}, checksum compared"
-make_random_file "$KM_TMP/data" 5
-cap=""
-if command -v tcpdump >/dev/null; then
-  capture_start "${NAMES[0]}" ul0 "$KM_TMP/ul0.pcap" not arp
-  cap=$KM_LAST_PID
+say "containers attached by keymesh-cni (as a runtime calls it)"
+declare -A CTR_IP=()
+attach() {  # attach HOST CONTAINER GROUP
+  local h=$1 c=$2 g=$3 ns="km-demo-$KM_RUN-ctr-$2" out
+  ip netns add "$ns"
+  KM_EXTRA_NS+=("$ns")
+  ip -n "$ns" link set lo up
+  out=$(printf '{"cniVersion":"1.0.0","name":"keymesh","type":"keymesh","socket":"%s","identity":"%s","groups":["%s"]}' \
+      "$KM_TMP/$h.sock" "$c" "$g" |
+    ip netns exec "$(nsname "$h")" env CNI_COMMAND=ADD CNI_CONTAINERID="demo-$c" \
+      CNI_NETNS="/run/netns/$ns" CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni "$CNI") ||
+    fail "keymesh-cni ADD for $c failed: $out"
+  CTR_IP[$c]=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["ips"][0]["address"].split("/")[0])' <<<"$out")
+  echo "   container $c on host $h: namespace $ns, eth0 ${CTR_IP[$c]}, groups [$g]"
+}
+attach a web web
+attach b db db
+in_ctr() { local c=$1; shift; ip netns exec "km-demo-$KM_RUN-ctr-$c" "$@"; }
+
+say "traffic"
+spawn b "$KM_TMP/db-5432.log" ip netns exec "km-demo-$KM_RUN-ctr-db" "$KM_PY" "$PROBE" serve-tcp "${CTR_IP[db]}" 5432
+spawn b "$KM_TMP/db-22.log" ip netns exec "km-demo-$KM_RUN-ctr-db" "$KM_PY" "$PROBE" serve-tcp "${CTR_IP[db]}" 22
+wait_for "grep -q LISTENING '$KM_TMP/db-5432.log' && grep -q LISTENING '$KM_TMP/db-22.log'" 10 0.1 ||
+  fail "db's listeners did not start"
+wait_for "in_ctr web ping -c1 -W1 ${CTR_IP[db]}" 15 || fail "web cannot ping db"
+echo "   web -> db ping:        answered (a found db through the lighthouse)"
+in_ctr web "$KM_PY" "$PROBE" connect "${CTR_IP[web]}" "${CTR_IP[db]}" 5432 5 >/dev/null ||
+  fail "web -> db tcp/5432 failed"
+echo "   web -> db tcp/5432:    connected"
+if in_ctr web "$KM_PY" "$PROBE" connect "${CTR_IP[web]}" "${CTR_IP[db]}" 22 3 >/dev/null; then
+  fail "web -> db tcp/22 connected, but policy does not grant it"
 fi
-transfer "${NAMES[0]}" "${NAMES[1]}" "${OVERLAY[${NAMES[1]}]}" "$KM_TMP/data" 0 60 5201 ||
-  fail "transfer failed"
-if [[ -n $cap ]]; then
-  capture_stop "$cap"
-  all=$(pcap_count "$KM_TMP/ul0.pcap")
-  wgp=$(pcap_count "$KM_TMP/ul0.pcap" udp port "$PORT")
-  echo "   ${NAMES[0]}'s ul0 carried $all packets during the copy, $wgp of them UDP port $PORT"
+echo "   web -> db tcp/22:      refused by policy (no packet left host a)"
+if in_ctr db ping -c2 -W1 "${CTR_IP[web]}" >/dev/null 2>&1; then
+  fail "db -> web ping was answered, but policy does not grant it"
 fi
+echo "   db -> web ping:        refused by policy"
 
-say "keymesh status"
-for n in "${NAMES[@]}"; do
-  echo "   --- $n: keymesh status --socket $KM_TMP/$n.sock"
-  timeout 5 "$KM" status --socket "$KM_TMP/$n.sock" 2>&1 | sed 's/^/      /' || echo "      (status failed)"
+say "keymesh status on a"
+timeout 5 "$KM" status --socket "$KM_TMP/a.sock" 2>&1 | sed 's/^/   /' || echo "   (status failed)"
+
+say "audit lines (a: $KM_TMP/a-audit.jsonl, b: $KM_TMP/b-audit.jsonl)"
+for h in a b; do
+  grep -E '"event":"(path_opened|packet_denied|path_refused)"' "$KM_TMP/$h-audit.jsonl" | head -3 |
+    cut -c1-220 | sed "s/^/   $h: /"
 done
 
 say "what this showed"
-echo "   - each host has only its own private key and the others' public keys (WireGuard-style)"
-echo "   - keymeshd brought up km0 and completed a Noise IK handshake with every peer:"
-for n in "${NAMES[@]}"; do
-  echo "       $n: $(grep -c 'handshake complete' "$KM_TMP/$n.log" || true) handshake(s) logged"
-done
-echo "   - ICMP and TCP crossed the overlay; the copy's sha256 matched the original"
-if [[ -n $cap ]]; then
-  echo "   - on the underlay (ul0), $wgp of the $all packets seen during the copy were UDP port $PORT (WireGuard messages)"
-fi
+echo "   - a and b had no peer list: they registered with the lighthouse and found each other"
+echo "   - each container got its own workload certificate from its host's node CA"
+echo "   - web reached db on tcp/5432 across the encrypted overlay; tcp/22 and db -> web were"
+echo "     refused, and every decision is an audit line naming both identities"
+echo "   - look around (with --keep): keymesh status, keymesh identity list, keymesh audit tail"
 
 if ((KEEP)); then
   {
@@ -149,15 +160,16 @@ if ((KEEP)); then
     done
     echo "sleep 1"
     for n in "${NAMES[@]}"; do echo "ip netns del $(nsname "$n") 2>/dev/null"; done
+    for n in "${KM_EXTRA_NS[@]}"; do echo "ip netns del $n 2>/dev/null"; done
     echo "rm -rf $KM_TMP"
   } >"$KM_TMP/cleanup.sh"
   say "left running (--keep); try:"
-  a=${NAMES[0]} b=${NAMES[1]}
-  echo "   sudo ip netns exec $(nsname "$a") ping ${OVERLAY[$b]}"
-  echo "   sudo ip netns exec $(nsname "$a") tcpdump -ni ul0 udp port $PORT     # ciphertext only"
-  echo "   sudo ip netns exec $(nsname "$a") tcpdump -ni km0                    # plaintext"
-  echo "   sudo $KM status --socket $KM_TMP/$a.sock"
-  echo "   less $KM_TMP/$a.log                                   # daemon log"
+  echo "   sudo ip netns exec km-demo-$KM_RUN-ctr-web ping ${CTR_IP[db]}"
+  echo "   sudo ip netns exec $(nsname a) tcpdump -ni ul0 udp port 51820   # ciphertext only"
+  echo "   sudo $KM status --socket $KM_TMP/a.sock"
+  echo "   sudo $KM identity list --socket $KM_TMP/a.sock"
+  echo "   sudo $KM audit tail --follow --file $KM_TMP/a-audit.jsonl"
+  echo "   less $KM_TMP/a.log                                   # daemon log"
   echo "   configs and keys: $KM_TMP"
   echo "clean up with:"
   echo "   sudo bash $KM_TMP/cleanup.sh      (the next demo.sh run also removes it)"

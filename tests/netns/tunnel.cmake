@@ -20,3 +20,6 @@ km_netns_test(NAME netns_policy SCRIPT ${CMAKE_CURRENT_LIST_DIR}/policy.sh
               LABELS policy TIMEOUT 240)
 km_netns_test(NAME netns_discovery_lighthouse SCRIPT ${CMAKE_CURRENT_LIST_DIR}/discovery_lighthouse.sh
               LABELS discovery TIMEOUT 200)
+# The README's first command, as a newcomer runs it (build already done by the suite).
+km_netns_test(NAME netns_demo SCRIPT ${CMAKE_SOURCE_DIR}/scripts/demo.sh
+              LABELS discovery cni TIMEOUT 180)
