@@ -28,6 +28,8 @@ void add_cert_commands(CLI::App& app, Outcome& outcome);
 void add_policy_commands(CLI::App& app, Outcome& outcome, int& exit_status);
 // audit tail (audit_commands.cpp)
 void add_audit_commands(CLI::App& app, Outcome& outcome);
+// A control-socket reply as JSON on stdout (field names as in control.proto; status_command.cpp).
+Result<void> print_json(const google::protobuf::Message& message);
 // identity add|remove|list (control socket)
 void add_identity_commands(CLI::App& app, Outcome& outcome);
 

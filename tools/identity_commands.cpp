@@ -5,8 +5,6 @@
 //   keymesh identity add web-1 --group web --label app=shop  mint one with the node CA
 //   keymesh identity remove web-1
 //   keymesh identity list [--json]
-#include <google/protobuf/util/json_util.h>
-
 #include <iostream>
 #include <memory>
 
@@ -89,16 +87,7 @@ Result<void> list(const Options& o) {
   request.mutable_identity_list();
   auto reply = ask_daemon(o.socket, request);
   if (!reply) return std::unexpected(reply.error());
-  if (o.json) {
-    google::protobuf::util::JsonPrintOptions options;
-    options.add_whitespace = true;
-    options.preserve_proto_field_names = true;
-    std::string out;
-    if (!google::protobuf::util::MessageToJsonString(reply->identity_list(), &out, options).ok())
-      return fail("cannot render JSON");
-    std::cout << out;
-    return {};
-  }
+  if (o.json) return print_json(reply->identity_list());
   for (const auto& id : reply->identity_list().identities()) print_identity(id);
   return {};
 }

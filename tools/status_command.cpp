@@ -65,15 +65,7 @@ Result<void> status(const std::string& socket, bool json, bool all_drops) {
   if (!reply->has_status()) return fail("keymeshd sent a reply without status");
 
   if (json) {
-    google::protobuf::util::JsonPrintOptions options;
-    options.add_whitespace = true;
-    options.always_print_primitive_fields = true;
-    options.preserve_proto_field_names = true;
-    std::string out;
-    if (!google::protobuf::util::MessageToJsonString(reply->status(), &out, options).ok())
-      return fail("cannot render the status as JSON");
-    std::cout << out;
-    if (out.empty() || out.back() != '\n') std::cout << "\n";
+    if (auto r = print_json(reply->status()); !r) return r;
   } else {
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(
         std::chrono::system_clock::now().time_since_epoch());
@@ -85,6 +77,19 @@ Result<void> status(const std::string& socket, bool json, bool all_drops) {
 }
 
 }  // namespace
+
+Result<void> print_json(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.always_print_primitive_fields = true;
+  options.preserve_proto_field_names = true;
+  std::string out;
+  if (!google::protobuf::util::MessageToJsonString(message, &out, options).ok())
+    return fail("cannot render the reply as JSON");
+  std::cout << out;
+  if (out.empty() || out.back() != '\n') std::cout << "\n";
+  return {};
+}
 
 std::string format_status(const proto::StatusReply& s, bool all_drops, std::int64_t now_unix) {
   std::string out;

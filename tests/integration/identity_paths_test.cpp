@@ -54,24 +54,32 @@ std::uint16_t checksum(const std::uint8_t* p, std::size_t n) {
   return std::uint16_t(~sum);
 }
 
-// IPv4 + TCP SYN (or ACK) from src:sport to dst:dport.
-std::vector<std::uint8_t> tcp(const char* src, const char* dst, std::uint16_t sport,
-                              std::uint16_t dport, std::uint8_t flags = 0x02) {
-  std::vector<std::uint8_t> p(40, 0);
-  auto store_be16 = [](std::uint8_t* at, std::uint16_t v) {
-    at[0] = std::uint8_t(v >> 8);
-    at[1] = std::uint8_t(v);
-  };
+void put_be16(std::uint8_t* at, std::uint16_t v) {
+  at[0] = std::uint8_t(v >> 8);
+  at[1] = std::uint8_t(v);
+}
+
+// An IPv4 header (with checksum) for `size` bytes of protocol `proto`, zeroed payload.
+std::vector<std::uint8_t> ipv4(const char* src, const char* dst, std::uint8_t proto,
+                               std::size_t size) {
+  std::vector<std::uint8_t> p(size, 0);
   p[0] = 0x45;
-  p[3] = 40;
+  put_be16(&p[2], std::uint16_t(size));
   p[8] = 64;
-  p[9] = 6;
+  p[9] = proto;
   auto s = *IpAddress::parse(src), d = *IpAddress::parse(dst);
   std::memcpy(&p[12], s.bytes.data(), 4);
   std::memcpy(&p[16], d.bytes.data(), 4);
-  store_be16(&p[10], checksum(p.data(), 20));
-  store_be16(&p[20], sport);
-  store_be16(&p[22], dport);
+  put_be16(&p[10], checksum(p.data(), 20));
+  return p;
+}
+
+// IPv4 + TCP SYN (or other flags) from src:sport to dst:dport.
+std::vector<std::uint8_t> tcp(const char* src, const char* dst, std::uint16_t sport,
+                              std::uint16_t dport, std::uint8_t flags = 0x02) {
+  auto p = ipv4(src, dst, 6, 40);
+  put_be16(&p[20], sport);
+  put_be16(&p[22], dport);
   p[32] = 0x50;
   p[33] = flags;
   return p;
@@ -79,21 +87,9 @@ std::vector<std::uint8_t> tcp(const char* src, const char* dst, std::uint16_t sp
 
 // IPv4 ICMP echo request.
 std::vector<std::uint8_t> ping(const char* src, const char* dst, std::uint16_t id = 7) {
-  std::vector<std::uint8_t> p(28, 0);
-  auto store_be16 = [](std::uint8_t* at, std::uint16_t v) {
-    at[0] = std::uint8_t(v >> 8);
-    at[1] = std::uint8_t(v);
-  };
-  p[0] = 0x45;
-  p[3] = 28;
-  p[8] = 64;
-  p[9] = 1;
-  auto s = *IpAddress::parse(src), d = *IpAddress::parse(dst);
-  std::memcpy(&p[12], s.bytes.data(), 4);
-  std::memcpy(&p[16], d.bytes.data(), 4);
-  store_be16(&p[10], checksum(p.data(), 20));
+  auto p = ipv4(src, dst, 1, 28);
   p[20] = 8;
-  store_be16(&p[24], id);
+  put_be16(&p[24], id);
   return p;
 }
 
