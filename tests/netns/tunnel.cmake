@@ -23,3 +23,5 @@ km_netns_test(NAME netns_discovery_lighthouse SCRIPT ${CMAKE_CURRENT_LIST_DIR}/d
 # The README's first command, as a newcomer runs it (build already done by the suite).
 km_netns_test(NAME netns_demo SCRIPT ${CMAKE_SOURCE_DIR}/scripts/demo.sh
               LABELS discovery cni TIMEOUT 180)
+km_netns_test(NAME netns_discovery_etcd_daemons SCRIPT ${CMAKE_CURRENT_LIST_DIR}/discovery_etcd_daemons.sh
+              LABELS discovery TIMEOUT 150)
