@@ -197,6 +197,61 @@ BOOST_AUTO_TEST_CASE(number_out_of_range_names_key_and_value) {
              "testing.rekey_timeout_ms: must be 1-86400000, got 0");
 }
 
+BOOST_AUTO_TEST_CASE(identity_policy_and_discovery_sections) {
+  auto c = parse(kMinimal + R"(certificate: host.chain
+trust: { roots: [root.crt, /etc/keymesh/old-root.crt], revocation_list: crl.pem }
+identities: [ { certificate: w.chain, key: w.key } ]
+directory: [ { certificate: b.chain, endpoints: ["198.18.0.2:51820"] } ]
+policy: policy.yaml
+audit_log: "-"
+node_ca: { certificate: ca.crt, key: ca.key, workload_lifetime_seconds: 3600, renew_at_percent: 50 }
+state_dir: state
+lighthouses: [ { address: 100.64.0.1, certificate: lh.chain, endpoints: ["198.18.0.10:51820"] } ]
+discovery: { etcd: { endpoints: ["http://198.18.0.20:23791"], lease_ttl_seconds: 10 } }
+advertise: ["198.18.0.1:51820"]
+testing: { wall_clock_start_unix: 1795798740 }
+)");
+  BOOST_REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
+  const std::string d = dir.path() + "/";
+  BOOST_TEST(c->certificate == d + "host.chain");
+  BOOST_TEST(c->trust_roots.size() == 2u);
+  BOOST_TEST(c->trust_roots[1] == "/etc/keymesh/old-root.crt");
+  BOOST_TEST(c->revocation_list == d + "crl.pem");
+  BOOST_TEST(c->identities.at(0).key == d + "w.key");
+  BOOST_TEST(c->directory.at(0).endpoints.at(0).to_string() == "198.18.0.2:51820");
+  BOOST_TEST(c->audit_log == "-");
+  BOOST_TEST(c->node_ca->workload_lifetime.count() == 3600);
+  BOOST_TEST(c->node_ca->renew_fraction == 0.5);
+  BOOST_TEST(c->state_dir == d + "state");
+  BOOST_TEST(c->lighthouses.at(0).address.to_string() == "100.64.0.1");
+  BOOST_TEST(c->etcd->endpoints.at(0) == "http://198.18.0.20:23791");
+  BOOST_TEST(c->etcd->lease_ttl.count() == 10);
+  BOOST_TEST(c->advertise.size() == 1u);
+  BOOST_TEST(c->timers.wall_clock_start_unix == 1795798740);
+}
+
+BOOST_AUTO_TEST_CASE(identity_policy_and_discovery_errors_name_the_key) {
+  BOOST_TEST(error(kMinimal + "identities: [ { certificate: w.chain } ]\n") ==
+             "identities[0].key: is required");
+  BOOST_TEST(error(kMinimal + "directory: [ { certificate: b.chain, endpoints: [nowhere] } ]\n") ==
+             "directory[0].endpoints[0]: \"nowhere\" is not an address:port (198.18.0.2:51820 or "
+             "[2001:db8::2]:51820)");
+  BOOST_TEST(error(kMinimal + "node_ca: { certificate: ca.crt }\n") == "node_ca.key: is required");
+  BOOST_TEST(error(kMinimal + "node_ca: { certificate: c, key: k, renew_at_percent: 99 }\n") ==
+             "node_ca.renew_at_percent: must be 10-95, got 99");
+  BOOST_TEST(error(kMinimal + "certificate: h\nlighthouse: yes\n") ==
+             "lighthouse: expected true or false, got \"yes\"");
+  BOOST_TEST(error(kMinimal + "certificate: h\nlighthouses: [ { address: x, certificate: c, "
+                              "endpoints: [\"198.18.0.1:1\"] } ]\n") ==
+             "lighthouses[0].address: \"x\" is not an IP address");
+  BOOST_TEST(error(kMinimal + "discovery: { etcd: { endpoints: [etcd:2379] } }\n") ==
+             "discovery.etcd.endpoints[0]: \"etcd:2379\" is not an http(s) URL");
+  BOOST_TEST(error(kMinimal + "lighthouse: true\n").starts_with(
+      "lighthouse/lighthouses: discovery runs between node identities"));
+  BOOST_TEST(error(kMinimal + "trust: { root: [r.crt] }\n").find("did you mean roots?") !=
+             std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(wrong_type_names_key_and_what_was_found) {
   BOOST_TEST(error(kMinimal + "listen_port: abc\n") ==
              "listen_port: expected an integer, got \"abc\"");
