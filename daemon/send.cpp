@@ -77,8 +77,7 @@ void Tunnel::send_inside_packet(std::span<std::uint8_t> buffer, std::size_t size
   const auto verdict = peer->conntrack->on_outbound(view, now(), wall_now());
   if (!policy::allowed(verdict)) {
     drop(DropReason::PolicyDenied);
-    return audit_denied(*peer, local, std::string(policy::verdict_name(verdict)) + " " +
-                                          policy::describe_service(view.proto, view.policy_port()));
+    return audit_denied(*peer, local, view, verdict, false);
   }
   transmit(*peer, buffer, packet);
 }
