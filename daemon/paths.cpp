@@ -139,6 +139,11 @@ Peer* Tunnel::path_for(LocalIdentity& local, RemoteIdentity& remote) noexcept {
     audit_refused(local, remote);
     return nullptr;
   }
+  // A certificate revoked or expired since we learned it: no handshake to try.
+  if (!trust_ || !trust_->recheck(remote.cert, wall_now())) {
+    drop(DropReason::CertificateRejected);
+    return nullptr;
+  }
   try {
     return open_path(local, remotes_.at(remote.public_key));
   } catch (...) {
