@@ -5,6 +5,7 @@
 // Tunnel::renew_local_identity).
 #include <spdlog/spdlog.h>
 
+#include "cni/attach.h"
 #include "common/bytes.h"
 #include "daemon/daemon_impl.h"
 #include "node/node_ca.h"
@@ -38,6 +39,13 @@ Result<void> Daemon::Impl::open_workloads() {
   auto store = node::WorkloadStore::open(config.state_dir, std::move(*ca), options);
   if (!store) return fail("state_dir: " + store.error().message);
   workloads.emplace(std::move(*store));
+  // The workloads' routing table points into our TUN, and went away with the previous one:
+  // without this, containers attached before a restart would stay cut off.
+  auto netlink = cni::Netlink::open();
+  if (!netlink) return fail("workload routing: " + netlink.error().message);
+  if (auto r = cni::setup_tun_routing(*netlink, config.interface_name); !r)
+    return fail("workload routing (table " + std::to_string(cni::kWorkloadTable) + " into " +
+                config.interface_name + "): " + r.error().message);
   // Renew first what expired while the daemon was down, then attach everything.
   renew_due();
   std::size_t attached = 0;
