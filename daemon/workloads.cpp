@@ -23,10 +23,6 @@ proto::Reply error_reply(std::string message) {
   reply.set_error(std::move(message));
   return reply;
 }
-
-std::string minted_name(std::string_view container_id) {
-  return std::string(container_id.substr(node::kIdentityPrefix.size()));
-}
 }  // namespace
 
 Result<void> Daemon::Impl::open_workloads() {
@@ -126,6 +122,12 @@ proto::Reply Daemon::Impl::workload_add(const proto::WorkloadAddRequest& r) {
     return error_reply("container_id and ifname are required");
   if (tunnel->find_local(spec.identity))
     return error_reply("identity " + spec.identity + " is already in use on this node");
+  // The name comes from the front door's template (CNI: the conf's "identity"), which the
+  // operator has to make agree with the node CA's name pattern: say so where it fails.
+  if (auto named = workloads->node_ca().check_name(spec.identity); !named)
+    return error_reply(named.error().message + "; make the " + spec.front_door +
+                       " identity template expand to a name the node CA signs (docs/cni.md, "
+                       "\"Identity names and the node CA\")");
   auto added = workloads->add(spec, time.wall_now());
   if (!added) return error_reply(added.error().message);
   if (auto in_tunnel = attach(**added); !in_tunnel) {
