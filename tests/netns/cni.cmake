@@ -6,3 +6,7 @@ target_link_libraries(cni_fake_daemon PRIVATE km_control)
 set_target_properties(cni_fake_daemon PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/netns)
 km_netns_test(NAME netns_cni_plugin SCRIPT ${CMAKE_CURRENT_LIST_DIR}/cni_plugin.sh
               LABELS cni TIMEOUT 240)
+# keymesh-cni with the real keymeshd on two hosts: workload identities from the node CA,
+# same-host and cross-host policy, restart, DEL, 20 parallel ADD/DEL.
+km_netns_test(NAME netns_cni_daemon SCRIPT ${CMAKE_CURRENT_LIST_DIR}/cni_daemon.sh
+              LABELS cni TIMEOUT 120)
