@@ -59,10 +59,13 @@ for h in a b; do km_cert_config "$KM_TMP/$h.yaml" "$h" "${N[$h]}"; done
 
 # ------------------------------------------------------------------ helpers
 ctr_n=0
-new_ctr() {  # new_ctr VAR : a fresh "container" namespace; its /run/netns path in VAR
+new_ctr() {  # new_ctr VAR : a fresh, empty "container" namespace; its /run/netns path in VAR
+  local ns
   ctr_n=$((ctr_n + 1))
-  make_host "c$ctr_n" "198.18.60.$ctr_n"
-  printf -v "$1" '%s' "/run/netns/$(nsname "c$ctr_n")"
+  ns="km-${KM_TEST}-${KM_RUN}-c$ctr_n"
+  ip netns add "$ns"
+  KM_EXTRA_NS+=("$ns")  # lib.sh's cleanup deletes it
+  printf -v "$1" '%s' "/run/netns/$ns"
 }
 in_ctr() { local p=$1; shift; ip netns exec "$(basename "$p")" "$@"; }
 
@@ -264,13 +267,15 @@ for i in $(seq 1 20); do wait "${P_PID[$i]}" || { bad=$((bad + 1)); log "DEL $i:
 t3=$EPOCHREALTIME
 ((bad == 0)) || fail "7. $bad of 20 parallel DELs failed"
 names a | grep -q '^a/p[0-9]' && fail "7. identities left: $(names a | tr '\n' ' ')"
-for i in $(seq 1 20); do
-  [[ -z $(veth_of a "${P_ID[$i]}") ]] || fail "7. veth of container $i left"
-done
+left=$(on a ip -j -d link show | jq -r --arg t "keymesh/cni/$NET/par" '.[] | select((.ifalias // "") | startswith($t)) | .ifname')
+[[ -z $left ]] || fail "7. veths left: $left"
 [[ $(rules_7300 a) == $((rules_before)) ]] || fail "7. rules 7300: $(rules_7300 a), want $rules_before"
 [[ -z $(on a ip -4 route show | grep -F -f <(sed 's/$/ /' <<<"$addrs")) ]] ||
   fail "7. routes left: $(on a ip -4 route show)"
 log "7. 20 parallel ADDs ($(awk -v a="$t1" -v b="$t0" 'BEGIN{printf "%.1f", a-b}') s), 20 distinct addresses; 20 parallel DELs ($(awk -v a="$t3" -v b="$t2" 'BEGIN{printf "%.1f", a-b}') s) left nothing"
 
 # web still works after all that
-out=$(probe_stream a "$AWEB" "$IP_WEB" "$IP_BDB") || fail "7. web -> b/db after the batch: $out"
+wait_for "in_ctr $AWEB ping -c1 -W1 $IP_BDB" 15 ||
+  fail "7. ping web -> b/db after the batch: $(km_cli status --socket "$KM_TMP/a.sock")"
+out=$(probe_stream a "$AWEB" "$IP_WEB" "$IP_BDB") ||
+  fail "7. web -> b/db after the batch: $out; $(km_cli status --socket "$KM_TMP/a.sock")"
