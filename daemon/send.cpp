@@ -53,6 +53,8 @@ void Tunnel::pump_inside(std::size_t budget) noexcept {
     if (n <= 0) break;
     send_inside_packet(buffer, std::size_t(n));
   }
+  // deliver_local wrote same-host packets back into the device, which may buffer them.
+  device_.flush();
   bind_.flush();
 }
 
