@@ -139,7 +139,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
       [](uv_signal_t* h, int) {
         auto* self = static_cast<Impl*>(h->data);
         self->reload_policy("SIGHUP");
-        self->reload_revocation_list("SIGHUP");
+        self->reload_trust("SIGHUP");
       },
       SIGHUP);
   impl->watch_files();

@@ -70,6 +70,7 @@ struct Daemon::Impl {
   Result<void> load_policy();                // first load: an error stops the daemon
   void reload_policy(const char* why);       // SIGHUP / file change: keeps the old on error
   void reload_revocation_list(const char* why);
+  void reload_trust(const char* why);        // SIGHUP: roots and revocation list from files
   void watch_files();
 
   // workloads.cpp

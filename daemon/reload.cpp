@@ -24,6 +24,27 @@ void audit_reload(policy::AuditLog* audit, WallTime now, std::string reason) {
 }
 }  // namespace
 
+namespace {
+// Roots and revocation list as the config's files say now.
+Result<identity::TrustStore> read_trust(const Config& config) {
+  identity::TrustStore store;
+  for (const auto& file : config.trust_roots) {
+    auto certs = identity::read_certificates_file(file);
+    if (!certs) return fail("trust.roots: " + certs.error().message);
+    for (const auto& cert : *certs)
+      if (auto r = store.add_root(cert); !r)
+        return fail("trust.roots: " + file + ": " + r.error().message);
+  }
+  if (!config.revocation_list.empty()) {
+    auto list = identity::read_revocation_list_file(config.revocation_list);
+    if (!list) return fail("trust.revocation_list: " + list.error().message);
+    if (auto r = store.set_revocation_list(*list); !r)
+      return fail("trust.revocation_list: " + config.revocation_list + ": " + r.error().message);
+  }
+  return store;
+}
+}  // namespace
+
 Result<void> Daemon::Impl::load_trust() {
   if (config.trust_roots.empty()) {
     if (!config.certificate.empty() || !config.identities.empty() || !config.directory.empty() ||
@@ -31,20 +52,28 @@ Result<void> Daemon::Impl::load_trust() {
       return fail("trust.roots: is required when certificates are configured");
     return {};
   }
-  for (const auto& file : config.trust_roots) {
-    auto certs = identity::read_certificates_file(file);
-    if (!certs) return fail("trust.roots: " + certs.error().message);
-    for (const auto& cert : *certs)
-      if (auto r = trust.add_root(cert); !r) return fail("trust.roots: " + file + ": " + r.error().message);
-  }
-  if (!config.revocation_list.empty()) {
-    auto list = identity::read_revocation_list_file(config.revocation_list);
-    if (!list) return fail("trust.revocation_list: " + list.error().message);
-    if (auto r = trust.set_revocation_list(*list); !r)
-      return fail("trust.revocation_list: " + config.revocation_list + ": " + r.error().message);
-  }
+  auto store = read_trust(config);
+  if (!store) return std::unexpected(store.error());
+  trust = std::move(*store);
   tunnel->set_trust(std::make_shared<const identity::TrustStore>(trust));
   return {};
+}
+
+void Daemon::Impl::reload_trust(const char* why) {
+  // CA rotation: add the new root's file to trust.roots, SIGHUP; later remove the old one,
+  // SIGHUP again: paths whose chains end at the removed root close at once.
+  if (config.trust_roots.empty()) return;
+  auto store = read_trust(config);
+  if (!store) {
+    spdlog::error("trust reload ({}) failed, keeping the previous roots and list: {}", why,
+                  store.error().message);
+    return;
+  }
+  trust = std::move(*store);
+  const std::size_t before = tunnel->path_count();
+  tunnel->set_trust(std::make_shared<const identity::TrustStore>(trust));
+  spdlog::info("trust reloaded ({}): {} root(s), {} path(s) closed", why, trust.roots().size(),
+               before - tunnel->path_count());
 }
 
 Result<void> Daemon::Impl::load_identities() {
