@@ -77,6 +77,11 @@ struct HostPlumbing {
 // teardown_host_side (which removes the rule).
 Result<void> setup_host_side(Netlink& host, const HostPlumbing& plumbing);
 
+// Table kWorkloadTable's default route into the TUN (created or replaced) and forwarding on
+// the TUN. Part of setup_host_side; keymeshd also calls it at start, because routes through
+// a TUN vanish with it and a restarted keymeshd has a new one.
+Result<void> route_into_tun(Netlink& host, std::string_view tun_ifname);
+
 // Removes every kWorkloadTable rule with iif `host_ifname` and the veth itself (its peer
 // and its routes go with it). Absent pieces are not errors.
 Result<void> teardown_host_side(Netlink& host, std::string_view host_ifname);

@@ -61,6 +61,11 @@ struct NodeCaConfig {
   double renew_fraction = 2.0 / 3.0;  // renew when this much of the lifetime has passed
 };
 
+// The Docker network and IPAM driver (`docker:`, docs/docker.md). Needs node_ca.
+struct DockerConfig {
+  std::string socket = "/run/docker/plugins/keymesh.sock";  // dockerd finds plugins there
+};
+
 struct Config {
   std::string path;  // the file it was loaded from
   crypto::SecretKey private_key;  // from private_key_file (must be 0600 or stricter)
@@ -86,6 +91,7 @@ struct Config {
   std::string audit_log;                  // "": none; "-": stdout; else a file (appended)
   std::optional<NodeCaConfig> node_ca;
   std::string state_dir = "/var/lib/keymesh";
+  std::optional<DockerConfig> docker;     // unset: no Docker driver
 };
 
 // Parses YAML text (no file access except for key files it names, which are read relative

@@ -12,6 +12,7 @@ PKGS=(
   libsodium-dev libb2-dev libuv1-dev libprotobuf-dev protobuf-compiler libspdlog-dev
   libfmt-dev libboost-test-dev libyaml-cpp-dev libcli11-dev libmnl-dev
   libhowardhinnant-date-dev nlohmann-json3-dev libsqlite3-dev libcurl4-openssl-dev
+  libmicrohttpd-dev
   # fuzzing (libFuzzer + sanitizer runtimes)
   clang-19 libclang-rt-19-dev
   # netns tests, interop, benchmark
@@ -21,6 +22,8 @@ PKGS=(
   etcd-server etcd-client
   # CNI plugin tests: Debian's reference plugins (portmap, bandwidth) chained after keymesh-cni
   containernetworking-plugins iptables
+  # Docker driver tests: a real dockerd (docker.io) running a locally built busybox image
+  docker.io busybox-static
 )
 
 if [[ $(id -u) -ne 0 ]]; then
