@@ -9,3 +9,7 @@ km_unit_test(NAME docker_http_test
              SOURCES ${CMAKE_CURRENT_LIST_DIR}/docker_http_test.cpp
              LIBS km_daemon
              LABELS docker)
+km_unit_test(NAME docker_config_test
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/docker_config_test.cpp
+             LIBS km_control
+             LABELS docker)
