@@ -48,6 +48,7 @@ void Tunnel::pump_inside(std::size_t budget) noexcept {
     if (n <= 0) break;
     send_inside_packet(buffer, std::size_t(n));
   }
+  device_.flush();  // same-host deliveries (deliver_local) wait in the device's batch
   bind_.flush();
 }
 
