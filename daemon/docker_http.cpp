@@ -82,7 +82,7 @@ struct DockerHttpServer::Request {
 
 // The C callbacks libmicrohttpd and libuv call; `cls`/`data` is the server. No exception
 // may unwind through them.
-struct Callbacks {
+struct DockerHttpCallbacks {
   static MHD_Result on_request(void* cls, MHD_Connection* connection, const char* url,
                                const char* method, const char* /*version*/,
                                const char* upload_data, std::size_t* upload_size,
@@ -154,10 +154,10 @@ Result<std::unique_ptr<DockerHttpServer>> DockerHttpServer::start(uv_loop_t* loo
   // No polling thread: MHD_USE_EPOLL alone is the external-loop epoll mode. The listen
   // socket is MHD's from here on (MHD_stop_daemon closes it).
   self->mhd_ = MHD_start_daemon(
-      MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, nullptr, nullptr, &Callbacks::on_request, self.get(),
-      MHD_OPTION_EXTERNAL_LOGGER, &Callbacks::on_log, self.get(),
+      MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, nullptr, nullptr, &DockerHttpCallbacks::on_request, self.get(),
+      MHD_OPTION_EXTERNAL_LOGGER, &DockerHttpCallbacks::on_log, self.get(),
       MHD_OPTION_LISTEN_SOCKET, MHD_socket(*fd),
-      MHD_OPTION_NOTIFY_COMPLETED, &Callbacks::on_completed, self.get(),
+      MHD_OPTION_NOTIFY_COMPLETED, &DockerHttpCallbacks::on_completed, self.get(),
       MHD_OPTION_CONNECTION_TIMEOUT, kIdleTimeoutSeconds,
       MHD_OPTION_CONNECTION_LIMIT, kMaxConnections,
       MHD_OPTION_END);

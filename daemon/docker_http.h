@@ -63,7 +63,7 @@ class DockerHttpServer {
   UvHandle<uv_poll_t> poll_;
   UvHandle<uv_timer_t> timer_;
 
-  friend struct Callbacks;
+  friend struct DockerHttpCallbacks;
 };
 
 }  // namespace keymesh::daemon
