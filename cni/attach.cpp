@@ -125,19 +125,23 @@ Result<void> setup_host_side(Netlink& host, const HostPlumbing& p) {
   to_workload.oif = (*veth)->index;
   if (auto r = host.add_route(to_workload, /*replace=*/true); !r) return r;
 
-  if (auto r = setup_tun_routing(host, p.tun_ifname); !r) return r;
+  if (auto r = route_into_tun(host, p.tun_ifname); !r) return r;
   return host.add_rule(workload_rule(p.address, p.host_ifname));
 }
 
-Result<void> setup_tun_routing(Netlink& host, std::string_view tun_ifname) {
+Result<void> route_into_tun(Netlink& host, std::string_view tun_ifname) {
   auto tun = host.link(tun_ifname);
   if (!tun) return std::unexpected(tun.error());
-  if (!*tun) return fail("interface " + std::string(tun_ifname) + " does not exist");
+  if (!*tun)
+    return fail("keymeshd's interface " + std::string(tun_ifname) +
+                " does not exist (is keymeshd running?)");
+  // Shared by every workload; replacing keeps it pointing at the current TUN.
   RouteSpec into_tun;
   into_tun.table = kWorkloadTable;
   into_tun.dst = default_v4();
   into_tun.oif = (*tun)->index;
   if (auto r = host.add_route(into_tun, /*replace=*/true); !r) return r;
+  // Replies leave km0 towards the veth: forwarding is checked on the input interface.
   return write_sysctl(sysctl_key("ipv4/conf", tun_ifname, "forwarding"), "1");
 }
 

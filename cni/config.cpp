@@ -5,6 +5,7 @@
 
 #include "cni/identity.h"
 #include "cni/version.h"
+#include "common/json.h"
 
 namespace keymesh::cni {
 
@@ -17,27 +18,6 @@ std::unexpected<CniError> bad_field(std::string_view field, std::string_view pro
 }
 
 std::string type_name(const json& v) { return v.is_null() ? "null" : std::string(v.type_name()); }
-
-// Deepest nesting of arrays and objects, counting only brackets outside strings. Run before
-// parsing because the parser recurses once per level.
-int nesting_depth(std::string_view text) {
-  int depth = 0, deepest = 0;
-  bool in_string = false, escaped = false;
-  for (const char c : text) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      deepest = std::max(deepest, ++depth);
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return deepest;
-}
 
 CniResult<std::optional<std::string>> optional_string(const json& obj, std::string_view key) {
   const auto it = obj.find(key);
@@ -172,7 +152,7 @@ CniResult<void> check_version(const json& conf) {
 CniResult<json> parse_json(std::string_view text, std::string_view what) {
   if (text.size() > kMaxStdinBytes)
     return cni_fail(Code::kDecodeFailure, std::string(what) + ": larger than 1 MiB");
-  if (nesting_depth(text) > kMaxJsonDepth)
+  if (json_nesting_depth(text) > kMaxJsonDepth)
     return cni_fail(Code::kDecodeFailure, std::string(what) + ": JSON nested deeper than " +
                                               std::to_string(kMaxJsonDepth) + " levels");
   json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);

@@ -1,13 +1,9 @@
 // The workload identity a CNI attachment asks keymeshd for: a name (and groups and label
 // values) built from a template in the network config.
 //
-// Template syntax: literal text with
-//   ${NAME}            the variable's value; an error if it is unset or empty
-//   ${NAME:-fallback}  the value, or the literal fallback when unset or empty
-//   $$                 a literal '$'
-// NAME is [A-Za-z_][A-Za-z0-9_]*. Variables: every CNI_ARGS key (K8S_POD_NAMESPACE,
-// K8S_POD_NAME, K8S_POD_UID, ...), CONTAINER_ID, CONTAINER_ID_SHORT (first 12 characters),
-// IFNAME, NETWORK (the config's "name") and HOSTNAME.
+// Template syntax: common/template.h (${NAME}, ${NAME:-fallback}, $$). Variables: every
+// CNI_ARGS key (K8S_POD_NAMESPACE, K8S_POD_NAME, K8S_POD_UID, ...), CONTAINER_ID,
+// CONTAINER_ID_SHORT (first 12 characters), IFNAME, NETWORK (the config's "name") and HOSTNAME.
 //
 // Default identity (no "identity" key): "${K8S_POD_NAMESPACE}.${K8S_POD_NAME}" when both are
 // in CNI_ARGS (Kubernetes), "${K8S_POD_NAME}" when only the name is (podman passes the
@@ -21,10 +17,11 @@
 #include "cni/config.h"
 #include "cni/environment.h"
 #include "cni/error.h"
+#include "common/template.h"
 
 namespace keymesh::cni {
 
-using TemplateVars = std::map<std::string, std::string, std::less<>>;
+using keymesh::TemplateVars;
 
 // "" when `text` is a well-formed template, else what is wrong with it.
 std::string template_problem(std::string_view text);

@@ -12,3 +12,11 @@ namespace keymesh {
 std::string json_string(std::string_view s);
 
 }  // namespace keymesh
+
+namespace keymesh {
+
+// Deepest nesting of arrays and objects in JSON text, counting only brackets outside
+// strings. Parsers check it before parsing untrusted text, to bound their recursion.
+int json_nesting_depth(std::string_view text);
+
+}  // namespace keymesh

@@ -37,7 +37,7 @@ constexpr std::size_t kMaxInterfaceName = 15;  // IFNAMSIZ - 1
 constexpr std::size_t kMaxSocketPath = 107;    // sizeof(sockaddr_un::sun_path) - 1
 constexpr std::int64_t kMaxTimerMs = 86'400'000;
 
-constexpr std::array<std::string_view, 22> kRootKeys = {"private_key_file",
+constexpr std::array<std::string_view, 23> kRootKeys = {"private_key_file",
                                                         "lighthouse",
                                                         "lighthouses",
                                                         "discovery",
@@ -57,7 +57,8 @@ constexpr std::array<std::string_view, 22> kRootKeys = {"private_key_file",
                                                        "socket_buffer_bytes",
                                                        "under_load_handshakes_per_second",
                                                        "peers",
-                                                       "testing"};
+                                                       "testing",
+                                                        "docker"};
 constexpr std::array<std::string_view, 3> kLighthouseKeys = {"address", "certificate",
                                                              "endpoints"};
 constexpr std::array<std::string_view, 2> kDiscoveryKeys = {"static", "etcd"};
@@ -510,6 +511,28 @@ Result<void> check_peers(const Config& config, const crypto::Key& own_public) {
   return {};
 }
 
+// docker: { socket: PATH } (an empty map enables the driver on the default socket).
+Result<void> parse_docker(const YAML::Node& root, std::string_view base_dir, Config& config) {
+  const auto n = field(root, "docker");
+  if (!present(n)) return {};
+  static constexpr std::array<std::string_view, 1> kDockerKeys = {"socket"};
+  if (n.IsNull()) return fail("docker: expected a map (docker: {} for the defaults), got null");
+  if (auto r = check_map(n, "docker", kDockerKeys); !r) return r;
+  DockerConfig docker;
+  if (auto s = field(n, "socket"); present(s)) {
+    auto f = get_path(s, "docker.socket", base_dir);
+    if (!f) return std::unexpected(f.error());
+    if (f->size() > kMaxSocketPath)
+      return fail("docker.socket: longer than " + std::to_string(kMaxSocketPath) +
+                  " bytes (the limit of a Unix socket path)");
+    docker.socket = *f;
+  }
+  if (!config.node_ca)
+    return fail("docker: needs node_ca (the driver mints an identity for each container)");
+  config.docker = std::move(docker);
+  return {};
+}
+
 Result<Config> parse_document(std::string_view yaml_text, std::string_view base_dir) {
   if (yaml_text.size() > kMaxConfigBytes) return fail("config is larger than 1 MiB");
   const std::string text(yaml_text);
@@ -592,6 +615,8 @@ Result<Config> parse_document(std::string_view yaml_text, std::string_view base_
     return std::unexpected(r.error());
   if (auto r = parse_discovery_sections(root, base_dir, config); !r)
     return std::unexpected(r.error());
+
+  if (auto r = parse_docker(root, base_dir, config); !r) return std::unexpected(r.error());
 
   if (auto r = check_peers(config, crypto::public_key(config.private_key)); !r)
     return std::unexpected(r.error());

@@ -74,6 +74,11 @@ struct EtcdConfig {
   std::chrono::seconds lease_ttl{30};
 };
 
+// The Docker network and IPAM driver (`docker:`, docs/docker.md). Needs node_ca.
+struct DockerConfig {
+  std::string socket = "/run/docker/plugins/keymesh.sock";  // dockerd finds plugins there
+};
+
 struct Config {
   std::string path;  // the file it was loaded from
   crypto::SecretKey private_key;  // from private_key_file (must be 0600 or stricter)
@@ -106,6 +111,8 @@ struct Config {
   std::string discovery_static;             // static directory file (reloaded on SIGHUP)
   std::optional<EtcdConfig> etcd;
   std::vector<udp::Endpoint> advertise;     // endpoints to publish; empty: local addresses
+
+  std::optional<DockerConfig> docker;       // unset: no Docker driver
 };
 
 // Parses YAML text (no file access except for key files it names, which are read relative

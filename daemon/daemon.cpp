@@ -7,6 +7,7 @@
 #include "common/bytes.h"
 #include "common/uv_handle.h"
 #include "daemon/daemon_impl.h"
+#include "daemon/docker_front_door.h"
 #include "tun/netlink.h"
 
 namespace keymesh::daemon {
@@ -23,6 +24,7 @@ constexpr int kOverlayOverhead = 80;
 
 Daemon::Impl::~Impl() {
   // Reverse order of construction; closing handles needs the loop to run once more.
+  docker.reset();
   control.reset();
   close_discovery();
   renew_timer.reset();
@@ -149,6 +151,12 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
       [self](const proto::Request& request) { return self->handle(request); });
   if (!control) return std::unexpected(control.error());
   impl->control = std::move(*control);
+
+  if (cfg.docker) {
+    auto docker = DockerFrontDoor::start(*impl, *cfg.docker);
+    if (!docker) return std::unexpected(docker.error());
+    impl->docker = std::move(*docker);
+  }
 
   spdlog::info("keymeshd up: interface {} mtu {}, listening on UDP port {}, public key {}, {} "
                "peer(s)",

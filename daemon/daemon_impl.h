@@ -30,6 +30,8 @@
 
 namespace keymesh::daemon {
 
+class DockerFrontDoor;
+
 struct Daemon::Impl {
   Config config;
   ShiftedTimeSource time{std::chrono::system_clock::duration::zero()};
@@ -61,6 +63,7 @@ struct Daemon::Impl {
   std::map<std::string, std::vector<udp::Endpoint>> learned;  // fingerprint -> endpoints
   UvHandle<uv_timer_t> discovery_timer;
   std::unique_ptr<ControlServer> control;
+  std::unique_ptr<DockerFrontDoor> docker;  // config key docker:
 
   ~Impl();
 
@@ -76,6 +79,9 @@ struct Daemon::Impl {
   // workloads.cpp
   Result<void> open_workloads();             // node CA + state; re-adds every stored identity
   Result<const LocalIdentity*> attach(const node::Workload& w);
+  // WorkloadAdd/Del's work, for the control socket and the Docker driver alike.
+  Result<const node::Workload*> add_workload(const node::WorkloadSpec& spec);
+  Result<bool> remove_workload(const std::string& container_id, const std::string& ifname);
   void renew_due();                          // timer: re-mint certificates past renew_at
   proto::Reply workload_add(const proto::WorkloadAddRequest& r);
   proto::Reply workload_del(const proto::WorkloadDelRequest& r);

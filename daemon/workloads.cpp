@@ -39,7 +39,7 @@ Result<void> Daemon::Impl::open_workloads() {
   // without this, containers attached before a restart would stay cut off.
   auto netlink = cni::Netlink::open();
   if (!netlink) return fail("workload routing: " + netlink.error().message);
-  if (auto r = cni::setup_tun_routing(*netlink, config.interface_name); !r)
+  if (auto r = cni::route_into_tun(*netlink, config.interface_name); !r)
     return fail("workload routing (table " + std::to_string(cni::kWorkloadTable) + " into " +
                 config.interface_name + "): " + r.error().message);
   // Renew first what expired while the daemon was down, then attach everything.
@@ -106,10 +106,43 @@ void Daemon::Impl::describe_workload(const node::Workload& w, proto::WorkloadInf
     describe_identity(*local, *out.mutable_identity());
 }
 
-proto::Reply Daemon::Impl::workload_add(const proto::WorkloadAddRequest& r) {
+Result<const node::Workload*> Daemon::Impl::add_workload(const node::WorkloadSpec& spec) {
   if (!workloads)
-    return error_reply("this keymeshd has no node CA (config key node_ca), so it cannot give "
-                       "workloads identities");
+    return fail("this keymeshd has no node CA (config key node_ca), so it cannot give "
+                "workloads identities");
+  if (spec.container_id.empty() || spec.ifname.empty())
+    return fail("container_id and ifname are required");
+  if (tunnel->find_local(spec.identity))
+    return fail("identity " + spec.identity + " is already in use on this node");
+  // The name comes from the front door's template (CNI: the conf's "identity"; Docker:
+  // keymesh.identity), which the operator has to make agree with the node CA's name pattern.
+  if (auto named = workloads->node_ca().check_name(spec.identity); !named)
+    return fail(named.error().message + "; make the " + spec.front_door +
+                " identity template expand to a name the node CA signs (docs/cni.md, "
+                "\"Identity names and the node CA\")");
+  auto added = workloads->add(spec, time.wall_now());
+  if (!added) return std::unexpected(added.error());
+  if (auto in_tunnel = attach(**added); !in_tunnel) {
+    (void)workloads->remove(spec.container_id, spec.ifname);
+    return std::unexpected(in_tunnel.error());
+  }
+  spdlog::info("workload {} attached: {}/{} at {}", (*added)->name(), spec.container_id,
+               spec.ifname, (*added)->address.to_string());
+  return *added;
+}
+
+Result<bool> Daemon::Impl::remove_workload(const std::string& container_id,
+                                           const std::string& ifname) {
+  if (!workloads) return false;
+  if (const node::Workload* w = workloads->find(container_id, ifname))
+    (void)tunnel->remove_local_identity(w->name());
+  auto removed = workloads->remove(container_id, ifname);
+  if (!removed) return std::unexpected(removed.error());
+  if (*removed) spdlog::info("workload {}/{} detached", container_id, ifname);
+  return *removed;
+}
+
+proto::Reply Daemon::Impl::workload_add(const proto::WorkloadAddRequest& r) {
   node::WorkloadSpec spec;
   spec.container_id = r.container_id();
   spec.ifname = r.ifname();
@@ -118,41 +151,17 @@ proto::Reply Daemon::Impl::workload_add(const proto::WorkloadAddRequest& r) {
   spec.identity = r.identity();
   spec.groups.assign(r.groups().begin(), r.groups().end());
   spec.labels.insert(r.labels().begin(), r.labels().end());
-  if (spec.container_id.empty() || spec.ifname.empty())
-    return error_reply("container_id and ifname are required");
-  if (tunnel->find_local(spec.identity))
-    return error_reply("identity " + spec.identity + " is already in use on this node");
-  // The name comes from the front door's template (CNI: the conf's "identity"), which the
-  // operator has to make agree with the node CA's name pattern: say so where it fails.
-  if (auto named = workloads->node_ca().check_name(spec.identity); !named)
-    return error_reply(named.error().message + "; make the " + spec.front_door +
-                       " identity template expand to a name the node CA signs (docs/cni.md, "
-                       "\"Identity names and the node CA\")");
-  auto added = workloads->add(spec, time.wall_now());
+  auto added = add_workload(spec);
   if (!added) return error_reply(added.error().message);
-  if (auto in_tunnel = attach(**added); !in_tunnel) {
-    (void)workloads->remove(spec.container_id, spec.ifname);
-    return error_reply(in_tunnel.error().message);
-  }
-  spdlog::info("workload {} attached: {}/{} at {}", (*added)->name(), spec.container_id,
-               spec.ifname, (*added)->address.to_string());
   proto::Reply reply;
   describe_workload(**added, *reply.mutable_workload_add()->mutable_workload());
   return reply;
 }
 
 proto::Reply Daemon::Impl::workload_del(const proto::WorkloadDelRequest& r) {
-  proto::Reply reply;
-  if (!workloads) {
-    reply.mutable_workload_del()->set_existed(false);
-    return reply;
-  }
-  if (const node::Workload* w = workloads->find(r.container_id(), r.ifname())) {
-    (void)tunnel->remove_local_identity(w->name());
-  }
-  auto removed = workloads->remove(r.container_id(), r.ifname());
+  auto removed = remove_workload(r.container_id(), r.ifname());
   if (!removed) return error_reply(removed.error().message);
-  if (*removed) spdlog::info("workload {}/{} detached", r.container_id(), r.ifname());
+  proto::Reply reply;
   reply.mutable_workload_del()->set_existed(*removed);
   return reply;
 }

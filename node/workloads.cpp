@@ -77,6 +77,16 @@ Result<void> WorkloadStore::load() {
     w.renew_at = current ? renew_time(w.certificate()) : WallTime{};
     workloads_.emplace(w.attachment(), std::move(w));
   }
+  auto reserved = db_.list_kv(std::string(kReservationNamespace));
+  if (!reserved) return std::unexpected(reserved.error());
+  for (auto& [text, owner] : *reserved) {
+    // A row that no longer means anything (not an address, or one a workload holds) holds
+    // nothing back: only a live reservation may keep an address from the pool.
+    const auto a = IpAddress::parse(text);
+    if (!a || find_by_address(*a) != nullptr) continue;
+    ipam_.take(*a, false);
+    reservations_.emplace(a->to_string(), std::move(owner));
+  }
   return {};
 }
 
@@ -104,10 +114,14 @@ Result<const Workload*> WorkloadStore::add(const WorkloadSpec& spec, WallTime no
 
   auto address = ipam_.pick(spec.address);
   if (!address) {
-    if (spec.address)
+    if (spec.address) {
       if (const Workload* owner = find_by_address(*spec.address))
         return fail(who + ": address " + spec.address->to_string() + " is already in use by " +
                     describe(owner->container_id, owner->ifname));
+      if (const auto it = reservations_.find(spec.address->to_string()); it != reservations_.end())
+        return fail(who + ": address " + spec.address->to_string() + " is reserved by " +
+                    it->second);
+    }
     return fail(who + ": " + address.error().message);
   }
   auto minted = ca_.mint(MintRequest{.name = spec.identity,
@@ -193,6 +207,37 @@ Result<std::vector<Workload>> WorkloadStore::gc(const std::set<Attachment>& keep
     removed.push_back(std::move(node.mapped()));
   }
   return removed;
+}
+
+Result<IpAddress> WorkloadStore::reserve(const std::optional<IpAddress>& wanted,
+                                         const std::string& owner) {
+  auto address = ipam_.pick(wanted);
+  if (!address) {
+    if (wanted) {
+      if (const Workload* w = find_by_address(*wanted))
+        return fail("address " + wanted->to_string() + " is already in use by " +
+                    describe(w->container_id, w->ifname));
+      if (const auto it = reservations_.find(wanted->to_string()); it != reservations_.end())
+        return fail("address " + wanted->to_string() + " is already reserved by " + it->second);
+    }
+    return std::unexpected(address.error());
+  }
+  const std::string text = address->to_string();
+  if (auto r = db_.put_kv(std::string(kReservationNamespace), text, owner); !r)
+    return std::unexpected(r.error());
+  ipam_.take(*address, !wanted.has_value());
+  reservations_.emplace(text, owner);
+  return *address;
+}
+
+Result<bool> WorkloadStore::unreserve(const IpAddress& a) {
+  const auto it = reservations_.find(a.to_string());
+  if (it == reservations_.end()) return false;
+  if (auto r = db_.del_kv(std::string(kReservationNamespace), it->first); !r)
+    return std::unexpected(r.error());
+  ipam_.release(a);
+  reservations_.erase(it);
+  return true;
 }
 
 const Workload* WorkloadStore::find(const std::string& container_id,

@@ -37,6 +37,8 @@ inline constexpr std::string_view kFrontDoorDocker = "docker";
 inline constexpr std::string_view kFrontDoorApi = "api";
 // `keymesh identity add NAME` (minted, no container) is stored as ("identity:NAME", "").
 inline constexpr std::string_view kIdentityPrefix = "identity:";
+// kv namespace of reserved addresses (WorkloadStore::reserve).
+inline constexpr std::string_view kReservationNamespace = "ipam.reserved";
 
 struct Attachment {
   std::string container_id;
@@ -106,6 +108,20 @@ class WorkloadStore {
   // what was removed.
   Result<std::vector<Workload>> gc(const std::set<Attachment>& keep, std::string_view front_door);
 
+  // ---- addresses held without a workload ----
+  // The Docker IPAM hands out an address before the endpoint (and so the identity) exists,
+  // and Docker releases it only after the endpoint is gone. A reservation keeps the address
+  // from every allocation (and from add() with that explicit address) until unreserve().
+  // Persisted in the state database (kv namespace kReservationNamespace), so restarts keep
+  // it. `owner` says who holds it, for diagnostics. Same errors as add()'s address choice.
+  Result<IpAddress> reserve(const std::optional<IpAddress>& wanted, const std::string& owner);
+  // False when `a` was not reserved. The address returns to the pool.
+  Result<bool> unreserve(const IpAddress& a);
+  // Address text ("100.64.1.5") -> owner.
+  const std::map<std::string, std::string>& reservations() const noexcept {
+    return reservations_;
+  }
+
   const Workload* find(const std::string& container_id, const std::string& ifname) const;
   const Workload* find_by_address(const IpAddress& a) const;
   std::vector<const Workload*> list() const;  // ordered by (container_id, ifname)
@@ -132,6 +148,7 @@ class WorkloadStore {
   Ipam ipam_;
   Options options_;
   std::map<Attachment, Workload> workloads_;  // node-based: pointers stay valid
+  std::map<std::string, std::string> reservations_;  // address text -> owner
 };
 
 }  // namespace keymesh::node

@@ -12,6 +12,7 @@ PKGS=(
   libsodium-dev libb2-dev libuv1-dev libprotobuf-dev protobuf-compiler libspdlog-dev
   libfmt-dev libboost-test-dev libyaml-cpp-dev libcli11-dev libmnl-dev
   libhowardhinnant-date-dev nlohmann-json3-dev libsqlite3-dev libcurl4-openssl-dev
+  libmicrohttpd-dev
   # fuzzing (libFuzzer + sanitizer runtimes)
   clang-19 libclang-rt-19-dev
   # netns tests, interop, benchmark
@@ -22,8 +23,9 @@ PKGS=(
   # CNI plugin tests: Debian's reference plugins (portmap, bandwidth) chained after keymesh-cni
   containernetworking-plugins iptables
   # CNI with real runtimes: podman (CNI backend, runc), containerd's CRI driven by
-  # shared/runtimes/cri-mini.py (python3-grpcio), busybox-static for a local image
-  podman runc containerd python3-grpcio busybox-static
+  # shared/runtimes/cri-mini.py (python3-grpcio), busybox-static for a local image;
+  # the Docker driver's tests run a real dockerd (docker.io)
+  podman runc containerd python3-grpcio busybox-static docker.io
 )
 
 if [[ $(id -u) -ne 0 ]]; then

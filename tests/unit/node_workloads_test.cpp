@@ -105,6 +105,42 @@ BOOST_FIXTURE_TEST_CASE(explicit_addresses, NodeFixture) {
   BOOST_TEST(must(store.add(spec("c3"), kNow))->address.to_string() == "100.64.1.2/32");
 }
 
+// The Docker IPAM hands out an address before its workload exists: a reservation keeps it
+// from every other allocation, from an explicit add, and across a restart, until unreserved.
+BOOST_FIXTURE_TEST_CASE(reservations_hold_addresses_until_released, NodeFixture) {
+  {
+    WorkloadStore store = open();
+    const IpAddress r1 = must(store.reserve(std::nullopt, "docker pool"));
+    BOOST_TEST(r1.to_string() == "100.64.1.2");
+    BOOST_TEST(must(store.add(spec("c1"), kNow))->address.to_string() == "100.64.1.3/32");
+    WorkloadSpec s = spec("c2");
+    s.address = r1;
+    require_error(store.add(s, kNow), "address 100.64.1.2 is reserved by docker pool");
+    require_error(store.reserve(r1, "again"), "already reserved by docker pool");
+    require_error(store.reserve(IpAddress::parse("100.64.1.3"), "x"),
+                  "already in use by container c1");
+    const IpAddress r2 = must(store.reserve(IpAddress::parse("100.64.1.77"), "docker --ip"));
+    BOOST_TEST(r2.to_string() == "100.64.1.77");
+    BOOST_TEST(store.reservations().size() == 2u);
+  }
+  {
+    WorkloadStore store = open();  // a restart keeps both reservations
+    BOOST_TEST(store.reservations().size() == 2u);
+    BOOST_TEST(store.ipam().in_use(*IpAddress::parse("100.64.1.2")));
+    // The reservation turns into the workload: unreserve, then add with that address.
+    BOOST_TEST(must(store.unreserve(*IpAddress::parse("100.64.1.2"))) == true);
+    BOOST_TEST(must(store.unreserve(*IpAddress::parse("100.64.1.2"))) == false);
+    WorkloadSpec s = spec("c2");
+    s.address = IpAddress::parse("100.64.1.2");
+    BOOST_TEST(must(store.add(s, kNow))->address.to_string() == "100.64.1.2/32");
+    BOOST_TEST(must(store.unreserve(*IpAddress::parse("100.64.1.77"))) == true);
+    BOOST_TEST(!store.ipam().in_use(*IpAddress::parse("100.64.1.77")));
+  }
+  WorkloadStore store = open();
+  BOOST_TEST(store.reservations().empty());
+  BOOST_TEST(check_invariants(store, trust, kNow) == "");
+}
+
 BOOST_FIXTURE_TEST_CASE(interleaved_adds_and_removes_never_share_an_address, NodeFixture) {
   WorkloadStore store = open();
   std::map<std::string, std::string> live;  // container -> address

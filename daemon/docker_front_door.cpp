@@ -1,0 +1,114 @@
+#include "daemon/docker_front_door.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <climits>
+
+#include "cni/attach.h"
+#include "cni/netlink.h"
+#include "daemon/daemon_impl.h"
+#include "daemon/docker_driver.h"
+#include "daemon/docker_http.h"
+
+namespace keymesh::daemon {
+
+namespace {
+
+class DaemonHooks final : public DockerHooks {
+ public:
+  DaemonHooks(Daemon::Impl& daemon, cni::Netlink netlink)
+      : daemon_(daemon), netlink_(std::move(netlink)) {}
+
+  Result<const node::Workload*> add_workload(const node::WorkloadSpec& spec) override {
+    return daemon_.add_workload(spec);
+  }
+  Result<bool> remove_workload(const std::string& container_id,
+                               const std::string& ifname) override {
+    return daemon_.remove_workload(container_id, ifname);
+  }
+
+  Result<void> plumb(const DockerPlumbing& p) override {
+    // Veths of these names are leftovers of this endpoint (a Leave that never came, or a
+    // peer dockerd never took): replace them.
+    for (const auto& name : {p.host_ifname, p.peer_ifname})
+      if (auto r = remove_veth(name); !r) return r;
+    if (auto r = netlink_.create_veth(p.host_ifname, p.peer_ifname, -1, p.mtu); !r) return r;
+    auto done = [&]() -> Result<void> {
+      auto host = netlink_.link(p.host_ifname);
+      if (!host) return std::unexpected(host.error());
+      if (!*host) return fail("veth " + p.host_ifname + " vanished after it was created");
+      if (auto r = netlink_.set_alias((*host)->index, cni::format_tag(p.tag)); !r) return r;
+      return cni::setup_host_side(netlink_, {p.host_ifname, p.address,
+                                             daemon_.config.interface_name});
+    }();
+    if (!done) (void)cni::teardown_host_side(netlink_, p.host_ifname);
+    return done;
+  }
+
+  Result<void> unplumb(const std::string& host_ifname) override {
+    return cni::teardown_host_side(netlink_, host_ifname);
+  }
+
+  Result<void> route_into_tun() override {
+    return cni::route_into_tun(netlink_, daemon_.config.interface_name);
+  }
+
+  int mtu() override { return daemon_.mtu; }
+
+  std::string hostname() override {
+    char name[HOST_NAME_MAX + 1] = {};
+    if (::gethostname(name, sizeof name - 1) != 0) return {};
+    return name;
+  }
+
+ private:
+  Result<void> remove_veth(const std::string& name) {
+    auto link = netlink_.link(name);
+    if (!link) return std::unexpected(link.error());
+    if (!*link) return {};
+    spdlog::warn("docker: removing leftover {} before creating it again", name);
+    return cni::teardown_host_side(netlink_, name);
+  }
+
+  Daemon::Impl& daemon_;
+  cni::Netlink netlink_;
+};
+
+}  // namespace
+
+struct DockerFrontDoor::Parts {
+  std::unique_ptr<DaemonHooks> hooks;
+  std::unique_ptr<DockerDriver> driver;
+  std::unique_ptr<DockerHttpServer> http;
+};
+
+DockerFrontDoor::DockerFrontDoor(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
+
+DockerFrontDoor::~DockerFrontDoor() {
+  // The socket first: no call may reach a driver that is going away.
+  parts_->http.reset();
+  parts_->driver.reset();
+  parts_->hooks.reset();
+}
+
+Result<std::unique_ptr<DockerFrontDoor>> DockerFrontDoor::start(Daemon::Impl& daemon,
+                                                                const DockerConfig& config) {
+  if (!daemon.workloads)
+    return fail("docker: needs node_ca (the driver mints an identity for each container)");
+  auto netlink = cni::Netlink::open();
+  if (!netlink) return fail("docker: " + netlink.error().message);
+  auto parts = std::make_unique<Parts>();
+  parts->hooks = std::make_unique<DaemonHooks>(daemon, std::move(*netlink));
+  parts->driver = std::make_unique<DockerDriver>(*daemon.workloads, *parts->hooks);
+  if (auto r = parts->driver->restore(); !r) return std::unexpected(r.error());
+  DockerDriver* driver = parts->driver.get();
+  auto http = DockerHttpServer::start(
+      &daemon.loop, config.socket,
+      [driver](std::string_view path, std::string_view body) { return driver->handle(path, body); });
+  if (!http) return fail("docker: " + http.error().message);
+  parts->http = std::move(*http);
+  return std::unique_ptr<DockerFrontDoor>(new DockerFrontDoor(std::move(parts)));
+}
+
+}  // namespace keymesh::daemon

@@ -1,0 +1,50 @@
+// Fuzzes the Docker driver's request body parsers (daemon/docker_messages.h) with arbitrary
+// bytes: every call's parser sees every input, as an attacker with access to the plugin
+// socket could send any body to any path. Errors must say something, parsed IDs must be
+// what the driver relies on (non-empty, no '/'), and the error reply must stay valid JSON.
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "daemon/docker_messages.h"
+
+using namespace keymesh::daemon::docker;
+
+namespace {
+template <class R>
+void check_error(const R& r) {
+  if (!r && r.error().message.empty()) __builtin_trap();
+}
+void check_id(const std::string& id) {
+  if (id.empty() || id.size() > 128 || id.find('/') != std::string::npos) __builtin_trap();
+}
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view body(reinterpret_cast<const char*>(data), size);
+  check_error(parse_empty(body));
+  if (auto r = parse_create_network(body)) check_id(r->network_id);
+  else check_error(r);
+  if (auto r = parse_network_ref(body)) check_id(r->network_id);
+  else check_error(r);
+  if (auto r = parse_endpoint_ref(body)) {
+    check_id(r->network_id);
+    check_id(r->endpoint_id);
+  } else {
+    check_error(r);
+  }
+  if (auto r = parse_create_endpoint(body)) check_id(r->endpoint_id);
+  else check_error(r);
+  if (auto r = parse_join(body)) check_id(r->endpoint_id);
+  else check_error(r);
+  check_error(parse_request_pool(body));
+  check_error(parse_release_pool(body));
+  check_error(parse_request_address(body));
+  check_error(parse_release_address(body));
+  // What a refusal quoting the input looks like on the wire.
+  const std::string reply = error_body(body);
+  if (!nlohmann::json::accept(reply)) __builtin_trap();
+  return 0;
+}
