@@ -178,6 +178,7 @@ Result<void> Daemon::Impl::open_discovery() {
 
 void Daemon::Impl::close_discovery() {
   discovery_timer.reset();
+  punch_timer.reset();
   if (tunnel) tunnel->set_route_miss({});
   directory.reset();
   client_transport.reset();

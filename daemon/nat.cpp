@@ -11,13 +11,14 @@
 //  3. Punching: when the daemon learns a remote from a lighthouse it asks that lighthouse to
 //     punch (LighthouseClient::request_punch); the lighthouse tells the remote's host, which
 //     sends one small datagram from its keymesh port to each endpoint of ours. Its NAT now
-//     lets our next initiation (the retransmit, within rekey_timeout) in, and ours had
+//     lets our next initiation in (sent again kPunchRetryMillis after the request), and ours had
 //     already opened our NAT for its datagram. The punch datagram carries nothing; the
 //     receiver counts it as a malformed message and drops it.
 #include <ifaddrs.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <utility>
 
 #include "daemon/daemon_impl.h"
 #include "identity/certificate.h"
@@ -26,6 +27,10 @@ namespace keymesh::daemon {
 
 namespace {
 constexpr auto kNatKeepalive = std::chrono::seconds(25);
+// After asking for a punch, our initiation is sent again this much later: by then the remote
+// host has punched its NAT (one lighthouse round trip), so the path forms without waiting for
+// the retransmit timer (rekey_timeout).
+constexpr std::uint64_t kPunchRetryMillis = 300;
 constexpr std::uint8_t kPunchByte = 0xff;  // not a message type: dropped as malformed
 
 // Whether `ep`'s address is one of this host's interface addresses (no NAT in between).
@@ -56,6 +61,15 @@ void Tunnel::send_punch(const udp::Endpoint& to) noexcept {
   if (!to.valid()) return;
   const std::uint8_t byte = kPunchByte;
   bind_.send(to, std::span(&byte, 1));
+  bind_.flush();
+}
+
+void Tunnel::retry_pending_handshakes(const crypto::Key& remote) noexcept {
+  refresh_now();
+  for (auto& local : locals_)
+    if (auto it = local->paths.find(remote); it != local->paths.end())
+      if (Peer& peer = *it->second; peer.handshake.pending_local_index())
+        send_initiation(peer, true);
   bind_.flush();
 }
 
@@ -93,6 +107,20 @@ void Daemon::Impl::want_punch(const discovery::Record& record) {
   if (const LocalIdentity* host = tunnel->local_identities().front(); host && host->certified)
     requester = identity::parse_fingerprint(host->cert.fingerprint);
   lighthouse_client->request_punch(record.fingerprint, requester);
+  punch_pending.push_back(record.public_key);
+  if (punch_timer.get()->loop == nullptr) {
+    uv_timer_init(&loop, punch_timer.get());
+    punch_timer.get()->data = this;
+  }
+  if (uv_is_active(punch_timer.base())) return;  // the pending retry takes this one too
+  uv_timer_start(
+      punch_timer.get(),
+      [](uv_timer_t* h) {
+        auto* self = static_cast<Impl*>(h->data);
+        for (const auto& key : std::exchange(self->punch_pending, {}))
+          self->tunnel->retry_pending_handshakes(key);
+      },
+      kPunchRetryMillis, 0);
 }
 
 }  // namespace keymesh::daemon

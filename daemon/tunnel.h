@@ -126,6 +126,8 @@ class Tunnel {
   // ---- NAT traversal (nat.cpp) ----
   // One empty datagram from the keymesh port to `to`, so our NAT lets `to`'s packets in.
   void send_punch(const udp::Endpoint& to) noexcept;
+  // Sends every path's pending handshake initiation to `remote` again now (after a punch).
+  void retry_pending_handshakes(const crypto::Key& remote) noexcept;
   // Persistent keepalive of every certified path, now and for paths opened later (zero: off).
   void set_path_keepalive(Duration keepalive) noexcept;
 
