@@ -125,16 +125,20 @@ Result<void> setup_host_side(Netlink& host, const HostPlumbing& p) {
   to_workload.oif = (*veth)->index;
   if (auto r = host.add_route(to_workload, /*replace=*/true); !r) return r;
 
-  // Shared by every workload; replacing keeps it pointing at the current TUN.
+  if (auto r = setup_tun_routing(host, p.tun_ifname); !r) return r;
+  return host.add_rule(workload_rule(p.address, p.host_ifname));
+}
+
+Result<void> setup_tun_routing(Netlink& host, std::string_view tun_ifname) {
+  auto tun = host.link(tun_ifname);
+  if (!tun) return std::unexpected(tun.error());
+  if (!*tun) return fail("interface " + std::string(tun_ifname) + " does not exist");
   RouteSpec into_tun;
   into_tun.table = kWorkloadTable;
   into_tun.dst = default_v4();
   into_tun.oif = (*tun)->index;
   if (auto r = host.add_route(into_tun, /*replace=*/true); !r) return r;
-  // Replies leave km0 towards the veth: forwarding is checked on the input interface.
-  if (auto r = write_sysctl(sysctl_key("ipv4/conf", p.tun_ifname, "forwarding"), "1"); !r) return r;
-
-  return host.add_rule(workload_rule(p.address, p.host_ifname));
+  return write_sysctl(sysctl_key("ipv4/conf", tun_ifname, "forwarding"), "1");
 }
 
 Result<void> teardown_host_side(Netlink& host, std::string_view host_ifname) {

@@ -71,10 +71,16 @@ struct HostPlumbing {
   std::string tun_ifname;   // keymeshd's TUN
 };
 
-// Sysctls and link up on the host veth, the /32 route, table kWorkloadTable's default route
-// into the TUN (created or replaced; shared by all workloads), forwarding on the TUN, and
-// the rule. Each step is idempotent. On failure the caller removes the veth and calls
-// teardown_host_side (which removes the rule).
+// The node-wide part, shared by every workload: table kWorkloadTable's default route into the
+// TUN (created or replaced, so it follows the current TUN) and forwarding on the TUN (replies
+// leave the TUN towards the veths, and forwarding is checked on the input interface). The
+// kernel removes both with the TUN, so keymeshd calls this whenever it creates its TUN (a
+// restart must not cut the workloads it restores); every ADD calls it too. Idempotent.
+Result<void> setup_tun_routing(Netlink& host, std::string_view tun_ifname);
+
+// Sysctls and link up on the host veth, the /32 route, setup_tun_routing, and the rule. Each
+// step is idempotent. On failure the caller removes the veth and calls teardown_host_side
+// (which removes the rule).
 Result<void> setup_host_side(Netlink& host, const HostPlumbing& plumbing);
 
 // Removes every kWorkloadTable rule with iif `host_ifname` and the veth itself (its peer

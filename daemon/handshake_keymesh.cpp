@@ -83,8 +83,7 @@ void Tunnel::receive_keymesh_initiation(std::span<std::uint8_t> msg,
   if (!remote) return;
   if (!path_granted(*local, *remote, nullptr)) {
     drop(DropReason::PathNotGranted);
-    return audit_refused(*local, *remote, "no rule grants any traffic between " + local->name +
-                                              " and " + remote->name);
+    return audit_refused(*local, *remote);
   }
   Peer* peer = path_for(*local, const_cast<RemoteIdentity&>(*remote));
   if (peer == nullptr) return;  // counted by path_for
@@ -128,8 +127,7 @@ void Tunnel::receive_keymesh_response(std::span<std::uint8_t> msg, const udp::En
   if (!remote) return;
   if (!path_granted(local, *remote, nullptr)) {
     drop(DropReason::PathNotGranted);
-    audit_refused(local, *remote,
-                  "no rule grants any traffic between " + local.name + " and " + remote->name);
+    audit_refused(local, *remote);
     return close_path(peer, "the responder's certificate is not granted by policy");
   }
   attach_remote(peer, std::move(remote));

@@ -18,6 +18,7 @@ namespace keymesh::daemon {
 namespace {
 constexpr auto kRecheckInterval = std::chrono::seconds(1);
 constexpr auto kRefusedAuditInterval = std::chrono::seconds(5);
+constexpr auto kDeniedAuditInterval = std::chrono::seconds(1);
 constexpr std::size_t kMaxRefusedAuditEntries = 4096;
 
 policy::AuditParty party_of(const std::string& name, const identity::ValidatedIdentity& cert,
@@ -75,23 +76,54 @@ void Tunnel::audit(policy::AuditEventType type, const LocalIdentity* local,
   }
 }
 
-void Tunnel::audit_refused(const LocalIdentity& local, const RemoteIdentity& remote,
-                           std::string reason) noexcept {
+void Tunnel::audit_refused(const LocalIdentity& local, const RemoteIdentity& remote) noexcept {
+  // Keyed by the two keys (no allocation): a flood towards a refused pair costs a hash lookup.
+  const std::uint64_t key = load_le64(local.statics.public_key.data()) ^
+                            (load_le64(remote.public_key.data()) * 0x9e3779b97f4a7c15ull);
   try {
     if (refused_audited_.size() > kMaxRefusedAuditEntries) refused_audited_.clear();
-    auto [it, fresh] =
-        refused_audited_.try_emplace(local.name + "|" + remote.cert.fingerprint, now());
+    auto [it, fresh] = refused_audited_.try_emplace(key, now());
     if (!fresh && now() - it->second < kRefusedAuditInterval) return;
     it->second = now();
   } catch (...) {
+    return;
   }
-  audit(policy::AuditEventType::kPathRefused, &local, &remote, "", std::move(reason));
+  audit(policy::AuditEventType::kPathRefused, &local, &remote, "",
+        "no rule grants any traffic between " + local.name + " and " + remote.name);
 }
 
-void Tunnel::audit_denied(const Peer& peer, const LocalIdentity* from_local,
-                          std::string reason) noexcept {
-  audit(policy::AuditEventType::kPacketDenied, from_local ? from_local : peer.local,
-        peer.remote.get(), "", std::move(reason));
+void Tunnel::audit_denied(Peer& peer, const LocalIdentity* from_local,
+                          const policy::PacketView& packet, policy::Verdict verdict,
+                          bool inbound) noexcept {
+  // At most one line per path per second from here, carrying how many packets it stands for;
+  // the packets in between cost a counter increment, not a formatted line.
+  ++peer.denied_unreported;
+  if (peer.denied_reported_at && now() - *peer.denied_reported_at < kDeniedAuditInterval) return;
+  report_denied(peer, from_local,
+                std::string(policy::verdict_name(verdict)) + " " +
+                    policy::describe_service(packet.proto, packet.policy_port()) +
+                    (inbound ? " from " : " to ") + peer.name);
+}
+
+void Tunnel::report_denied(Peer& peer, const LocalIdentity* from_local,
+                           std::string reason) noexcept {
+  if (peer.denied_unreported == 0) return;
+  if (audit_ != nullptr) {
+    try {
+      policy::AuditEvent e;
+      e.time = wall_now();
+      e.event = policy::AuditEventType::kPacketDenied;
+      const LocalIdentity* local = from_local ? from_local : peer.local;
+      e.local = party_of(local->name, local->cert, local->certified);
+      if (peer.remote) e.remote = party_of(peer.remote->name, peer.remote->cert, true);
+      e.reason = std::move(reason);
+      e.count = peer.denied_unreported;
+      audit_->record(e);
+    } catch (...) {
+    }
+  }
+  peer.denied_unreported = 0;
+  peer.denied_reported_at = now();
 }
 
 // ---- paths ----
@@ -104,8 +136,12 @@ Peer* Tunnel::path_for(LocalIdentity& local, RemoteIdentity& remote) noexcept {
   }
   if (!path_granted(local, remote, nullptr)) {
     drop(DropReason::PathNotGranted);
-    audit_refused(local, remote,
-                  "no rule grants any traffic between " + local.name + " and " + remote.name);
+    audit_refused(local, remote);
+    return nullptr;
+  }
+  // A certificate revoked or expired since we learned it: no handshake to try.
+  if (!trust_ || !trust_->recheck(remote.cert, wall_now())) {
+    drop(DropReason::CertificateRejected);
     return nullptr;
   }
   try {
@@ -224,8 +260,12 @@ void Tunnel::check_paths_on_tick() noexcept {
     ct->expire(now());
     ct->drop_flows_not_allowed(wall_now());
   }
-  for (auto& p : peers_)
+  for (auto& p : peers_) {
     if (p->conntrack) p->conntrack->expire(now());
+    if (p->denied_unreported > 0 &&
+        (!p->denied_reported_at || now() - *p->denied_reported_at >= kDeniedAuditInterval))
+      report_denied(*p, nullptr, "more packets denied on this path");
+  }
   if (audit_) audit_->flush(wall_now());
 }
 

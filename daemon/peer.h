@@ -66,6 +66,8 @@ struct Peer {
   std::shared_ptr<const RemoteIdentity> remote;   // what the peer's certificate said last
   std::unique_ptr<policy::ConnTrack> conntrack;   // outbound: local -> remote
   bool announced = false;                         // path_opened written
+  std::uint64_t denied_unreported = 0;            // denied packets not yet in an audit line
+  std::optional<TimePoint> denied_reported_at;
 
   // Handshake progress (initiator side).
   std::optional<TimePoint> last_initiation_sent;

@@ -102,10 +102,7 @@ bool Tunnel::inbound_allowed(Peer& peer, const IpHeaderView& ip,
   const auto verdict = peer.conntrack->on_inbound(view, now(), wall_now());
   if (policy::allowed(verdict)) return true;
   drop(DropReason::PolicyDenied);
-  audit_denied(peer, nullptr,
-               std::string(policy::verdict_name(verdict)) + " " +
-                   policy::describe_service(view.proto, view.policy_port()) + " from " +
-                   peer.name);
+  audit_denied(peer, nullptr, view, verdict, true);
   return false;
 }
 

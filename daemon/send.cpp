@@ -53,6 +53,8 @@ void Tunnel::pump_inside(std::size_t budget) noexcept {
     if (n <= 0) break;
     send_inside_packet(buffer, std::size_t(n));
   }
+  // deliver_local wrote same-host packets back into the device, which may buffer them.
+  device_.flush();
   bind_.flush();
 }
 
@@ -77,8 +79,7 @@ void Tunnel::send_inside_packet(std::span<std::uint8_t> buffer, std::size_t size
   const auto verdict = peer->conntrack->on_outbound(view, now(), wall_now());
   if (!policy::allowed(verdict)) {
     drop(DropReason::PolicyDenied);
-    return audit_denied(*peer, local, std::string(policy::verdict_name(verdict)) + " " +
-                                          policy::describe_service(view.proto, view.policy_port()));
+    return audit_denied(*peer, local, view, verdict, false);
   }
   transmit(*peer, buffer, packet);
 }

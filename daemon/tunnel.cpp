@@ -6,6 +6,8 @@
 #include <cstring>
 
 #include "common/bytes.h"
+#include "identity/cert_file.h"
+#include "identity/chain.h"
 
 namespace keymesh::daemon {
 
@@ -58,6 +60,8 @@ void describe_identity(const LocalIdentity& local, proto::IdentityInfo& out) {
   for (const auto& g : local.cert.groups) out.add_groups(g);
   for (const auto& [k, v] : local.cert.labels) (*out.mutable_labels())[k] = v;
   out.set_not_after_unix(local.cert.not_after);
+  if (auto chain = identity::parse_chain(local.chain_bytes))
+    out.set_certificate_chain(identity::armor_certificates(*chain));
 }
 
 Tunnel::Tunnel(const Config& config, tun::Device& device, udp::Bind& bind,

@@ -191,10 +191,10 @@ class Tunnel {
   void check_paths_on_tick() noexcept;
   void audit(policy::AuditEventType type, const LocalIdentity* local,
              const RemoteIdentity* remote, std::string_view rule, std::string reason) noexcept;
-  void audit_refused(const LocalIdentity& local, const RemoteIdentity& remote,
-                     std::string reason) noexcept;
-  void audit_denied(const Peer& peer, const LocalIdentity* from_local,
-                    std::string reason) noexcept;
+  void audit_refused(const LocalIdentity& local, const RemoteIdentity& remote) noexcept;
+  void audit_denied(Peer& peer, const LocalIdentity* from_local, const policy::PacketView& packet,
+                    policy::Verdict verdict, bool inbound) noexcept;
+  void report_denied(Peer& peer, const LocalIdentity* from_local, std::string reason) noexcept;
   WallTime wall_now() const noexcept { return wall_; }
   bool yields_to_own_initiation(const Peer& peer) const noexcept;
   std::uint32_t allocate_index(Peer& peer) noexcept;
@@ -262,7 +262,7 @@ class Tunnel {
   std::optional<WallTime> policy_next_change_;
   TimePoint next_recheck_{};
   // path_refused lines are written once per pair per kRefusedAuditInterval.
-  std::unordered_map<std::string, TimePoint> refused_audited_;
+  std::unordered_map<std::uint64_t, TimePoint> refused_audited_;
 
   // Packets waiting for discovery to name their destination's identity.
   struct Unrouted {

@@ -5,6 +5,7 @@
 // Tunnel::renew_local_identity).
 #include <spdlog/spdlog.h>
 
+#include "cni/attach.h"
 #include "common/bytes.h"
 #include "daemon/daemon_impl.h"
 #include "node/node_ca.h"
@@ -22,10 +23,6 @@ proto::Reply error_reply(std::string message) {
   reply.set_error(std::move(message));
   return reply;
 }
-
-std::string minted_name(std::string_view container_id) {
-  return std::string(container_id.substr(node::kIdentityPrefix.size()));
-}
 }  // namespace
 
 Result<void> Daemon::Impl::open_workloads() {
@@ -38,6 +35,13 @@ Result<void> Daemon::Impl::open_workloads() {
   auto store = node::WorkloadStore::open(config.state_dir, std::move(*ca), options);
   if (!store) return fail("state_dir: " + store.error().message);
   workloads.emplace(std::move(*store));
+  // The workloads' routing table points into our TUN, and went away with the previous one:
+  // without this, containers attached before a restart would stay cut off.
+  auto netlink = cni::Netlink::open();
+  if (!netlink) return fail("workload routing: " + netlink.error().message);
+  if (auto r = cni::setup_tun_routing(*netlink, config.interface_name); !r)
+    return fail("workload routing (table " + std::to_string(cni::kWorkloadTable) + " into " +
+                config.interface_name + "): " + r.error().message);
   // Renew first what expired while the daemon was down, then attach everything.
   renew_due();
   std::size_t attached = 0;
@@ -118,6 +122,12 @@ proto::Reply Daemon::Impl::workload_add(const proto::WorkloadAddRequest& r) {
     return error_reply("container_id and ifname are required");
   if (tunnel->find_local(spec.identity))
     return error_reply("identity " + spec.identity + " is already in use on this node");
+  // The name comes from the front door's template (CNI: the conf's "identity"), which the
+  // operator has to make agree with the node CA's name pattern: say so where it fails.
+  if (auto named = workloads->node_ca().check_name(spec.identity); !named)
+    return error_reply(named.error().message + "; make the " + spec.front_door +
+                       " identity template expand to a name the node CA signs (docs/cni.md, "
+                       "\"Identity names and the node CA\")");
   auto added = workloads->add(spec, time.wall_now());
   if (!added) return error_reply(added.error().message);
   if (auto in_tunnel = attach(**added); !in_tunnel) {

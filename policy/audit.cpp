@@ -115,12 +115,12 @@ void AuditLog::packet_denied(const AuditEvent& e) {
   auto [it, fresh] = pending_.try_emplace({party_key(e.local), party_key(e.remote)});
   Pending& p = it->second;
   if (!fresh && e.time < p.last_line + interval_) {
-    ++p.count;
+    p.count += e.count;
     p.last = e;
     return;
   }
   AuditEvent line = e;
-  line.count = p.count + 1;
+  line.count = p.count + e.count;
   p.count = 0;
   p.last_line = e.time;
   sink_.write(format_audit_line(line));

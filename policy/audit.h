@@ -53,7 +53,7 @@ struct AuditEvent {
   std::optional<AuditParty> remote;
   std::string rule;    // "" -> null
   std::string reason;
-  std::uint64_t count = 1;  // written for packet_denied only
+  std::uint64_t count = 1;  // packet_denied: how many denied packets this event stands for
 };
 
 // The JSON line for `e`, with its trailing newline.

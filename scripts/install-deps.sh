@@ -21,6 +21,9 @@ PKGS=(
   etcd-server etcd-client
   # CNI plugin tests: Debian's reference plugins (portmap, bandwidth) chained after keymesh-cni
   containernetworking-plugins iptables
+  # CNI with real runtimes: podman (CNI backend, runc), containerd's CRI driven by
+  # shared/runtimes/cri-mini.py (python3-grpcio), busybox-static for a local image
+  podman runc containerd python3-grpcio busybox-static
 )
 
 if [[ $(id -u) -ne 0 ]]; then

@@ -22,12 +22,23 @@ long MemoryDevice::read(std::span<std::uint8_t> buf) noexcept {
 
 bool MemoryDevice::write(std::span<const std::uint8_t> packet) noexcept {
   std::lock_guard lock(mu_);
-  if (outbound_.size() >= capacity_) {
+  if (outbound_.size() + held_.size() >= capacity_) {
     ++dropped_write_;
     return false;
   }
-  outbound_.emplace_back(packet.begin(), packet.end());
+  (hold_ ? held_ : outbound_).emplace_back(packet.begin(), packet.end());
   return true;
+}
+
+void MemoryDevice::flush() noexcept {
+  std::lock_guard lock(mu_);
+  for (auto& p : held_) outbound_.push_back(std::move(p));
+  held_.clear();
+}
+
+void MemoryDevice::hold_writes_until_flush(bool hold) {
+  std::lock_guard lock(mu_);
+  hold_ = hold;
 }
 
 bool MemoryDevice::inject(std::span<const std::uint8_t> packet) {

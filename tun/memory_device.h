@@ -3,6 +3,8 @@
 // inject() plays the kernel sending a packet into the tunnel (the daemon will read() it);
 // written()/take_written() show what the daemon wrote back towards the kernel. Both
 // directions are bounded like a real queue: inject() refuses and write() fails when full.
+// hold_writes_until_flush(true) makes write() buffer until flush(), as LinuxTun with offloads
+// does (its coalescer), so a test catches a path that writes without flushing.
 // Packets are copied in and out; this is test plumbing, not a packet path.
 //
 // Threading: guarded by one mutex, so a test thread may inject and inspect while a daemon
@@ -30,12 +32,14 @@ class MemoryDevice final : public Device {
   int fd() const noexcept override { return -1; }
   long read(std::span<std::uint8_t> buf) noexcept override;
   bool write(std::span<const std::uint8_t> packet) noexcept override;
+  void flush() noexcept override;
   const std::string& name() const noexcept override { return name_; }
   int mtu() const noexcept override { return mtu_; }
 
   // Queues a packet for read(). False (and nothing queued) when the inbound queue is full.
   bool inject(std::span<const std::uint8_t> packet);
   std::size_t pending() const;  // injected, not yet read
+  void hold_writes_until_flush(bool hold);
 
   std::vector<Packet> written() const;  // a copy of what the daemon wrote, oldest first
   std::vector<Packet> take_written();   // the same, and clears it
@@ -52,6 +56,8 @@ class MemoryDevice final : public Device {
   mutable std::mutex mu_;
   std::deque<Packet> inbound_;   // guarded by mu_
   std::deque<Packet> outbound_;  // guarded by mu_
+  std::deque<Packet> held_;      // guarded by mu_: written, not yet flushed
+  bool hold_ = false;            // guarded by mu_
   std::uint64_t dropped_inject_ = 0;  // guarded by mu_
   std::uint64_t dropped_write_ = 0;   // guarded by mu_
 };
