@@ -469,7 +469,8 @@ Result<const RemoteIdentity*> Tunnel::add_remote(std::span<const identity::Certi
 std::vector<IpPrefix> Tunnel::remote_networks() const {
   std::vector<IpPrefix> out;
   for (const auto& [key, remote] : remotes_)
-    if (remote) out.insert(out.end(), remote->networks.begin(), remote->networks.end());
+    if (remote && trust_ && trust_->recheck(remote->cert, wall_now()))
+      out.insert(out.end(), remote->networks.begin(), remote->networks.end());
   return out;
 }
 

@@ -109,7 +109,8 @@ class Tunnel {
   // chain tells the key and networks to route, `endpoints` where to send the handshake.
   Result<const RemoteIdentity*> add_remote(std::span<const identity::Certificate> chain,
                                            std::vector<udp::Endpoint> endpoints);
-  // The networks of every remote identity known now (site routes, daemon/routes.h).
+  // The networks of every remote identity known now whose certificate still holds (not
+  // expired, not revoked, root still trusted): site routes, daemon/routes.h.
   std::vector<IpPrefix> remote_networks() const;
   // Re-checks every path's remote certificate (expiry, revocation, roots) and grant now.
   void recheck_paths() noexcept;

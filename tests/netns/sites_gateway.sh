@@ -19,7 +19,9 @@
 # 2. la pings lb and sends a 2 MiB file over TCP to lb:5201 (sha256 checked); on the
 #    underlay between the gateways only keymesh UDP is seen, no 198.19.x packet in clear;
 # 3. refused: la -> lb tcp/5202 (port not granted), lb -> la ping and tcp/5201 (direction
-#    not granted); each is counted/audited as denied on a gateway.
+#    not granted); each is audited as denied by policy on the sending gateway;
+# 4. gw-b revoked on ga (its revocation list file changes): ga's route to site B goes away
+#    within 2 s, and la no longer reaches lb.
 KM_DEADLINE=${KM_DEADLINE:-150}
 source "$(dirname "$0")/lib.sh"
 need ping python3 tcpdump
@@ -114,3 +116,14 @@ for what in icmp tcp/5201; do
     fail "3. gb audited no policy denial of $what towards site A"
 done
 log "3. refused by policy and audited: la -> lb tcp/5202 (on ga), lb -> la icmp and tcp/5201 (on gb)"
+
+# 4. a revoked gateway loses its site route
+fp=$(km_cli cert show --json "$KM_TMP/gw-b.crt" | python3 -c 'import json,sys; print(json.load(sys.stdin)["fingerprint"])')
+km_cli crl sign --ca "$KM_TMP/root.crt" --ca-key "$KM_TMP/root.key" --revoke "$fp" \
+  --out "$KM_TMP/crl-new.pem" >/dev/null || fail "4. crl sign"
+mv "$KM_TMP/crl-new.pem" "$KM_TMP/ga-crl.pem"
+wait_for "! on ga ip route show dev km0 | grep -q '^198.19.2.0/24'" 2 0.05 ||
+  fail "4. ga still routes site B via km0 after revoking gw-b"
+grep -q 'site route 198.19.2.0/24 via km0 removed' "$KM_TMP/ga.log" || fail "4. no removal in ga's log"
+on la ping -c2 -W1 198.19.2.10 >/dev/null 2>&1 && fail "4. la still reaches lb after gw-b was revoked"
+log "4. gw-b revoked on ga: the route to 198.19.2.0/24 is gone and lb is unreachable"
