@@ -17,6 +17,8 @@ namespace {
 // flood on one side cannot starve the other or the timers.
 constexpr std::size_t kPumpBudget = 256;
 constexpr std::uint64_t kTickMillis = 50;
+// How often site routes follow the remote identities the tunnel learned (routes.h).
+constexpr std::uint64_t kRoutesSyncMillis = 250;
 // IPv4 + UDP + WireGuard data overhead; IPv6 would be 80 (DESIGN.md §4). We default to the
 // larger so the same MTU works over either underlay.
 constexpr int kOverlayOverhead = 80;
@@ -26,6 +28,7 @@ Daemon::Impl::~Impl() {
   // Reverse order of construction; closing handles needs the loop to run once more.
   docker.reset();
   control.reset();
+  routes_timer.reset();
   close_discovery();
   renew_timer.reset();
   crl_watch.reset();
@@ -145,6 +148,14 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
       },
       SIGHUP);
   impl->watch_files();
+  impl->site_routes = std::make_unique<SiteRoutes>(cfg.interface_name, cfg.addresses);
+  impl->sync_routes();
+  uv_timer_init(&impl->loop, impl->routes_timer.get());
+  impl->routes_timer.get()->data = self;
+  uv_timer_start(
+      impl->routes_timer.get(),
+      [](uv_timer_t* h) { static_cast<Impl*>(h->data)->sync_routes(); }, kRoutesSyncMillis,
+      kRoutesSyncMillis);
 
   auto control = ControlServer::start(
       &impl->loop, cfg.control_socket,

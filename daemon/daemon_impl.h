@@ -13,6 +13,7 @@
 #include "control.pb.h"
 #include "daemon/config.h"
 #include "daemon/control_server.h"
+#include "daemon/routes.h"
 #include "daemon/daemon.h"
 #include "daemon/tunnel.h"
 #include "identity/chain.h"
@@ -64,6 +65,9 @@ struct Daemon::Impl {
   UvHandle<uv_timer_t> discovery_timer;
   std::unique_ptr<ControlServer> control;
   std::unique_ptr<DockerFrontDoor> docker;  // config key docker:
+  // Kernel routes via the interface for remote site networks (routes.cpp).
+  std::unique_ptr<SiteRoutes> site_routes;
+  UvHandle<uv_timer_t> routes_timer;
 
   ~Impl();
 
@@ -100,6 +104,17 @@ struct Daemon::Impl {
   std::vector<udp::Endpoint> own_endpoints() const;
   std::shared_ptr<const policy::Policy> with_discovery_rule(
       std::shared_ptr<const policy::Policy> policy) const;
+
+  // nat.cpp: NAT traversal through the lighthouse
+  std::optional<udp::Endpoint> observed;  // our public endpoint as a lighthouse saw it
+  UvHandle<uv_timer_t> punch_timer;       // initiations again once the remote has punched
+  std::vector<crypto::Key> punch_pending; // remotes whose pending handshakes it retries
+  void on_observed(const udp::Endpoint& lighthouse, const udp::Endpoint& seen);
+  void on_punch(const discovery::PunchRequest& request);
+  void want_punch(const discovery::Record& record);
+
+  // routes.cpp: site_routes in line with the tunnel's remote identities (timer + after loads)
+  void sync_routes();
 
   // control_handlers.cpp
   proto::Reply handle(const proto::Request& request);

@@ -63,6 +63,7 @@ std::shared_ptr<const policy::Policy> Daemon::Impl::with_discovery_rule(
 std::vector<udp::Endpoint> Daemon::Impl::own_endpoints() const {
   if (!config.advertise.empty()) return config.advertise;
   std::vector<udp::Endpoint> out;
+  if (observed) out.push_back(*observed);  // the lighthouse's view first (nat.cpp)
   ifaddrs* list = nullptr;
   if (::getifaddrs(&list) != 0) return out;
   for (ifaddrs* i = list; i != nullptr && out.size() < discovery::kMaxEndpoints; i = i->ifa_next) {
@@ -70,7 +71,7 @@ std::vector<udp::Endpoint> Daemon::Impl::own_endpoints() const {
     if ((i->ifa_flags & IFF_LOOPBACK) || config.interface_name == i->ifa_name) continue;
     udp::Endpoint ep = udp::Endpoint::from_sockaddr(i->ifa_addr);
     ep.port = bind->local_port();
-    out.push_back(ep);
+    if (std::find(out.begin(), out.end(), ep) == out.end()) out.push_back(ep);
   }
   ::freeifaddrs(list);
   return out;
@@ -115,9 +116,10 @@ Result<void> Daemon::Impl::open_discovery() {
         });
     if (!transport) return fail("lighthouses: " + transport.error().message);
     client_transport = std::move(*transport);
-    lighthouse_client->set_on_observed([](const udp::Endpoint& lh, const udp::Endpoint& seen) {
-      spdlog::info("lighthouse {} sees this node at {}", lh.to_string(), seen.to_string());
-    });
+    lighthouse_client->set_on_observed(
+        [this](const udp::Endpoint& lh, const udp::Endpoint& seen) { on_observed(lh, seen); });
+    lighthouse_client->set_on_punch(
+        [this](const discovery::PunchRequest& request) { on_punch(request); });
     lighthouse_client->set_on_revocation_list([this](ByteSpan bytes) {
       auto list = identity::RevocationList::parse(bytes);
       if (!list) return;
@@ -176,6 +178,7 @@ Result<void> Daemon::Impl::open_discovery() {
 
 void Daemon::Impl::close_discovery() {
   discovery_timer.reset();
+  punch_timer.reset();
   if (tunnel) tunnel->set_route_miss({});
   directory.reset();
   client_transport.reset();
@@ -234,6 +237,7 @@ void Daemon::Impl::learn(const discovery::Record& record) {
   }
   learned[fp] = record.endpoints;
   spdlog::info("discovery: {} at {}", record.describe(), record.endpoints.front().to_string());
+  want_punch(record);  // nat.cpp
 }
 
 }  // namespace keymesh::daemon

@@ -29,7 +29,7 @@ void Tunnel::send_keymesh_initiation(Peer& peer, std::uint32_t index) noexcept {
   }
   auto bytes = std::span(handshake_buffer_.data(), written);
   peer.cookies.add_macs(bytes, now());
-  bind_.send(peer.endpoint, bytes);
+  send_initiation_bytes(peer, bytes);
 }
 
 std::shared_ptr<const RemoteIdentity> Tunnel::certified_remote(

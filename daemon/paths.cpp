@@ -158,6 +158,7 @@ Peer* Tunnel::open_path(LocalIdentity& local, std::shared_ptr<const RemoteIdenti
   peer->keymesh = true;
   peer->local = &local;
   if (!remote->endpoints.empty()) peer->endpoint = remote->endpoints.front();
+  peer->persistent_keepalive = path_keepalive_;
   peer->allowed_ips = remote->networks;
   attach_remote(*peer, std::move(remote));
   Peer* raw = peer.get();
@@ -463,6 +464,14 @@ Result<const RemoteIdentity*> Tunnel::add_remote(std::span<const identity::Certi
   remotes_[remote->public_key] = remote;
   if (!unrouted_.empty()) retry_unrouted();
   return remote.get();
+}
+
+std::vector<IpPrefix> Tunnel::remote_networks() const {
+  std::vector<IpPrefix> out;
+  for (const auto& [key, remote] : remotes_)
+    if (remote && trust_ && trust_->recheck(remote->cert, wall_now()))
+      out.insert(out.end(), remote->networks.begin(), remote->networks.end());
+  return out;
 }
 
 std::optional<udp::Endpoint> Tunnel::endpoint_of(const IpAddress& source) const noexcept {

@@ -7,6 +7,7 @@
 //   outside datagram -> receive.cpp (classify, handshake driver or open, check source, write)
 //   handshakes -> handshake.cpp (WireGuard messages), handshake_keymesh.cpp (certificates)
 //   identities, paths, policy, audit -> paths.cpp
+//   NAT traversal (initiations to every endpoint, punches, keepalive) -> nat.cpp
 //   periodic tick -> timers.cpp     (retransmits, keepalives, rekeys, key wiping, rechecks)
 //
 // Threading: single-threaded today (the loop thread). The design keeps per-packet state in
@@ -108,6 +109,9 @@ class Tunnel {
   // chain tells the key and networks to route, `endpoints` where to send the handshake.
   Result<const RemoteIdentity*> add_remote(std::span<const identity::Certificate> chain,
                                            std::vector<udp::Endpoint> endpoints);
+  // The networks of every remote identity known now whose certificate still holds (not
+  // expired, not revoked, root still trusted): site routes, daemon/routes.h.
+  std::vector<IpPrefix> remote_networks() const;
   // Re-checks every path's remote certificate (expiry, revocation, roots) and grant now.
   void recheck_paths() noexcept;
 
@@ -119,6 +123,14 @@ class Tunnel {
   // The underlay endpoint of the path carrying traffic from `overlay_source`, if any (the
   // lighthouse reports it to the registering host as its public endpoint).
   std::optional<udp::Endpoint> endpoint_of(const IpAddress& overlay_source) const noexcept;
+
+  // ---- NAT traversal (nat.cpp) ----
+  // One empty datagram from the keymesh port to `to`, so our NAT lets `to`'s packets in.
+  void send_punch(const udp::Endpoint& to) noexcept;
+  // Sends every path's pending handshake initiation to `remote` again now (after a punch).
+  void retry_pending_handshakes(const crypto::Key& remote) noexcept;
+  // Persistent keepalive of every certified path, now and for paths opened later (zero: off).
+  void set_path_keepalive(Duration keepalive) noexcept;
 
  private:
   friend struct TimerHooks;
@@ -155,6 +167,9 @@ class Tunnel {
   void initiator_completed(Peer& peer, crypto::SessionKeys&& keys,
                            const udp::Endpoint& from) noexcept;
   bool under_load() noexcept;
+
+  // nat.cpp: to the path's endpoint and every other endpoint the directory named.
+  void send_initiation_bytes(Peer& peer, std::span<const std::uint8_t> bytes) noexcept;
 
   // handshake_keymesh.cpp
   void send_keymesh_initiation(Peer& peer, std::uint32_t index) noexcept;
@@ -219,6 +234,7 @@ class Tunnel {
   TimerConfig timers_;
   std::uint32_t under_load_threshold_;
   std::size_t mtu_;
+  Duration path_keepalive_{};  // nat.cpp: set while this node is behind NAT
 
   // Local identities. host_ is the config's key: it accepts raw-key peers.
   std::vector<std::unique_ptr<LocalIdentity>> locals_;

@@ -1,0 +1,4 @@
+# Site routes (daemon/routes.h): which remote networks get a kernel route via the interface.
+km_unit_test(NAME sites_routes_test
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/sites_routes_test.cpp
+             LIBS km_daemon LABELS sites)
