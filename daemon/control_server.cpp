@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "common/unix_socket.h"
 #include "proto/framing.h"
 
 namespace keymesh::daemon {
@@ -87,26 +88,6 @@ Result<sockaddr_un> unix_address(const std::string& path) {
                 " bytes long");
   std::memcpy(addr.sun_path, path.data(), path.size());
   return addr;
-}
-
-// A socket file left by a daemon that died is removed; one a live daemon answers on is not.
-Result<void> remove_stale(const std::string& path, const sockaddr_un& addr) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return {};
-    return fail(path + ": " + errno_text(errno));
-  }
-  if (!S_ISSOCK(st.st_mode)) return fail(path + " exists and is not a socket; not replacing it");
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return fail("socket: " + errno_text(errno));
-  const int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
-  const int err = errno;
-  ::close(fd);
-  if (rc == 0) return fail("another keymeshd is already listening on " + path);
-  if (err != ECONNREFUSED && err != ENOENT) return fail(path + ": " + errno_text(err));
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
-    return fail("cannot remove stale socket " + path + ": " + errno_text(errno));
-  return {};
 }
 
 }  // namespace
@@ -266,7 +247,9 @@ Result<std::unique_ptr<ControlServer>> ControlServer::start(uv_loop_t* loop,
     if (auto r = make_parents(path.substr(0, slash)); !r)
       return fail("control socket " + path + ": " + r.error().message);
   }
-  if (auto r = remove_stale(path, *addr); !r) return fail("control socket: " + r.error().message);
+  if (auto r = remove_stale_socket(path, *addr, "another keymeshd is already listening on " + path);
+      !r)
+    return fail("control socket: " + r.error().message);
 
   // Bind our own fd so the mode can be set before the file exists: Linux creates the socket
   // file with the socket inode's mode, so there is no moment when it is 0666 & ~umask.

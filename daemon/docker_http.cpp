@@ -1,5 +1,7 @@
 #include "daemon/docker_http.h"
 
+#include "common/unix_socket.h"
+
 #include <microhttpd.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
@@ -25,26 +27,6 @@ constexpr unsigned kIdleTimeoutSeconds = 120;
 constexpr unsigned kMaxConnections = 32;
 constexpr int kListenBacklog = 32;
 
-// A socket file left by a process that died is removed; one somebody answers on is not.
-Result<void> remove_stale(const std::string& path, const sockaddr_un& addr) {
-  struct stat st {};
-  if (::lstat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return {};
-    return fail(path + ": " + errno_text(errno));
-  }
-  if (!S_ISSOCK(st.st_mode)) return fail(path + " exists and is not a socket; not replacing it");
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return fail("socket: " + errno_text(errno));
-  const int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
-  const int err = errno;
-  ::close(fd);
-  if (rc == 0) return fail("another process is already serving the Docker plugin socket " + path);
-  if (err != ECONNREFUSED && err != ENOENT) return fail(path + ": " + errno_text(err));
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
-    return fail("cannot remove stale socket " + path + ": " + errno_text(errno));
-  return {};
-}
-
 Result<int> listen_unix(const std::string& path) {
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -56,7 +38,10 @@ Result<int> listen_unix(const std::string& path) {
   const auto dir = std::filesystem::path(path).parent_path();
   if (!dir.empty()) std::filesystem::create_directories(dir, ec);
   if (ec) return fail("cannot create " + dir.string() + ": " + ec.message());
-  if (auto r = remove_stale(path, addr); !r) return std::unexpected(r.error());
+  if (auto r = remove_stale_socket(
+          path, addr, "another process is already serving the Docker plugin socket " + path);
+      !r)
+    return std::unexpected(r.error());
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return fail("socket: " + errno_text(errno));
   // Created 0600 from the start (the umask covers bind), not tightened afterwards.

@@ -145,26 +145,29 @@ Result<EndpointRef> parse_network_ref(std::string_view body) {
   return EndpointRef{std::move(*id), {}};
 }
 
+// NetworkID and EndpointID of a parsed body (most endpoint calls start with them).
+static Result<EndpointRef> endpoint_ref_of(const json& doc) {
+  auto network = id_at(doc, "NetworkID");
+  if (!network) return std::unexpected(network.error());
+  auto endpoint = id_at(doc, "EndpointID");
+  if (!endpoint) return std::unexpected(endpoint.error());
+  return EndpointRef{std::move(*network), std::move(*endpoint)};
+}
+
 Result<EndpointRef> parse_endpoint_ref(std::string_view body) {
   auto doc = parse_object(body);
   if (!doc) return std::unexpected(doc.error());
-  auto network = id_at(*doc, "NetworkID");
-  if (!network) return std::unexpected(network.error());
-  auto endpoint = id_at(*doc, "EndpointID");
-  if (!endpoint) return std::unexpected(endpoint.error());
-  return EndpointRef{std::move(*network), std::move(*endpoint)};
+  return endpoint_ref_of(*doc);
 }
 
 Result<CreateEndpoint> parse_create_endpoint(std::string_view body) {
   auto doc = parse_object(body);
   if (!doc) return std::unexpected(doc.error());
   CreateEndpoint r;
-  auto network = id_at(*doc, "NetworkID");
-  if (!network) return std::unexpected(network.error());
-  r.network_id = std::move(*network);
-  auto endpoint = id_at(*doc, "EndpointID");
-  if (!endpoint) return std::unexpected(endpoint.error());
-  r.endpoint_id = std::move(*endpoint);
+  auto ref = endpoint_ref_of(*doc);
+  if (!ref) return std::unexpected(ref.error());
+  r.network_id = std::move(ref->network_id);
+  r.endpoint_id = std::move(ref->endpoint_id);
   if (const auto itf = doc->find("Interface"); itf != doc->end() && !itf->is_null()) {
     if (!itf->is_object()) return fail("Interface: must be an object, got " + type_name(*itf));
     for (auto [member, target] :
@@ -185,12 +188,10 @@ Result<Join> parse_join(std::string_view body) {
   auto doc = parse_object(body);
   if (!doc) return std::unexpected(doc.error());
   Join r;
-  auto network = id_at(*doc, "NetworkID");
-  if (!network) return std::unexpected(network.error());
-  r.network_id = std::move(*network);
-  auto endpoint = id_at(*doc, "EndpointID");
-  if (!endpoint) return std::unexpected(endpoint.error());
-  r.endpoint_id = std::move(*endpoint);
+  auto ref = endpoint_ref_of(*doc);
+  if (!ref) return std::unexpected(ref.error());
+  r.network_id = std::move(ref->network_id);
+  r.endpoint_id = std::move(ref->endpoint_id);
   if (auto s = strings(*doc, {{"SandboxKey", &r.sandbox_key}}); !s) return std::unexpected(s.error());
   auto options = options_at(*doc, "Options", "Options");
   if (!options) return std::unexpected(options.error());
