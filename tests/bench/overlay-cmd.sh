@@ -12,14 +12,30 @@ BUILD=${KEYMESH_BUILD_DIR:-$HERE/../../build}
 KEYMESHD=$BUILD/daemon/keymeshd
 KEYMESH=$BUILD/tools/keymesh
 
+# KEYMESH_BENCH_MODE: `cert` (default) measures keymesh as it is meant to run: each side a
+# certificate identity, the keymesh handshake variant, and every packet through policy and
+# connection tracking (a rule granting everything between the two). `raw` measures the plain
+# WireGuard mode (raw-key peers, no policy).
+MODE=${KEYMESH_BENCH_MODE:-cert}
 case "${BENCH_SIDE:?run me from overlay-bench.sh}" in
-  setup)  # once per round, no network: keys for both sides
+  setup)  # once per round, no network: keys (and certificates) for both sides
     [[ -x $KEYMESH ]] || { echo "keymesh not built at $KEYMESH" >&2; exit 1; }
     umask 077
-    for s in a b; do
-      "$KEYMESH" key gen >"$BENCH_SHARED_DIR/$s.key"
-      "$KEYMESH" key pub <"$BENCH_SHARED_DIR/$s.key" >"$BENCH_SHARED_DIR/$s.pub"
-    done
+    d=$BENCH_SHARED_DIR
+    if [[ $MODE == raw ]]; then
+      for s in a b; do
+        "$KEYMESH" key gen >"$d/$s.key"
+        "$KEYMESH" key pub <"$d/$s.key" >"$d/$s.pub"
+      done
+      exit 0
+    fi
+    "$KEYMESH" ca init --name bench-root --out "$d/root.crt" --key-out "$d/root.key" >/dev/null
+    "$KEYMESH" cert sign --ca "$d/root.crt" --ca-key "$d/root.key" --kind node --name bench-a \
+      --networks "$BENCH_OVERLAY_IP_A/32" --key-out "$d/a.key" --out "$d/a.crt" >/dev/null
+    "$KEYMESH" cert sign --ca "$d/root.crt" --ca-key "$d/root.key" --kind node --name bench-b \
+      --networks "$BENCH_OVERLAY_IP_B/32" --key-out "$d/b.key" --out "$d/b.crt" >/dev/null
+    printf 'rules:\n  - { name: bench, from: { kind: node }, to: { kind: node }, allow: [any] }\n' \
+      >"$d/policy.yaml"
     exit 0 ;;
   a) me=a peer=b ;;
   b) me=b peer=a ;;
@@ -28,6 +44,22 @@ esac
 
 [[ -x $KEYMESHD ]] || { echo "keymeshd not built at $KEYMESHD" >&2; exit 1; }
 cfg=$BENCH_WORKDIR/keymesh-$me.yaml
+if [[ $MODE == cert ]]; then
+  d=$BENCH_SHARED_DIR
+  cat >"$cfg" <<YAML
+private_key_file: $d/$me.key
+certificate: $d/$me.crt
+trust: { roots: [$d/root.crt] }
+policy: $d/policy.yaml
+listen_port: $BENCH_PORT
+interface: { name: km0, addresses: [$BENCH_OVERLAY_CIDR], mtu: $BENCH_OVERLAY_MTU }
+control_socket: $BENCH_WORKDIR/keymesh.sock
+log_level: ${KEYMESH_BENCH_LOG_LEVEL:-info}
+directory:
+  - { certificate: $d/$peer.crt, endpoints: ["$BENCH_PEER_UNDERLAY_IP:$BENCH_PORT"] }
+YAML
+  exec "$KEYMESHD" --config "$cfg"
+fi
 cat >"$cfg" <<YAML
 private_key_file: $BENCH_SHARED_DIR/$me.key
 listen_port: $BENCH_PORT
