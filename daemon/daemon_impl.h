@@ -6,6 +6,8 @@
 #include <uv.h>
 
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 
 #include "common/clock.h"
@@ -60,7 +62,8 @@ struct Daemon::Impl {
   std::unique_ptr<discovery::UdpTransport> client_transport, server_transport;
   std::unique_ptr<discovery::LighthouseServer> lighthouse_server;
   std::unique_ptr<discovery::DirectorySet> directory;
-  std::map<std::string, std::string> published;  // fingerprint -> chain bytes we announced
+  std::set<std::string> published;               // fingerprints we announced
+  std::optional<std::uint64_t> published_generation;  // Tunnel::local_generation() then
   std::map<std::string, std::vector<udp::Endpoint>> learned;  // fingerprint -> endpoints
   UvHandle<uv_timer_t> discovery_timer;
   std::unique_ptr<ControlServer> control;

@@ -197,20 +197,19 @@ void Daemon::Impl::discovery_tick() {
 }
 
 void Daemon::Impl::sync_published() {
-  std::map<std::string, std::string> now_local;
-  for (const LocalIdentity* l : tunnel->local_identities())
-    if (l->certified)
-      now_local[l->cert.fingerprint] = std::string(l->chain_bytes.begin(), l->chain_bytes.end());
-  if (now_local == published) return;
+  // Runs every tick; does work only when the set of local identities changed (a renewed
+  // certificate has a new fingerprint, so it is published anew and the old one withdrawn).
+  if (published_generation == tunnel->local_generation()) return;
+  published_generation = tunnel->local_generation();
+  std::set<std::string> now_local;
   const auto endpoints = own_endpoints();
-  for (const auto& [fp, chain] : published)
-    if (!now_local.contains(fp))
-      if (auto parsed = identity::parse_fingerprint(fp)) directory->withdraw(*parsed);
-  for (const auto& [fp, chain] : now_local) {
+  for (const LocalIdentity* l : tunnel->local_identities()) {
+    if (!l->certified) continue;
+    const std::string& fp = l->cert.fingerprint;
+    now_local.insert(fp);
     if (published.contains(fp)) continue;
-    auto record = discovery::record_from_chain(
-        ByteSpan(reinterpret_cast<const std::uint8_t*>(chain.data()), chain.size()), endpoints,
-        WallTime::max());
+    auto record = discovery::record_from_chain(ByteSpan(l->chain_bytes.data(), l->chain_bytes.size()),
+                                               endpoints, WallTime::max());
     if (!record) {
       spdlog::warn("discovery: cannot publish {}: {}", fp.substr(0, 16), record.error().message);
       continue;
@@ -218,6 +217,9 @@ void Daemon::Impl::sync_published() {
     if (auto r = directory->publish(std::move(*record)); !r)
       spdlog::warn("discovery: publishing {}: {}", fp.substr(0, 16), r.error().message);
   }
+  for (const auto& fp : published)
+    if (!now_local.contains(fp))
+      if (auto parsed = identity::parse_fingerprint(fp)) directory->withdraw(*parsed);
   published = std::move(now_local);
 }
 

@@ -89,6 +89,7 @@ void Daemon::Impl::on_observed(const udp::Endpoint& lighthouse, const udp::Endpo
                nat ? " (behind NAT: paths keep alive every 25 s)" : "");
   tunnel->set_path_keepalive(nat ? Duration(kNatKeepalive) : Duration::zero());
   published.clear();  // re-publish every record with the new endpoint first
+  published_generation.reset();
   if (directory) sync_published();
 }
 

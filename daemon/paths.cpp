@@ -348,6 +348,7 @@ Result<const LocalIdentity*> Tunnel::add_local_identity(LocalIdentitySpec spec) 
   locals_by_hint_[load_le32(raw->statics.receiver_hint.data())].push_back(raw);
   if (raw->accepts_raw_peers && host_ == nullptr) host_ = raw;
   locals_.push_back(std::move(local));
+  ++local_generation_;
   if (raw->certified)
     spdlog::info("identity {} added ({}, {}, {})", raw->name, identity::kind_name(raw->cert.kind),
                  raw->cert.fingerprint.substr(0, 16), raw->source);
@@ -372,6 +373,7 @@ Result<std::uint32_t> Tunnel::remove_local_identity(std::string_view name) {
   if (same_hint.empty()) locals_by_hint_.erase(load_le32(local->statics.receiver_hint.data()));
   spdlog::info("identity {} removed ({} path(s) closed)", local->name, doomed.size());
   std::erase_if(locals_, [&](const std::unique_ptr<LocalIdentity>& l) { return l.get() == local; });
+  ++local_generation_;
   return std::uint32_t(doomed.size());
 }
 
@@ -406,6 +408,7 @@ Result<void> Tunnel::renew_local_identity(std::string_view name,
   local->chain_bytes = identity::serialize_chain(chain);
   local->subject = policy::subject_from(local->cert);
   local->renew_at = renew_at;
+  ++local_generation_;
   // The remote side holds our old certificate until the next handshake; hand it the new one
   // now rather than at the next rekey, which may come after the old one expires.
   for (auto& [key, peer] : local->paths) {

@@ -103,6 +103,8 @@ class Tunnel {
                                     std::vector<identity::Certificate> chain,
                                     std::optional<WallTime> renew_at);
   const LocalIdentity* find_local(std::string_view name_or_fingerprint) const noexcept;
+  // Changes whenever a local identity is added, removed or given a new certificate.
+  std::uint64_t local_generation() const noexcept { return local_generation_; }
   std::vector<const LocalIdentity*> local_identities() const;
   const RemoteIdentity* find_remote(std::string_view name_or_fingerprint) const noexcept;
   // A remote identity from a directory (static file today, discovery later): its validated
@@ -241,6 +243,7 @@ class Tunnel {
   LocalIdentity* host_ = nullptr;
   std::unordered_map<std::uint32_t, std::vector<LocalIdentity*>> locals_by_hint_;
   AllowedIps<LocalIdentity*> local_routes_;
+  std::uint64_t local_generation_ = 0;
 
   // Remote identities by key, and their networks for routing.
   std::unordered_map<crypto::Key, std::shared_ptr<RemoteIdentity>, KeyHash> remotes_;
