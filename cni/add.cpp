@@ -15,10 +15,10 @@
 #include "cni/commands.h"
 #include "cni/daemon_client.h"
 #include "cni/identity.h"
-#include "cni/netlink.h"
-#include "cni/netns.h"
 #include "cni/result.h"
 #include "common/log.h"
+#include "net/netlink.h"
+#include "net/netns.h"
 
 namespace keymesh::cni {
 
@@ -57,16 +57,16 @@ CniResult<std::string> cmd_add(const Context& ctx) {
   const NetConf& conf = ctx.conf;
 
   // 1. The container's namespace, and CNI_IFNAME free in it.
-  auto ns = Netns::open(env.netns);
+  auto ns = net::Netns::open(env.netns);
   if (!ns) return cni_fail(Code::kInvalidEnvironment, "CNI_NETNS: " + ns.error().message);
-  auto self = Netns::current();
+  auto self = net::Netns::current();
   if (!self) return setup_failed(self.error());
   if (ns->same_as(*self))
     return cni_fail(Code::kInvalidEnvironment,
                     "CNI_NETNS: " + env.netns + " is the host's own network namespace");
-  auto host = Netlink::open();
+  auto host = net::Netlink::open();
   if (!host) return setup_failed(host.error());
-  auto container = Netlink::open_in(*ns);
+  auto container = net::Netlink::open_in(*ns);
   if (!container) return setup_failed(container.error());
   auto existing = container->link(env.ifname);
   if (!existing) return setup_failed(existing.error());

@@ -38,8 +38,8 @@ IpPrefix default_v4() {
   return p;
 }
 
-RuleSpec workload_rule(const IpPrefix& address, std::string_view host_ifname) {
-  return RuleSpec{kWorkloadRulePriority, kWorkloadTable, address, std::string(host_ifname)};
+net::RuleSpec workload_rule(const IpPrefix& address, std::string_view host_ifname) {
+  return net::RuleSpec{kWorkloadRulePriority, kWorkloadTable, address, std::string(host_ifname)};
 }
 
 }  // namespace
@@ -74,8 +74,8 @@ std::optional<AttachmentTag> parse_tag(std::string_view alias) {
   return AttachmentTag{parts[0], parts[1], parts[2], parts[3]};
 }
 
-Result<VethPair> create_veth_pair(Netlink& host, Netlink& container, const Netns& container_ns,
-                                  const std::string& host_ifname,
+Result<VethPair> create_veth_pair(net::Netlink& host, net::Netlink& container,
+                                  const net::Netns& container_ns, const std::string& host_ifname,
                                   const std::string& container_ifname, int mtu,
                                   const AttachmentTag& tag) {
   if (auto r = host.create_veth(host_ifname, container_ifname, container_ns.fd(), mtu); !r)
@@ -101,7 +101,7 @@ Result<VethPair> create_veth_pair(Netlink& host, Netlink& container, const Netns
   return pair;
 }
 
-Result<void> setup_host_side(Netlink& host, const HostPlumbing& p) {
+Result<void> setup_host_side(net::Netlink& host, const HostPlumbing& p) {
   if (p.address.address.family != AF_INET || p.address.length != 32)
     return fail("workload address " + p.address.to_string() + " is not an IPv4 /32");
   auto veth = host.link(p.host_ifname);
@@ -120,7 +120,7 @@ Result<void> setup_host_side(Netlink& host, const HostPlumbing& p) {
                  "filtering on {}: workloads can spoof each other's addresses", p.host_ifname);
   if (auto r = host.set_up((*veth)->index); !r) return r;
 
-  RouteSpec to_workload;
+  net::RouteSpec to_workload;
   to_workload.dst = p.address;
   to_workload.oif = (*veth)->index;
   if (auto r = host.add_route(to_workload, /*replace=*/true); !r) return r;
@@ -129,14 +129,14 @@ Result<void> setup_host_side(Netlink& host, const HostPlumbing& p) {
   return host.add_rule(workload_rule(p.address, p.host_ifname));
 }
 
-Result<void> route_into_tun(Netlink& host, std::string_view tun_ifname) {
+Result<void> route_into_tun(net::Netlink& host, std::string_view tun_ifname) {
   auto tun = host.link(tun_ifname);
   if (!tun) return std::unexpected(tun.error());
   if (!*tun)
     return fail("keymeshd's interface " + std::string(tun_ifname) +
                 " does not exist (is keymeshd running?)");
   // Shared by every workload; replacing keeps it pointing at the current TUN.
-  RouteSpec into_tun;
+  net::RouteSpec into_tun;
   into_tun.table = kWorkloadTable;
   into_tun.dst = default_v4();
   into_tun.oif = (*tun)->index;
@@ -145,7 +145,7 @@ Result<void> route_into_tun(Netlink& host, std::string_view tun_ifname) {
   return write_sysctl(sysctl_key("ipv4/conf", tun_ifname, "forwarding"), "1");
 }
 
-Result<void> teardown_host_side(Netlink& host, std::string_view host_ifname) {
+Result<void> teardown_host_side(net::Netlink& host, std::string_view host_ifname) {
   auto rules = host.rules(AF_INET);
   if (!rules) return std::unexpected(rules.error());
   for (const auto& rule : *rules) {
@@ -165,7 +165,7 @@ Result<void> teardown_host_side(Netlink& host, std::string_view host_ifname) {
   return {};
 }
 
-std::vector<std::string> check_host_side(Netlink& host, const HostPlumbing& p) {
+std::vector<std::string> check_host_side(net::Netlink& host, const HostPlumbing& p) {
   std::vector<std::string> problems;
   auto veth = host.link(p.host_ifname);
   if (!veth || !*veth) {
@@ -210,13 +210,13 @@ std::vector<std::string> check_host_side(Netlink& host, const HostPlumbing& p) {
   return problems;
 }
 
-Result<void> setup_container_side(Netlink& container, const ContainerPlumbing& p) {
+Result<void> setup_container_side(net::Netlink& container, const ContainerPlumbing& p) {
   auto link = container.link(p.ifname);
   if (!link) return std::unexpected(link.error());
   if (!*link) return fail("container interface " + p.ifname + " does not exist");
   if (auto r = container.add_address((*link)->index, p.address); !r) return r;
   if (auto r = container.set_up((*link)->index); !r) return r;
-  RouteSpec def;
+  net::RouteSpec def;
   def.dst = default_v4();
   def.gateway = p.gateway;
   def.oif = (*link)->index;
@@ -224,7 +224,7 @@ Result<void> setup_container_side(Netlink& container, const ContainerPlumbing& p
   return container.add_route(def, /*replace=*/true);
 }
 
-std::vector<std::string> check_container_side(Netlink& container, const ContainerPlumbing& p) {
+std::vector<std::string> check_container_side(net::Netlink& container, const ContainerPlumbing& p) {
   std::vector<std::string> problems;
   auto link = container.link(p.ifname);
   if (!link || !*link) {
@@ -248,7 +248,7 @@ std::vector<std::string> check_container_side(Netlink& container, const Containe
   return problems;
 }
 
-Result<std::vector<TaggedLink>> tagged_links(Netlink& host) {
+Result<std::vector<TaggedLink>> tagged_links(net::Netlink& host) {
   auto links = host.links();
   if (!links) return std::unexpected(links.error());
   std::vector<TaggedLink> out;
@@ -259,7 +259,7 @@ Result<std::vector<TaggedLink>> tagged_links(Netlink& host) {
   return out;
 }
 
-Result<int> remove_orphan_rules(Netlink& host) {
+Result<int> remove_orphan_rules(net::Netlink& host) {
   auto rules = host.rules(AF_INET);
   if (!rules) return std::unexpected(rules.error());
   int removed = 0;

@@ -22,10 +22,10 @@
 #include <string_view>
 #include <vector>
 
-#include "cni/netlink.h"
-#include "cni/netns.h"
 #include "common/ip.h"
 #include "common/result.h"
+#include "net/netlink.h"
+#include "net/netns.h"
 
 namespace keymesh::cni {
 
@@ -54,14 +54,14 @@ std::string format_tag(const AttachmentTag& tag);
 std::optional<AttachmentTag> parse_tag(std::string_view alias);
 
 struct VethPair {
-  LinkInfo host;
-  LinkInfo container;
+  net::LinkInfo host;
+  net::LinkInfo container;
 };
 
 // Creates the pair with the container end directly in `container_ns` under its final name,
 // tags the host end, and reads both back. Nothing is left behind on failure.
-Result<VethPair> create_veth_pair(Netlink& host, Netlink& container, const Netns& container_ns,
-                                  const std::string& host_ifname,
+Result<VethPair> create_veth_pair(net::Netlink& host, net::Netlink& container,
+                                  const net::Netns& container_ns, const std::string& host_ifname,
                                   const std::string& container_ifname, int mtu,
                                   const AttachmentTag& tag);
 
@@ -74,19 +74,19 @@ struct HostPlumbing {
 // Sysctls and link up on the host veth, the /32 route, route_into_tun, and the rule. Each
 // step is idempotent. On failure the caller removes the veth and calls teardown_host_side
 // (which removes the rule).
-Result<void> setup_host_side(Netlink& host, const HostPlumbing& plumbing);
+Result<void> setup_host_side(net::Netlink& host, const HostPlumbing& plumbing);
 
 // Table kWorkloadTable's default route into the TUN (created or replaced) and forwarding on
 // the TUN. Part of setup_host_side; keymeshd also calls it at start, because routes through
 // a TUN vanish with it and a restarted keymeshd has a new one.
-Result<void> route_into_tun(Netlink& host, std::string_view tun_ifname);
+Result<void> route_into_tun(net::Netlink& host, std::string_view tun_ifname);
 
 // Removes every kWorkloadTable rule with iif `host_ifname` and the veth itself (its peer
 // and its routes go with it). Absent pieces are not errors.
-Result<void> teardown_host_side(Netlink& host, std::string_view host_ifname);
+Result<void> teardown_host_side(net::Netlink& host, std::string_view host_ifname);
 
 // What differs from setup_host_side's result; empty when all is in place.
-std::vector<std::string> check_host_side(Netlink& host, const HostPlumbing& plumbing);
+std::vector<std::string> check_host_side(net::Netlink& host, const HostPlumbing& plumbing);
 
 struct ContainerPlumbing {
   std::string ifname;
@@ -95,17 +95,18 @@ struct ContainerPlumbing {
 };
 
 // Address, link up and the onlink default route via the gateway.
-Result<void> setup_container_side(Netlink& container, const ContainerPlumbing& plumbing);
-std::vector<std::string> check_container_side(Netlink& container, const ContainerPlumbing& plumbing);
+Result<void> setup_container_side(net::Netlink& container, const ContainerPlumbing& plumbing);
+std::vector<std::string> check_container_side(net::Netlink& container,
+                                              const ContainerPlumbing& plumbing);
 
 // Host veths carrying a tag (any front door, any network).
 struct TaggedLink {
-  LinkInfo link;
+  net::LinkInfo link;
   AttachmentTag tag;
 };
-Result<std::vector<TaggedLink>> tagged_links(Netlink& host);
+Result<std::vector<TaggedLink>> tagged_links(net::Netlink& host);
 
 // kWorkloadTable rules whose iif no longer exists (left by a crash between steps).
-Result<int> remove_orphan_rules(Netlink& host);
+Result<int> remove_orphan_rules(net::Netlink& host);
 
 }  // namespace keymesh::cni

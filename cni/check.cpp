@@ -6,9 +6,9 @@
 #include "cni/attach.h"
 #include "cni/commands.h"
 #include "cni/daemon_client.h"
-#include "cni/netlink.h"
-#include "cni/netns.h"
 #include "cni/result.h"
+#include "net/netlink.h"
+#include "net/netns.h"
 
 namespace keymesh::cni {
 
@@ -43,16 +43,16 @@ CniResult<void> cmd_check(const Context& ctx) {
   const std::string tun =
       info != nullptr && !info->interface().empty() ? info->interface() : std::string(kDefaultTun);
 
-  auto ns = Netns::open(env.netns);
+  auto ns = net::Netns::open(env.netns);
   if (!ns) {
     problems.push_back("CNI_NETNS: " + ns.error().message);
-  } else if (auto container = Netlink::open_in(*ns); !container) {
+  } else if (auto container = net::Netlink::open_in(*ns); !container) {
     problems.push_back(container.error().message);
   } else {
     for (auto& p : check_container_side(*container, {env.ifname, *address, *gateway}))
       problems.push_back(std::move(p));
   }
-  if (auto host = Netlink::open(); !host) {
+  if (auto host = net::Netlink::open(); !host) {
     problems.push_back(host.error().message);
   } else {
     const std::string host_ifname = host_veth_name(env.container_id, env.ifname);

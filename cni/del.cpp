@@ -10,8 +10,8 @@
 #include "cni/attach.h"
 #include "cni/commands.h"
 #include "cni/daemon_client.h"
-#include "cni/netlink.h"
 #include "common/log.h"
+#include "net/netlink.h"
 
 namespace keymesh::cni {
 
@@ -20,7 +20,7 @@ CniResult<void> cmd_del(const Context& ctx) {
   const std::string host_ifname = host_veth_name(env.container_id, env.ifname);
 
   std::optional<CniError> local_error;
-  if (auto host = Netlink::open(); !host) {
+  if (auto host = net::Netlink::open(); !host) {
     local_error = CniError{Code::kNetworkSetupFailed, host.error().message, {}};
   } else if (auto r = teardown_host_side(*host, host_ifname); !r) {
     local_error = CniError{Code::kNetworkSetupFailed, r.error().message, {}};

@@ -11,8 +11,8 @@
 #include "cni/attach.h"
 #include "cni/commands.h"
 #include "cni/daemon_client.h"
-#include "cni/netlink.h"
 #include "common/log.h"
+#include "net/netlink.h"
 
 namespace keymesh::cni {
 
@@ -20,7 +20,7 @@ CniResult<void> cmd_gc(const Context& ctx) {
   const std::set<Attachment> valid(ctx.conf.valid_attachments.begin(),
                                    ctx.conf.valid_attachments.end());
   std::vector<std::string> errors;
-  auto host = Netlink::open();
+  auto host = net::Netlink::open();
   if (!host) {
     errors.push_back(host.error().message);
   } else if (auto links = tagged_links(*host); !links) {

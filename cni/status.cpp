@@ -2,7 +2,7 @@
 // and its TUN must exist here. Anything else is code 50 with the reason.
 #include "cni/commands.h"
 #include "cni/daemon_client.h"
-#include "cni/netlink.h"
+#include "net/netlink.h"
 
 namespace keymesh::cni {
 
@@ -14,7 +14,7 @@ CniResult<void> cmd_status(const Context& ctx) {
     return cni_fail(Code::kPluginNotAvailable,
                     "keymeshd is not ready" + (ready->reason().empty() ? "" : ": " + ready->reason()));
   if (!ready->interface().empty()) {
-    auto host = Netlink::open();
+    auto host = net::Netlink::open();
     if (!host) return cni_fail(Code::kPluginNotAvailable, host.error().message);
     auto tun = host->link(ready->interface());
     if (!tun || !*tun)

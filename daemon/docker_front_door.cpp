@@ -6,10 +6,10 @@
 #include <climits>
 
 #include "cni/attach.h"
-#include "cni/netlink.h"
 #include "daemon/daemon_impl.h"
 #include "daemon/docker_driver.h"
 #include "daemon/docker_http.h"
+#include "net/netlink.h"
 
 namespace keymesh::daemon {
 
@@ -17,7 +17,7 @@ namespace {
 
 class DaemonHooks final : public DockerHooks {
  public:
-  DaemonHooks(Daemon::Impl& daemon, cni::Netlink netlink)
+  DaemonHooks(Daemon::Impl& daemon, net::Netlink netlink)
       : daemon_(daemon), netlink_(std::move(netlink)) {}
 
   Result<const node::Workload*> add_workload(const node::WorkloadSpec& spec) override {
@@ -72,7 +72,7 @@ class DaemonHooks final : public DockerHooks {
   }
 
   Daemon::Impl& daemon_;
-  cni::Netlink netlink_;
+  net::Netlink netlink_;
 };
 
 }  // namespace
@@ -96,7 +96,7 @@ Result<std::unique_ptr<DockerFrontDoor>> DockerFrontDoor::start(Daemon::Impl& da
                                                                 const DockerConfig& config) {
   if (!daemon.workloads)
     return fail("docker: needs node_ca (the driver mints an identity for each container)");
-  auto netlink = cni::Netlink::open();
+  auto netlink = net::Netlink::open();
   if (!netlink) return fail("docker: " + netlink.error().message);
   auto parts = std::make_unique<Parts>();
   parts->hooks = std::make_unique<DaemonHooks>(daemon, std::move(*netlink));

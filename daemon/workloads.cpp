@@ -37,7 +37,7 @@ Result<void> Daemon::Impl::open_workloads() {
   workloads.emplace(std::move(*store));
   // The workloads' routing table points into our TUN, and went away with the previous one:
   // without this, containers attached before a restart would stay cut off.
-  auto netlink = cni::Netlink::open();
+  auto netlink = net::Netlink::open();
   if (!netlink) return fail("workload routing: " + netlink.error().message);
   if (auto r = cni::route_into_tun(*netlink, config.interface_name); !r)
     return fail("workload routing (table " + std::to_string(cni::kWorkloadTable) + " into " +

@@ -1,6 +1,7 @@
-// Link, address and route setup over rtnetlink (libmnl). Control path only; each call opens
-// its own netlink socket, so they are safe from any thread. Errors name the interface and
-// the kernel's reason.
+// The TUN interface's own setup, by interface name, in the daemon's network namespace: MTU,
+// up, addresses, routes via the interface, and the underlay MTU. Thin wrappers over
+// net::Netlink (net/netlink.h), each on a socket of its own, so safe from any thread.
+// Control path only. Errors name the interface and the kernel's reason.
 #pragma once
 
 #include <string_view>

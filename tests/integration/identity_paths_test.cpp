@@ -117,7 +117,7 @@ class World {
   Host& add_host(const std::string& name, const char* underlay, const char* range) {
     Host& h = hosts[name];
     h.node_ca = make_node_ca(root, "node-" + name,
-                             {.allowed_networks = {net(range)},
+                             {.allowed_networks = {cidr(range)},
                               .name_pattern = "*",
                               .max_lifetime_seconds = 24 * kHour});
     h.device = std::make_unique<tun::MemoryDevice>(name, 1420, 100000);
@@ -141,7 +141,7 @@ class World {
     f.name = name;
     f.kind = Kind::Workload;
     f.public_key = crypto::public_key(w.key);
-    f.networks = {net(address)};
+    f.networks = {cidr(address)};
     f.groups = std::move(groups);
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                          clock.wall_now().time_since_epoch())
@@ -320,7 +320,7 @@ BOOST_FIXTURE_TEST_CASE(certificate_from_an_untrusted_ca_gets_no_answer, TwoHost
   f.name = "web-a";
   f.kind = Kind::Workload;
   f.public_key = crypto::public_key(key);
-  f.networks = {net("100.64.1.10/32")};
+  f.networks = {cidr("100.64.1.10/32")};
   f.groups = {"web"};
   f.not_before = kT0 - 60;
   f.not_after = kT0 + kHour;

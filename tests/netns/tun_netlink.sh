@@ -75,7 +75,7 @@ grep -q '^fd00:6b6d::/64' <<<"$routes6" || fail "IPv6 prefix route missing: $rou
 # Scenario 3: errors name the operation, the interface and the kernel's reason.
 grep -q '^expected failure: netlink: add address 100.64.9.1/24 to kmt-missing0: No such device$' "$OUT" \
   || fail "missing-interface error message has the wrong shape"
-grep -q '^expected failure: netlink: set mtu 100000 on kmtun0: ' "$OUT" \
+grep -q '^expected failure: netlink: set mtu 100000 on link kmtun0: ' "$OUT" \
   || fail "bad-MTU error message missing"
 
 # Scenario 4: a ping leaves through the TUN (probe reads it) and is answered through it

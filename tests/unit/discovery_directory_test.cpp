@@ -292,7 +292,7 @@ BOOST_AUTO_TEST_CASE(far_future_certificates_keep_the_given_expiry) {
   identity::test::LeafSpec spec;
   spec.name = "long-lived";
   spec.kind = identity::Kind::Node;
-  spec.networks = {identity::test::net("100.64.1.0/24")};
+  spec.networks = {identity::test::cidr("100.64.1.0/24")};
   spec.not_after = identity::kMaxTime;
   const std::vector<identity::Certificate> c = {identity::test::make_leaf(pki.root, spec)};
   auto r = record_from_chain(identity::serialize_chain(c), {ep("198.18.0.1:1")}, wall(60));

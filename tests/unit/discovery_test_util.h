@@ -45,7 +45,7 @@ struct Pki {
     spec.name = name;
     spec.kind = identity::Kind::Node;
     spec.networks.clear();
-    for (const auto& n : networks) spec.networks.push_back(identity::test::net(n.c_str()));
+    for (const auto& n : networks) spec.networks.push_back(identity::test::cidr(n.c_str()));
     spec.not_after = kT0 + 300 * identity::test::kDay;
     return identity::test::make_leaf(root, spec);
   }

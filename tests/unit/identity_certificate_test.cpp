@@ -46,7 +46,7 @@ mode_t mode_of(const std::string& path) {
 BOOST_AUTO_TEST_CASE(round_trip_keeps_every_field) {
   const Ca root = make_root();
   const Ca node = make_node_ca(root);
-  const Certificate leaf = make_leaf(node, {.networks = {net("10.1.0.5/32"), net("fd00:1::/64")}});
+  const Certificate leaf = make_leaf(node, {.networks = {cidr("10.1.0.5/32"), cidr("fd00:1::/64")}});
   const auto again = Certificate::parse(leaf.encoded());
   BOOST_REQUIRE(again);
   BOOST_TEST(again->fingerprint() == leaf.fingerprint());
@@ -167,13 +167,13 @@ BOOST_AUTO_TEST_CASE(glob_patterns) {
 }
 
 BOOST_AUTO_TEST_CASE(prefix_containment) {
-  BOOST_TEST(prefix_within(net("10.1.0.5/32"), net("10.1.0.0/24")));
-  BOOST_TEST(prefix_within(net("10.1.0.0/24"), net("10.1.0.0/24")));
-  BOOST_TEST(!prefix_within(net("10.1.0.0/23"), net("10.1.0.0/24")));
-  BOOST_TEST(!prefix_within(net("10.1.1.0/24"), net("10.1.0.0/24")));
-  BOOST_TEST(prefix_within(net("fd00:1::/64"), net("fd00::/16")));
-  BOOST_TEST(!prefix_within(net("fd00:1::/64"), net("10.0.0.0/8")));
-  BOOST_TEST(prefix_within(net("10.9.9.9/32"), net("0.0.0.0/0")));
+  BOOST_TEST(prefix_within(cidr("10.1.0.5/32"), cidr("10.1.0.0/24")));
+  BOOST_TEST(prefix_within(cidr("10.1.0.0/24"), cidr("10.1.0.0/24")));
+  BOOST_TEST(!prefix_within(cidr("10.1.0.0/23"), cidr("10.1.0.0/24")));
+  BOOST_TEST(!prefix_within(cidr("10.1.1.0/24"), cidr("10.1.0.0/24")));
+  BOOST_TEST(prefix_within(cidr("fd00:1::/64"), cidr("fd00::/16")));
+  BOOST_TEST(!prefix_within(cidr("fd00:1::/64"), cidr("10.0.0.0/8")));
+  BOOST_TEST(prefix_within(cidr("10.9.9.9/32"), cidr("0.0.0.0/0")));
 }
 
 BOOST_AUTO_TEST_CASE(certificate_files_armored_and_raw) {

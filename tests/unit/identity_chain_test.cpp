@@ -109,7 +109,7 @@ BOOST_FIXTURE_TEST_CASE(expired, ThreeLevel) {
   const std::int64_t end = leaf.fields().not_after;
   EXPECT_REJECT(store.validate(chain(), at(end + 61)), CertError::Expired, leaf);
   // An expired issuer fails the chain even while the leaf is in its window.
-  const Ca old_node = make_node_ca(root, "node-a", {.allowed_networks = {net("10.1.0.0/24")}},
+  const Ca old_node = make_node_ca(root, "node-a", {.allowed_networks = {cidr("10.1.0.0/24")}},
                                    kT0 - 10 * kDay, kT0 - kDay);
   LeafSpec spec;
   spec.not_before = kT0 - 2 * kDay;
@@ -141,19 +141,19 @@ BOOST_FIXTURE_TEST_CASE(clock_skew_allowance, ThreeLevel) {
 
 BOOST_FIXTURE_TEST_CASE(network_outside_constraint, ThreeLevel) {
   LeafSpec spec;
-  spec.networks = {net("10.1.0.5/32"), net("10.2.0.5/32")};
+  spec.networks = {cidr("10.1.0.5/32"), cidr("10.2.0.5/32")};
   const Certificate l = make_leaf(node, spec);
   const auto r = store.validate(Chain{l, node.cert}, at(kT0));
   EXPECT_REJECT(r, CertError::NetworkOutsideConstraint, l);
   BOOST_TEST(r.error().message.find("10.2.0.5/32") != std::string::npos);
   BOOST_TEST(mentions(r.error(), node.cert));
   // A prefix wider than the allowed one is outside too.
-  spec.networks = {net("10.1.0.0/16")};
+  spec.networks = {cidr("10.1.0.0/16")};
   const Certificate wide = make_leaf(node, spec);
   EXPECT_REJECT(store.validate(Chain{wide, node.cert}, at(kT0)),
                 CertError::NetworkOutsideConstraint, wide);
   // IPv6 leaf networks against an IPv4-only CA.
-  spec.networks = {net("fd00::5/128")};
+  spec.networks = {cidr("fd00::5/128")};
   const Certificate v6 = make_leaf(node, spec);
   EXPECT_REJECT(store.validate(Chain{v6, node.cert}, at(kT0)),
                 CertError::NetworkOutsideConstraint, v6);
@@ -162,24 +162,24 @@ BOOST_FIXTURE_TEST_CASE(network_outside_constraint, ThreeLevel) {
 BOOST_AUTO_TEST_CASE(every_ca_on_the_path_constrains_the_leaf) {
   // The root allows 10.0.0.0/16 only; a node CA claiming 10.9.0.0/24 is outside it, and so is
   // a leaf below an unconstrained node CA.
-  const Ca root = make_root("root", {.allowed_networks = {net("10.0.0.0/16")},
+  const Ca root = make_root("root", {.allowed_networks = {cidr("10.0.0.0/16")},
                                      .name_pattern = "*/*",
                                      .may_sign_ca = true});
   TrustStore store;
   BOOST_REQUIRE(store.add_root(root.cert));
-  const Ca bad_node = make_node_ca(root, "node-x", {.allowed_networks = {net("10.9.0.0/24")}});
-  const Certificate l1 = make_leaf(bad_node, {.name = "x/1", .networks = {net("10.9.0.1/32")}});
+  const Ca bad_node = make_node_ca(root, "node-x", {.allowed_networks = {cidr("10.9.0.0/24")}});
+  const Certificate l1 = make_leaf(bad_node, {.name = "x/1", .networks = {cidr("10.9.0.1/32")}});
   EXPECT_REJECT(store.validate(Chain{l1, bad_node.cert}, at(kT0)),
                 CertError::NetworkOutsideConstraint, bad_node.cert);
   const Ca loose = make_node_ca(root, "node-y", {});
-  const Certificate l2 = make_leaf(loose, {.name = "y/1", .networks = {net("10.7.0.1/32")}});
+  const Certificate l2 = make_leaf(loose, {.name = "y/1", .networks = {cidr("10.7.0.1/32")}});
   EXPECT_REJECT(store.validate(Chain{l2, loose.cert}, at(kT0)),
                 CertError::NetworkOutsideConstraint, l2);
   // The root's name pattern applies to leaves two levels down.
-  const Certificate l3 = make_leaf(loose, {.name = "flat-name", .networks = {net("10.0.1.1/32")}});
+  const Certificate l3 = make_leaf(loose, {.name = "flat-name", .networks = {cidr("10.0.1.1/32")}});
   EXPECT_REJECT(store.validate(Chain{l3, loose.cert}, at(kT0)), CertError::NameOutsidePattern,
                 l3);
-  const Certificate ok = make_leaf(loose, {.name = "y/1", .networks = {net("10.0.1.1/32")}});
+  const Certificate ok = make_leaf(loose, {.name = "y/1", .networks = {cidr("10.0.1.1/32")}});
   BOOST_TEST(store.validate(Chain{ok, loose.cert}, at(kT0)).has_value());
 }
 
@@ -263,7 +263,7 @@ BOOST_FIXTURE_TEST_CASE(non_ca_signing, ThreeLevel) {
 }
 
 BOOST_FIXTURE_TEST_CASE(node_ca_may_not_sign_a_ca, ThreeLevel) {
-  const Ca sub = make_node_ca(node, "node-a/sub", {.allowed_networks = {net("10.1.0.0/25")}},
+  const Ca sub = make_node_ca(node, "node-a/sub", {.allowed_networks = {cidr("10.1.0.0/25")}},
                               kT0 - kHour, kT0 + 10 * kHour);
   const Certificate l = make_leaf(sub, {.not_before = kT0 - kHour, .not_after = kT0 + kHour});
   EXPECT_REJECT(store.validate(Chain{l, sub.cert, node.cert}, at(kT0)),

@@ -28,7 +28,7 @@ inline WallTime at(std::int64_t unix_seconds) {
   return WallTime(std::chrono::seconds(unix_seconds));
 }
 
-inline IpPrefix net(const char* text) {
+inline IpPrefix cidr(const char* text) {
   auto p = IpPrefix::parse(text);
   if (!p) throw std::runtime_error(std::string("bad prefix in test: ") + text);
   return *p;
@@ -62,7 +62,7 @@ inline Ca make_root(const std::string& name = "root", CaConstraints c = {.may_si
 
 // A node CA as `keymesh cert sign --kind ca` makes one: pod CIDR, name prefix, max lifetime.
 inline Ca make_node_ca(const Ca& issuer, const std::string& name = "node-a",
-                       CaConstraints c = {.allowed_networks = {net("10.1.0.0/24")},
+                       CaConstraints c = {.allowed_networks = {cidr("10.1.0.0/24")},
                                           .name_pattern = "node-a/*",
                                           .max_lifetime_seconds = 24 * 3600,
                                           .may_sign_ca = false},
@@ -89,7 +89,7 @@ inline crypto::Key random_x25519_public() {
 struct LeafSpec {
   std::string name = "node-a/web-1";
   Kind kind = Kind::Workload;
-  std::vector<IpPrefix> networks = {net("10.1.0.5/32")};
+  std::vector<IpPrefix> networks = {cidr("10.1.0.5/32")};
   std::int64_t not_before = kT0 - kHour;
   std::int64_t not_after = kT0 + 11 * kHour;  // 12 h lifetime
   crypto::Key public_key = random_x25519_public();

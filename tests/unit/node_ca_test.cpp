@@ -84,11 +84,11 @@ BOOST_FIXTURE_TEST_CASE(constraint_violations_are_refused, NodeFixture) {
 BOOST_FIXTURE_TEST_CASE(every_ca_on_the_chain_constrains_the_name, NodeFixture) {
   // root -> "cluster" (names cluster/*) -> node CA (names *): the intermediate still binds.
   Ca inter = make_node_ca(root, "cluster",
-                          {.allowed_networks = {net("100.64.0.0/16")},
+                          {.allowed_networks = {cidr("100.64.0.0/16")},
                            .name_pattern = "cluster/*",
                            .may_sign_ca = true});
   Ca loose = make_node_ca(inter, "node-x",
-                          {.allowed_networks = {net("100.64.9.0/24")}, .name_pattern = "*"});
+                          {.allowed_networks = {cidr("100.64.9.0/24")}, .name_pattern = "*"});
   const NodeCa ca = must(NodeCa::create({loose.cert, inter.cert, root.cert}, copy_key(loose.key)));
   BOOST_TEST(ca.chain().size() == 2u);  // the root is dropped
   require_error(ca.mint(request("web-1", "100.64.9.5"), at(kT0)), "\"cluster/*\"");
@@ -103,7 +103,7 @@ BOOST_FIXTURE_TEST_CASE(create_refuses_what_cannot_mint, NodeFixture) {
   require_error(NodeCa::create({}, copy_key(node.key)), "no certificate");
   const auto leaf = make_leaf(node);
   require_error(NodeCa::create({leaf}, copy_key(node.key)), "not a CA");
-  Ca v6_only = make_node_ca(root, "node-6", {.allowed_networks = {net("fd00:1::/64")}});
+  Ca v6_only = make_node_ca(root, "node-6", {.allowed_networks = {cidr("fd00:1::/64")}});
   require_error(NodeCa::create({v6_only.cert}, copy_key(v6_only.key)), "allows no IPv4");
   Ca unconstrained = make_node_ca(root, "node-u", {});
   require_error(NodeCa::create({unconstrained.cert}, copy_key(unconstrained.key)),

@@ -22,7 +22,7 @@ T must(Result<T> r) {
 }
 
 inline identity::CaConstraints node_constraints(const char* range = "100.64.1.0/24") {
-  return {.allowed_networks = {net(range)},
+  return {.allowed_networks = {cidr(range)},
           .name_pattern = "node-a/*",
           .max_lifetime_seconds = 24 * 3600,
           .may_sign_ca = false};

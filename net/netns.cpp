@@ -1,4 +1,4 @@
-#include "cni/netns.h"
+#include "net/netns.h"
 
 #include <fcntl.h>
 #include <linux/nsfs.h>
@@ -13,7 +13,7 @@
 #include <cstring>
 #include <utility>
 
-namespace keymesh::cni {
+namespace keymesh::net {
 
 Result<Netns> Netns::open(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -70,4 +70,4 @@ NetnsScope::~NetnsScope() {
   }
 }
 
-}  // namespace keymesh::cni
+}  // namespace keymesh::net

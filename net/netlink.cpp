@@ -1,4 +1,4 @@
-#include "cni/netlink.h"
+#include "net/netlink.h"
 
 #include <net/if.h>  // before any linux/ header: glibc and the kernel both define ifreq
 #include <linux/fib_rules.h>
@@ -14,9 +14,9 @@
 #include <functional>
 #include <utility>
 
-#include "cni/netns.h"
+#include "net/netns.h"
 
-namespace keymesh::cni {
+namespace keymesh::net {
 
 struct Netlink::Reply {
   std::function<void(const nlmsghdr*)> on_message;
@@ -91,7 +91,9 @@ LinkInfo parse_link(const nlmsghdr* nlh) {
   parse_attrs(nlh, sizeof(*ifm), tb);
   LinkInfo link;
   link.index = ifm->ifi_index;
+  link.type = ifm->ifi_type;
   link.up = (ifm->ifi_flags & IFF_UP) != 0;
+  link.loopback = (ifm->ifi_flags & IFF_LOOPBACK) != 0;
   link.name = attr_string(tb[IFLA_IFNAME]);
   link.alias = attr_string(tb[IFLA_IFALIAS]);
   link.mtu = int(attr_u32(tb[IFLA_MTU]));
@@ -302,6 +304,18 @@ Result<void> Netlink::set_up(int index) {
   return simple(nlh, "set link #" + std::to_string(index) + " up");
 }
 
+Result<void> Netlink::set_mtu(int index, int mtu) {
+  const std::string what = "set mtu " + std::to_string(mtu) + " on link #" + std::to_string(index);
+  if (mtu <= 0) return fail("netlink: " + what + ": " + errno_text(EINVAL));
+  std::vector<char> buf;
+  nlmsghdr* nlh = put_header(buf, RTM_NEWLINK, NLM_F_ACK);
+  auto* ifm = static_cast<ifinfomsg*>(mnl_nlmsg_put_extra_header(nlh, sizeof(ifinfomsg)));
+  ifm->ifi_family = AF_UNSPEC;
+  ifm->ifi_index = index;
+  mnl_attr_put_u32(nlh, IFLA_MTU, std::uint32_t(mtu));
+  return simple(nlh, what);
+}
+
 Result<void> Netlink::delete_link(int index) {
   std::vector<char> buf;
   nlmsghdr* nlh = put_header(buf, RTM_DELLINK, NLM_F_ACK);
@@ -478,4 +492,4 @@ Result<std::vector<RuleSpec>> Netlink::rules(std::uint8_t family) {
   return out;
 }
 
-}  // namespace keymesh::cni
+}  // namespace keymesh::net

@@ -1,5 +1,6 @@
-// rtnetlink over libmnl for attaching workloads: veth pairs, addresses, routes in any table,
-// policy rules, link lookups, in any network namespace. Control path only.
+// rtnetlink over libmnl: links (lookup, MTU, up, veth pairs), addresses, routes in any table,
+// policy rules, in any network namespace. The one netlink implementation: TUN setup
+// (tun/netlink.h), keymesh-cni, the Docker driver and the site routes use it. Control path only.
 //
 // A Netlink owns one socket. The socket belongs to the network namespace the thread was in
 // when it was opened (open_in() enters the target namespace for the socket() call only), and
@@ -16,11 +17,11 @@
 #include <string_view>
 #include <vector>
 
-#include "cni/netns.h"
 #include "common/ip.h"
 #include "common/result.h"
+#include "net/netns.h"
 
-namespace keymesh::cni {
+namespace keymesh::net {
 
 struct LinkInfo {
   int index = 0;
@@ -29,7 +30,9 @@ struct LinkInfo {
   std::string alias;  // IFLA_IFALIAS
   std::string mac;    // "aa:bb:cc:dd:ee:ff" ("" for links without one, e.g. TUN)
   int mtu = 0;
+  unsigned type = 0;  // ARPHRD_*: ARPHRD_NONE for TUN and WireGuard links
   bool up = false;    // administratively up (IFF_UP)
+  bool loopback = false;
 };
 
 // An IPv4 or IPv6 unicast route.
@@ -68,6 +71,7 @@ class Netlink {
                            int mtu);
   Result<void> set_alias(int index, std::string_view alias);
   Result<void> set_up(int index);
+  Result<void> set_mtu(int index, int mtu);
   // A link that is already gone is not an error.
   Result<void> delete_link(int index);
 
@@ -110,4 +114,4 @@ class Netlink {
   unsigned seq_ = 0;
 };
 
-}  // namespace keymesh::cni
+}  // namespace keymesh::net

@@ -6,7 +6,7 @@
 
 #include "common/result.h"
 
-namespace keymesh::cni {
+namespace keymesh::net {
 
 // An open network namespace file. Move-only; closes its descriptor.
 class Netns {
@@ -52,4 +52,4 @@ class NetnsScope {
   bool active_ = true;
 };
 
-}  // namespace keymesh::cni
+}  // namespace keymesh::net
