@@ -169,27 +169,32 @@ rules:
   BOOST_TEST(w.inbound(1000, 54) == 0u);   // another port
   BOOST_TEST(w.outbound(2000, 9) == 0u);   // the other direction, not a reply
   BOOST_TEST(w.denied() == 2u);
-  BOOST_TEST(w.audited(R"("event":"packet_denied","local":{"name":"host"})"));
+  BOOST_TEST(w.audited(R"("event":"packet_denied","local":{"name":"host",)"));
   BOOST_TEST(w.audited(R"("remote":{"name":"cloud-x-vpn","fingerprint":"","groups":["partners"]})"));
   BOOST_TEST(w.audited("denied_policy udp/54 from cloud-x-vpn"));
 }
 
-BOOST_AUTO_TEST_CASE(a_label_selects_the_raw_peer_and_a_reload_takes_the_grant_away) {
+BOOST_AUTO_TEST_CASE(a_label_and_cidr_select_the_raw_peer_and_a_reload_takes_the_grant_away) {
   World w("policy.yaml");
   w.set_policy(R"(
 rules:
   - name: cloud-x-in
-    from: { labels: { site: cloud-x } }
-    to: { cidr: [100.64.1.1/32] }
+    from: { labels: { site: cloud-x }, cidr: [100.64.9.0/24] }
+    to: {}
     allow: [udp/53]
+  - name: not-this-peer
+    from: { cidr: [100.64.8.0/24] }
+    to: {}
+    allow: [udp/54]
 )");
+  BOOST_TEST(w.inbound(1000, 54) == 0u);  // a CIDR that does not hold the peer's networks
   BOOST_TEST(w.inbound(1000, 53) == 1u);
   BOOST_TEST(w.gw.tunnel->status().peers(0).flows() == 1u);
   w.set_policy("rules: []\n");
   // The tracked flow lost its grant with the reload: neither its reply nor a new packet pass.
   BOOST_TEST(w.outbound(53, 1000) == 0u);
   BOOST_TEST(w.inbound(1000, 53) == 0u);
-  BOOST_TEST(w.denied() == 2u);
+  BOOST_TEST(w.denied() == 3u);
 }
 
 BOOST_AUTO_TEST_CASE(a_policy_file_that_grants_nothing_cuts_the_raw_peer_off) {

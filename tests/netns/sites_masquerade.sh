@@ -100,7 +100,8 @@ transfer la lb 198.19.2.10 "$KM_TMP/blob" 0 60 5201 || fail "2. TCP la -> lb:520
 capture_stop "$cap"
 masked=$(pcap_count "$KM_TMP/lan-b.pcap" src host 100.64.1.1 and dst host 198.19.2.10)
 leaked=$(pcap_count "$KM_TMP/lan-b.pcap" net 198.19.1.0/24)
-((masked > 500)) || fail "2. only $masked packets from 100.64.1.1 reached site B's LAN"
+# (veth hands tcpdump GRO-merged segments, so 1 MiB is a few dozen packets, not 700)
+((masked > 10)) || fail "2. only $masked packets from 100.64.1.1 reached site B's LAN"
 ((leaked == 0)) || fail "2. $leaked packets with site A addresses on site B's LAN"
 log "2. masquerade on: ping and 1 MiB la -> lb; site B saw $masked packets from 100.64.1.1, 0 from 198.19.1.0/24"
 

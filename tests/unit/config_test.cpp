@@ -403,7 +403,7 @@ BOOST_AUTO_TEST_CASE(peer_groups_and_labels_parse) {
 
 BOOST_AUTO_TEST_CASE(peer_groups_and_labels_errors_name_the_key) {
   BOOST_TEST(error(peer_yaml("    groups: vpn\n")) ==
-             "peers[0].groups: expected a list, got a string");
+             "peers[0].groups: expected a list, got \"vpn\" (write it as [vpn])");
   BOOST_TEST(error(peer_yaml("    groups: [vpn, \"two words\"]\n")) ==
              "peers[0].groups[1]: \"two words\" is not a group name (1-255 printable "
              "characters, no spaces)");
@@ -443,7 +443,7 @@ BOOST_AUTO_TEST_CASE(masquerade_parses_and_is_off_by_default) {
 BOOST_AUTO_TEST_CASE(masquerade_errors_name_the_key) {
   const std::string iface = "interface: { addresses: [100.64.1.1/10] }\n";
   BOOST_TEST(error(kMinimal + iface + "masquerade: 198.19.1.0/24\n") ==
-             "masquerade: expected a list of IPv4 CIDRs ([198.19.1.0/24]), got a string");
+             "masquerade: expected a list of IPv4 CIDRs ([198.19.1.0/24]), got \"198.19.1.0/24\"");
   BOOST_TEST(error(kMinimal + iface + "masquerade: [198.19.1.0/33]\n") ==
              "masquerade[0]: \"198.19.1.0/33\" is not a CIDR");
   BOOST_TEST(error(kMinimal + iface + "masquerade: [\"fd00:1::/64\"]\n") ==
