@@ -58,7 +58,8 @@ constexpr std::array<std::string_view, 23> kRootKeys = {"private_key_file",
                                                        "under_load_handshakes_per_second",
                                                        "peers",
                                                        "testing",
-                                                        "docker"};
+                                                        "docker",
+                                                        "masquerade"};
 constexpr std::array<std::string_view, 3> kLighthouseKeys = {"address", "certificate",
                                                              "endpoints"};
 constexpr std::array<std::string_view, 2> kDiscoveryKeys = {"static", "etcd"};
@@ -70,8 +71,9 @@ constexpr std::array<std::string_view, 4> kNodeCaKeys = {"certificate", "key",
                                                          "workload_lifetime_seconds",
                                                          "renew_at_percent"};
 constexpr std::array<std::string_view, 3> kInterfaceKeys = {"name", "addresses", "mtu"};
-constexpr std::array<std::string_view, 6> kPeerKeys = {
-    "name", "public_key", "preshared_key_file", "endpoint", "allowed_ips", "persistent_keepalive"};
+constexpr std::array<std::string_view, 8> kPeerKeys = {
+    "name",        "public_key",           "preshared_key_file", "endpoint",
+    "allowed_ips", "persistent_keepalive", "groups",             "labels"};
 constexpr std::array<std::string_view, 7> kTestingKeys = {
     "rekey_after_time_ms", "reject_after_time_ms", "rekey_attempt_time_ms",
     "rekey_timeout_ms",    "keepalive_timeout_ms", "rekey_after_messages",
@@ -130,6 +132,22 @@ std::string_view trim(std::string_view s) {
   const auto b = s.find_first_not_of(kSpace);
   if (b == std::string_view::npos) return {};
   return s.substr(b, s.find_last_not_of(kSpace) - b + 1);
+}
+
+// Group names and label keys of a raw-key peer: what a certificate allows for them
+// (identity::valid_name: printable ASCII, no spaces, at most 255 characters).
+constexpr std::size_t kMaxSubjectName = 255;
+constexpr std::size_t kMaxSubjectEntries = 64;
+constexpr std::size_t kMaxLabelValue = 1024;
+
+bool printable(std::string_view s, bool spaces_ok) {
+  return std::all_of(s.begin(), s.end(), [&](char c) {
+    return (c > 0x20 && c < 0x7f) || (spaces_ok && c == ' ');
+  });
+}
+
+bool valid_subject_name(std::string_view s) {
+  return !s.empty() && s.size() <= kMaxSubjectName && printable(s, false);
 }
 
 bool valid_interface_name(std::string_view name) {
@@ -219,6 +237,50 @@ Result<void> parse_testing(const YAML::Node& n, TimerConfig& timers) {
   return {};
 }
 
+// groups: [a, b] and labels: { site: cloud-x }: what policy rules may select a raw-key peer
+// by, with the same limits a certificate has.
+Result<void> parse_peer_subject(const YAML::Node& n, const std::string& path, PeerConfig& peer) {
+  if (auto groups = field(n, "groups"); present(groups)) {
+    const std::string gpath = child(path, "groups");
+    auto r = for_each_item(groups, gpath, [&](const YAML::Node& g, const std::string& p)
+                                              -> Result<void> {
+      auto v = get_string(g, p);
+      if (!v) return std::unexpected(v.error());
+      if (!valid_subject_name(*v))
+        return fail(p + ": " + quote(*v) +
+                    " is not a group name (1-255 printable characters, no spaces)");
+      if (std::find(peer.groups.begin(), peer.groups.end(), *v) != peer.groups.end())
+        return fail(p + ": " + quote(*v) + " is listed twice");
+      if (peer.groups.size() == kMaxSubjectEntries)
+        return fail(gpath + ": more than " + std::to_string(kMaxSubjectEntries) + " groups");
+      peer.groups.push_back(*v);
+      return {};
+    });
+    if (!r) return r;
+  }
+  if (auto labels = field(n, "labels"); present(labels)) {
+    const std::string lpath = child(path, "labels");
+    if (!labels.IsMap()) return fail(at(lpath, "expected a map (site: cloud-x), got " + describe(labels)));
+    for (auto it = labels.begin(); it != labels.end(); ++it) {
+      if (!it->first.IsScalar())
+        return fail(at(lpath, "keys must be plain names, got " + describe(it->first)));
+      const std::string& key = it->first.Scalar();
+      if (!valid_subject_name(key) || key.find('=') != std::string::npos)
+        return fail(at(lpath, quote(key) + " is not a label name (1-255 printable "
+                                           "characters, no spaces or '=')"));
+      auto value = get_string(it->second, child(lpath, key));
+      if (!value) return std::unexpected(value.error());
+      if (value->size() > kMaxLabelValue || !printable(*value, true))
+        return fail(child(lpath, key) + ": must be at most 1024 printable characters");
+      if (peer.labels.size() == kMaxSubjectEntries)
+        return fail(lpath + ": more than " + std::to_string(kMaxSubjectEntries) + " labels");
+      if (!peer.labels.emplace(key, *value).second)
+        return fail(at(lpath, "key " + quote(key) + " appears more than once"));
+    }
+  }
+  return {};
+}
+
 Result<PeerConfig> parse_peer(const YAML::Node& n, const std::string& path,
                               std::string_view base_dir) {
   PeerConfig peer;
@@ -277,6 +339,7 @@ Result<PeerConfig> parse_peer(const YAML::Node& n, const std::string& path,
     if (!v) return std::unexpected(v.error());
     peer.persistent_keepalive = std::chrono::seconds(*v);
   }
+  if (auto r = parse_peer_subject(n, path, peer); !r) return std::unexpected(r.error());
   return peer;
 }
 
@@ -533,6 +596,43 @@ Result<void> parse_docker(const YAML::Node& root, std::string_view base_dir, Con
   return {};
 }
 
+// masquerade: [198.19.1.0/24]: LAN sources the gateway rewrites to its first IPv4 interface
+// address. Needs that address, and must not cover the overlay itself (overlay sources keep
+// their addresses, which name their identities).
+Result<void> parse_masquerade(const YAML::Node& root, Config& config) {
+  const auto n = field(root, "masquerade");
+  if (!present(n)) return {};
+  if (!n.IsSequence())
+    return fail("masquerade: expected a list of IPv4 CIDRs ([198.19.1.0/24]), got " + describe(n));
+  auto r = for_each_item(n, "masquerade", [&](const YAML::Node& a, const std::string& p)
+                                              -> Result<void> {
+    auto prefix = get_prefix(a, p);
+    if (!prefix) return std::unexpected(prefix.error());
+    if (prefix->address.family != AF_INET)
+      return fail(p + ": " + prefix->to_string() + " is not IPv4 (masquerade is IPv4 only)");
+    const IpPrefix net = prefix->network();
+    for (const auto& own : config.addresses) {
+      const IpPrefix overlay = own.network();
+      if (overlay.address.family != AF_INET) continue;
+      if (overlay.contains(net.address) || net.contains(overlay.address))
+        return fail(p + ": " + net.to_string() + " overlaps the overlay (interface.addresses " +
+                    own.to_string() + "); only LAN sources outside it are rewritten");
+    }
+    if (std::find(config.masquerade.begin(), config.masquerade.end(), net) !=
+        config.masquerade.end())
+      return fail(p + ": " + net.to_string() + " is listed twice");
+    config.masquerade.push_back(net);
+    return {};
+  });
+  if (!r) return r;
+  const bool has_v4 = std::any_of(config.addresses.begin(), config.addresses.end(),
+                                  [](const IpPrefix& a) { return a.address.family == AF_INET; });
+  if (!config.masquerade.empty() && !has_v4)
+    return fail("masquerade: needs an IPv4 address in interface.addresses (LAN sources are "
+                "rewritten to it)");
+  return {};
+}
+
 Result<Config> parse_document(std::string_view yaml_text, std::string_view base_dir) {
   if (yaml_text.size() > kMaxConfigBytes) return fail("config is larger than 1 MiB");
   const std::string text(yaml_text);
@@ -617,6 +717,7 @@ Result<Config> parse_document(std::string_view yaml_text, std::string_view base_
     return std::unexpected(r.error());
 
   if (auto r = parse_docker(root, base_dir, config); !r) return std::unexpected(r.error());
+  if (auto r = parse_masquerade(root, config); !r) return std::unexpected(r.error());
 
   if (auto r = check_peers(config, crypto::public_key(config.private_key)); !r)
     return std::unexpected(r.error());

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,6 +26,9 @@ struct PeerConfig {
   std::optional<udp::Endpoint> endpoint;
   std::vector<IpPrefix> allowed_ips;
   std::chrono::seconds persistent_keepalive{0};  // 0: off
+  // Policy subject facts (daemon/raw_policy.h): used only when a policy is configured.
+  std::vector<std::string> groups;
+  std::map<std::string, std::string> labels;
 };
 
 // Protocol timers. Defaults are WireGuard's; the `testing:` section may shorten them so tests
@@ -113,6 +117,10 @@ struct Config {
   std::vector<udp::Endpoint> advertise;     // endpoints to publish; empty: local addresses
 
   std::optional<DockerConfig> docker;       // unset: no Docker driver
+
+  // LAN sources rewritten to the first IPv4 interface address as they enter the interface
+  // (daemon/masquerade.h). Empty: off, and nftables is not touched.
+  std::vector<IpPrefix> masquerade;
 };
 
 // Parses YAML text (no file access except for key files it names, which are read relative

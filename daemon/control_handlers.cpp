@@ -73,8 +73,9 @@ proto::Reply Daemon::Impl::handle(const proto::Request& request) {
       auto subject_of = [&](const std::string& who) -> Result<policy::Subject> {
         if (const LocalIdentity* l = tunnel->find_local(who); l && l->certified) return l->subject;
         if (const RemoteIdentity* rem = tunnel->find_remote(who)) return rem->subject;
-        return fail("no identity " + who + " is known to this daemon (local identities and "
-                    "remote ones it has seen)");
+        if (const policy::Subject* raw = tunnel->find_raw_subject(who)) return *raw;
+        return fail("no identity " + who + " is known to this daemon (local identities, "
+                    "remote ones it has seen, raw-key peers when a policy is configured)");
       };
       auto from = subject_of(r.from());
       if (!from) return error_reply("--from: " + from.error().message);

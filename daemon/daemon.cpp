@@ -110,6 +110,11 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
   if (auto r = impl->load_identities(); !r) return std::unexpected(r.error());
   if (auto r = impl->open_workloads(); !r) return std::unexpected(r.error());
   if (auto r = impl->open_discovery(); !r) return std::unexpected(r.error());
+  if (!cfg.masquerade.empty()) {
+    auto masquerade = start_masquerade(cfg, *impl->tunnel);
+    if (!masquerade) return std::unexpected(masquerade.error());
+    impl->masquerade = std::move(*masquerade);
+  }
 
   Impl* self = impl.get();
   impl->loop.data = self;

@@ -15,6 +15,7 @@
 #include "control.pb.h"
 #include "daemon/config.h"
 #include "daemon/control_server.h"
+#include "daemon/masquerade.h"
 #include "daemon/routes.h"
 #include "daemon/daemon.h"
 #include "daemon/tunnel.h"
@@ -118,6 +119,9 @@ struct Daemon::Impl {
 
   // routes.cpp: site_routes in line with the tunnel's remote identities (timer + after loads)
   void sync_routes();
+
+  // masquerade.h: table ip keymesh while `masquerade:` is configured (deleted with Impl)
+  std::unique_ptr<Masquerade> masquerade;
 
   // control_handlers.cpp
   proto::Reply handle(const proto::Request& request);

@@ -113,9 +113,11 @@ void Tunnel::report_denied(Peer& peer, const LocalIdentity* from_local,
       policy::AuditEvent e;
       e.time = wall_now();
       e.event = policy::AuditEventType::kPacketDenied;
-      const LocalIdentity* local = from_local ? from_local : peer.local;
+      const LocalIdentity* local = from_local ? from_local : peer.local ? peer.local : host_;
       e.local = party_of(local->name, local->cert, local->certified);
       if (peer.remote) e.remote = party_of(peer.remote->name, peer.remote->cert, true);
+      else if (peer.raw_policy)  // a raw-key peer: its config name and groups
+        e.remote = policy::AuditParty{peer.name, "", peer.raw_policy->subject().groups};
       e.reason = std::move(reason);
       e.count = peer.denied_unreported;
       audit_->record(e);
@@ -264,8 +266,10 @@ void Tunnel::check_paths_on_tick() noexcept {
     if (p->conntrack) p->conntrack->expire(now());
     if (p->denied_unreported > 0 &&
         (!p->denied_reported_at || now() - *p->denied_reported_at >= kDeniedAuditInterval))
-      report_denied(*p, nullptr, "more packets denied on this path");
+      report_denied(*p, p->raw_policy ? p->raw_policy->last_denied_local : nullptr,
+                    "more packets denied on this path");
   }
+  tick_raw_policies();
   if (audit_) audit_->flush(wall_now());
 }
 
@@ -303,6 +307,7 @@ Tunnel::PolicyChange Tunnel::set_policy(std::shared_ptr<const policy::Policy> po
     }
     change.flows_dropped += std::uint32_t(ct->set_policy(std::move(out), std::move(in), wall_now()));
   }
+  change.flows_dropped += recompile_raw_policies(nullptr);
   return change;
 }
 
@@ -368,6 +373,7 @@ Result<std::uint32_t> Tunnel::remove_local_identity(std::string_view name) {
     it = it->first.first == local || it->first.second == local ? local_pairs_.erase(it)
                                                                : std::next(it);
   local_routes_.remove_all(local);
+  forget_raw_trackers(*local);
   auto& same_hint = locals_by_hint_[load_le32(local->statics.receiver_hint.data())];
   std::erase(same_hint, local);
   if (same_hint.empty()) locals_by_hint_.erase(load_le32(local->statics.receiver_hint.data()));
@@ -409,6 +415,7 @@ Result<void> Tunnel::renew_local_identity(std::string_view name,
   local->subject = policy::subject_from(local->cert);
   local->renew_at = renew_at;
   ++local_generation_;
+  recompile_raw_policies(local);
   // The remote side holds our old certificate until the next handshake; hand it the new one
   // now rather than at the next rekey, which may come after the old one expires.
   for (auto& [key, peer] : local->paths) {

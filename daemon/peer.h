@@ -3,7 +3,8 @@
 // Owned by Tunnel; touched only on the tunnel's thread.
 //
 // Two kinds: a raw-key peer from the config (WireGuard semantics: it may send from its
-// allowed IPs, and nothing else is checked), and a *path* between one local identity and
+// allowed IPs; when a policy file is configured, policy and connection tracking on every
+// packet as well, daemon/raw_policy.h), and a *path* between one local identity and
 // one certified remote identity (keymesh handshake variant, policy and connection tracking
 // on every packet, closed when the certificate or the grant goes away).
 #pragma once
@@ -21,6 +22,7 @@
 #include "crypto/cookie.h"
 #include "crypto/keypair.h"
 #include "crypto/noise.h"
+#include "daemon/raw_policy.h"
 #include "policy/conntrack.h"
 #include "udp/endpoint.h"
 
@@ -59,6 +61,8 @@ struct Peer {
   std::vector<IpPrefix> allowed_ips;
   Duration persistent_keepalive{};
   StagedPackets staged;
+  // Raw-key peers only, and only when a policy file is configured (raw_policy.h).
+  std::unique_ptr<RawPeerPolicy> raw_policy;
 
   // Paths only (keymesh == true).
   bool keymesh = false;

@@ -10,7 +10,8 @@
 //  5. A keepalive ends here. Otherwise the inner source must lie in the sender's allowed IPs
 //     (cryptokey routing: a raw peer's configured ones, a path's certificate networks). On a
 //     path the destination must be the path's local identity, and the packet must pass
-//     connection tracking and policy. The packet, without padding, goes to the device.
+//     connection tracking and policy; so must a raw peer's when a policy file is configured
+//     (raw_policy.cpp). The packet, without padding, goes to the device.
 #include <spdlog/spdlog.h>
 
 #include "common/bytes.h"
@@ -74,6 +75,8 @@ void Tunnel::receive_data(std::span<std::uint8_t> msg, const udp::Endpoint& from
     const Peer* owner =
         ip.version == 4 ? allowed_ips_.lookup_v4(ip.src) : allowed_ips_.lookup_v6(ip.src);
     if (owner != &peer) return drop(DropReason::SourceNotAllowed);
+    if (peer.raw_policy && !raw_policy_allows(peer, ip, plain.first(ip.total_length), true))
+      return;  // counted and audited
   }
   if (!device_.write(plain.first(ip.total_length))) return drop(DropReason::TunWriteFailed);
   timers_data_received(peer);

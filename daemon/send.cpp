@@ -4,7 +4,8 @@
 //  1. pump_inside: reserve room in the bind's send batch and read the packet from the device
 //     straight into it, behind the 16-byte data header, so sealing happens in place.
 //  2. send_inside_packet: parse the IP header. A raw-key peer whose allowed IPs hold the
-//     destination takes it as in WireGuard. Otherwise the source address names the local
+//     destination takes it as in WireGuard (with a policy file, after policy and connection
+//     tracking: raw_policy.cpp). Otherwise the source address names the local
 //     identity, and the destination either another local identity (deliver_local: policy,
 //     then back into the device) or a remote one.
 //  3. path_for (paths.cpp): the path between the two, opened when policy grants anything
@@ -64,8 +65,11 @@ void Tunnel::send_inside_packet(std::span<std::uint8_t> buffer, std::size_t size
   const IpHeaderView ip = parse_ip_header(packet);
   if (ip.version == 0) return drop(DropReason::InsideMalformed);
   const bool v4 = ip.version == 4;
-  if (Peer* raw = v4 ? allowed_ips_.lookup_v4(ip.dst) : allowed_ips_.lookup_v6(ip.dst))
+  if (Peer* raw = v4 ? allowed_ips_.lookup_v4(ip.dst) : allowed_ips_.lookup_v6(ip.dst)) {
+    if (raw->raw_policy && !raw_policy_allows(*raw, ip, packet.first(ip.total_length), false))
+      return;  // counted and audited
     return transmit(*raw, buffer, packet);
+  }
 
   LocalIdentity* local = v4 ? local_routes_.lookup_v4(ip.src) : local_routes_.lookup_v6(ip.src);
   if (local == nullptr) return drop(DropReason::NoLocalIdentity);

@@ -88,6 +88,9 @@ Tunnel::Tunnel(const Config& config, tun::Device& device, udp::Bind& bind,
     if (pc.endpoint) peer->endpoint = *pc.endpoint;
     peer->allowed_ips = pc.allowed_ips;
     peer->persistent_keepalive = pc.persistent_keepalive;
+    // With a policy file, raw-key peers are policy subjects too (raw_policy.h).
+    if (!config.policy_file.empty())
+      peer->raw_policy = std::make_unique<RawPeerPolicy>(raw_peer_subject(pc, peer->name));
     for (const auto& prefix : pc.allowed_ips) allowed_ips_.insert(prefix, peer.get());
     peers_by_key_[pc.public_key] = peer.get();
     peers_.push_back(std::move(peer));
@@ -160,6 +163,7 @@ proto::StatusReply Tunnel::status() const {
       }
       if (peer->conntrack) p->set_flows(std::uint32_t(peer->conntrack->size()));
     }
+    if (peer->raw_policy) p->set_flows(std::uint32_t(peer->raw_policy->flows()));
   }
   for (const auto& local : locals_) describe_identity(*local, *reply.add_identities());
   if (policy_) reply.set_policy_rules(std::uint32_t(policy_->rules().size()));

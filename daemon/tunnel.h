@@ -72,6 +72,8 @@ class Tunnel {
   std::uint64_t handshakes_completed() const noexcept { return handshakes_completed_; }
   // Raw-key peer from the config.
   Peer* find_peer(const crypto::Key& public_key) noexcept;
+  // The policy subject of a raw-key peer by name (null: none, or no policy file configured).
+  const policy::Subject* find_raw_subject(std::string_view name) const noexcept;
   // Path of a local identity (by name) to a remote key; null when none.
   Peer* find_path(std::string_view local_name, const crypto::Key& remote) noexcept;
   std::size_t path_count() const noexcept;
@@ -156,6 +158,13 @@ class Tunnel {
   bool inbound_allowed(Peer& peer, const IpHeaderView& ip,
                        std::span<const std::uint8_t> packet) noexcept;
   void keep_key_fresh_on_receive(Peer& peer, const crypto::Keypair& kp) noexcept;
+
+  // raw_policy.cpp: raw-key peers under policy (only when Peer::raw_policy is set)
+  bool raw_policy_allows(Peer& peer, const IpHeaderView& ip, std::span<const std::uint8_t> packet,
+                         bool inbound) noexcept;
+  std::uint32_t recompile_raw_policies(const LocalIdentity* only) noexcept;
+  void forget_raw_trackers(const LocalIdentity& local) noexcept;
+  void tick_raw_policies() noexcept;
 
   // handshake.cpp
   void send_initiation(Peer& peer, bool is_retry) noexcept;

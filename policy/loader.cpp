@@ -31,7 +31,7 @@ constexpr std::array<std::string_view, 5> kSelectorKeys = {"name", "groups", "la
                                                            "kind"};
 constexpr std::array<std::string_view, 3> kScheduleKeys = {"days", "hours", "timezone"};
 constexpr std::array<std::string_view, 2> kWhenKeys = {"from_context", "to_context"};
-constexpr std::array<std::string_view, 3> kKinds = {"node", "workload", "gateway"};
+constexpr std::array<std::string_view, 4> kKinds = {"node", "workload", "gateway", "raw"};
 // Indexed by date::weekday::c_encoding (0 = Sunday).
 constexpr std::array<std::string_view, 7> kDays = {"sun", "mon", "tue", "wed",
                                                    "thu", "fri", "sat"};

@@ -20,7 +20,7 @@ namespace keymesh::policy {
 // depend on identity/: the daemon fills this from the certificate it has verified.
 struct Subject {
   std::string name;
-  std::string kind;  // "node" | "workload" | "gateway"
+  std::string kind;  // "node" | "workload" | "gateway" | "raw" (a raw-key peer)
   std::vector<std::string> groups;
   std::map<std::string, std::string> labels;
   std::vector<IpPrefix> networks;
@@ -57,7 +57,7 @@ struct Selector {
   std::vector<std::string> groups;            // the subject is in all of them
   std::map<std::string, std::string> labels;  // each label present with this exact value
   std::vector<IpPrefix> cidr;                 // some subject network lies within one of them
-  std::optional<std::string> kind;            // node | workload | gateway
+  std::optional<std::string> kind;            // node | workload | gateway | raw
   std::map<std::string, std::string> context; // from `when: {from_context|to_context}`
 
   bool matches(const Subject& s) const;

@@ -13,6 +13,8 @@ PKGS=(
   libfmt-dev libboost-test-dev libyaml-cpp-dev libcli11-dev libmnl-dev
   libhowardhinnant-date-dev nlohmann-json3-dev libsqlite3-dev libcurl4-openssl-dev
   libmicrohttpd-dev
+  # optional masquerade on a gateway (config masquerade:): nftables through its own library
+  libnftables-dev nftables   # nft: the masquerade netns test reads the table back
   # fuzzing (libFuzzer + sanitizer runtimes)
   clang-19 libclang-rt-19-dev
   # netns tests, interop, benchmark

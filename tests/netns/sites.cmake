@@ -6,3 +6,9 @@ km_netns_test(NAME netns_sites_nat SCRIPT ${CMAKE_CURRENT_LIST_DIR}/sites_nat.sh
               LABELS sites discovery TIMEOUT 180)
 km_netns_test(NAME netns_sites_wireguard SCRIPT ${CMAKE_CURRENT_LIST_DIR}/sites_wireguard.sh
               LABELS sites interop TIMEOUT 150)
+# Raw-key peers as policy subjects, and optional masquerade on a gateway.
+km_netns_test(NAME netns_sites_wireguard_policy
+              SCRIPT ${CMAKE_CURRENT_LIST_DIR}/sites_wireguard_policy.sh
+              LABELS sites interop TIMEOUT 150)
+km_netns_test(NAME netns_sites_masquerade SCRIPT ${CMAKE_CURRENT_LIST_DIR}/sites_masquerade.sh
+              LABELS sites TIMEOUT 150)

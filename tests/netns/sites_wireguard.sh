@@ -7,6 +7,7 @@
 #                           km0 100.64.1.1/10 (gateway cert gw-a:            wg0 100.64.9.1/32
 #                           198.19.1.0/24; peer w: 100.64.9.1/32)            allowed-ips 198.19.1.0/24, 100.64.1.1/32
 #
+# Policy grants cloud-x (w's label) -> site A icmp and tcp/5201, site a -> raw peers icmp.
 # Checks: w pings la (198.19.1.10) and la pings w (100.64.9.1) through the gateway; 1 MiB over
 # TCP from w to la (sha256 checked); the underlay between ga and w carries only WireGuard
 # UDP (no 198.19.x in clear), and w's `wg show` reports a handshake with ga's key.
@@ -36,13 +37,26 @@ km_cli cert sign --ca "$KM_TMP/site-a-ca.crt" --ca-key "$KM_TMP/site-a-ca.key" -
   --name gw-a --networks 198.19.1.0/24 --labels site=a --lifetime 12h \
   --key-out "$KM_TMP/gw-a.key" --out "$KM_TMP/gw-a.crt" >/dev/null || fail "gateway certificate"
 cat "$KM_TMP/gw-a.crt" "$KM_TMP/site-a-ca.crt" >"$KM_TMP/gw-a.chain"
-echo "rules: []" >"$KM_TMP/policy.yaml"
+# With a policy file, the raw-key peer is a policy subject (sites_wireguard_policy.sh tests
+# the refusals): grant what this test sends, selecting w by the label in its peer entry.
+cat >"$KM_TMP/policy.yaml" <<'POLICY'
+rules:
+  - name: cloud-x-to-site-a
+    from: { labels: { site: cloud-x } }
+    to: { cidr: [198.19.1.0/24] }
+    allow: [icmp, tcp/5201]
+  - name: site-a-pings-wireguard-sites
+    from: { labels: { site: a } }
+    to: { kind: raw }
+    allow: [icmp]
+POLICY
 gen_keypair "$KM_TMP" w
 km_cli key pub <"$KM_TMP/ga.key" >"$KM_TMP/ga.pub" || fail "public key of ga"
 km_cert_config "$KM_TMP/ga.yaml" ga 1
 km_cert_finish "$KM_TMP/ga.yaml" gw-a
 echo "peers:" >>"$KM_TMP/ga.yaml"
 km_peer "$KM_TMP/ga.yaml" w "$(cat "$KM_TMP/w.pub")" 198.18.0.3:51820 100.64.9.1/32
+echo "    labels: { site: cloud-x }" >>"$KM_TMP/ga.yaml"
 start_keymeshd ga "$KM_TMP/ga.yaml" "$KM_TMP/ga.log"
 
 wif="kmw${KM_RUN}"

@@ -380,4 +380,85 @@ BOOST_AUTO_TEST_CASE(hostile_inputs_return_errors) {
   }
 }
 
+// Raw-key peers as policy subjects (docs/sites.md): name, groups and labels.
+BOOST_AUTO_TEST_CASE(peer_groups_and_labels_parse) {
+  auto c = parse(peer_yaml("    name: cloud-x-vpn\n    groups: [vpn, partners]\n"
+                           "    labels: { site: cloud-x, zone: \"eu west\" }\n"));
+  BOOST_REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
+  BOOST_REQUIRE(c->peers.size() == 1u);
+  const auto& p = c->peers[0];
+  BOOST_TEST(p.name == "cloud-x-vpn");
+  BOOST_REQUIRE(p.groups.size() == 2u);
+  BOOST_TEST(p.groups[0] == "vpn");
+  BOOST_TEST(p.groups[1] == "partners");
+  BOOST_REQUIRE(p.labels.size() == 2u);
+  BOOST_TEST(p.labels.at("site") == "cloud-x");
+  BOOST_TEST(p.labels.at("zone") == "eu west");
+  // Absent: none.
+  auto bare = parse(peer_yaml(""));
+  BOOST_REQUIRE(bare);
+  BOOST_TEST(bare->peers[0].groups.empty());
+  BOOST_TEST(bare->peers[0].labels.empty());
+}
+
+BOOST_AUTO_TEST_CASE(peer_groups_and_labels_errors_name_the_key) {
+  BOOST_TEST(error(peer_yaml("    groups: vpn\n")) ==
+             "peers[0].groups: expected a list, got \"vpn\" (write it as [vpn])");
+  BOOST_TEST(error(peer_yaml("    groups: [vpn, \"two words\"]\n")) ==
+             "peers[0].groups[1]: \"two words\" is not a group name (1-255 printable "
+             "characters, no spaces)");
+  BOOST_TEST(error(peer_yaml("    groups: [vpn, vpn]\n")) ==
+             "peers[0].groups[1]: \"vpn\" is listed twice");
+  BOOST_TEST(error(peer_yaml("    groups: [\"\"]\n")) ==
+             "peers[0].groups[0]: \"\" is not a group name (1-255 printable characters, "
+             "no spaces)");
+  BOOST_TEST(error(peer_yaml("    labels: [site]\n")) ==
+             "peers[0].labels: expected a map (site: cloud-x), got a list");
+  BOOST_TEST(error(peer_yaml("    labels: { \"a=b\": x }\n")) ==
+             "peers[0].labels: \"a=b\" is not a label name (1-255 printable characters, no "
+             "spaces or '=')");
+  BOOST_TEST(error(peer_yaml("    labels: { site: [a] }\n")) ==
+             "peers[0].labels.site: expected a string, got a list");
+  BOOST_TEST(error(peer_yaml("    labels: { site: \"" + std::string(1025, 'x') + "\" }\n")) ==
+             "peers[0].labels.site: must be at most 1024 printable characters");
+  BOOST_TEST(error(peer_yaml("    label: { site: a }\n")).find("peers[0]") == 0u);
+}
+
+// masquerade: LAN sources rewritten to the first IPv4 interface address (docs/sites.md).
+BOOST_AUTO_TEST_CASE(masquerade_parses_and_is_off_by_default) {
+  auto off = parse(kMinimal);
+  BOOST_REQUIRE(off);
+  BOOST_TEST(off->masquerade.empty());
+  auto c = parse(kMinimal + "interface: { addresses: [100.64.1.1/10] }\n"
+                            "masquerade: [198.19.1.0/24, 10.20.0.7/16]\n");
+  BOOST_REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
+  BOOST_REQUIRE(c->masquerade.size() == 2u);
+  BOOST_TEST(c->masquerade[0].to_string() == "198.19.1.0/24");
+  BOOST_TEST(c->masquerade[1].to_string() == "10.20.0.0/16");  // host bits cleared
+  auto empty = parse(kMinimal + "masquerade: []\n");
+  BOOST_REQUIRE(empty);
+  BOOST_TEST(empty->masquerade.empty());
+}
+
+BOOST_AUTO_TEST_CASE(masquerade_errors_name_the_key) {
+  const std::string iface = "interface: { addresses: [100.64.1.1/10] }\n";
+  BOOST_TEST(error(kMinimal + iface + "masquerade: 198.19.1.0/24\n") ==
+             "masquerade: expected a list of IPv4 CIDRs ([198.19.1.0/24]), got \"198.19.1.0/24\"");
+  BOOST_TEST(error(kMinimal + iface + "masquerade: [198.19.1.0/33]\n") ==
+             "masquerade[0]: \"198.19.1.0/33\" is not a CIDR");
+  BOOST_TEST(error(kMinimal + iface + "masquerade: [\"fd00:1::/64\"]\n") ==
+             "masquerade[0]: fd00:1::/64 is not IPv4 (masquerade is IPv4 only)");
+  BOOST_TEST(error(kMinimal + iface + "masquerade: [198.19.1.0/24, 198.19.1.9/24]\n") ==
+             "masquerade[1]: 198.19.1.0/24 is listed twice");
+  BOOST_TEST(error(kMinimal + iface + "masquerade: [100.64.7.0/24]\n") ==
+             "masquerade[0]: 100.64.7.0/24 overlaps the overlay (interface.addresses "
+             "100.64.1.1/10); only LAN sources outside it are rewritten");
+  BOOST_TEST(error(kMinimal + iface + "masquerade: [0.0.0.0/0]\n") ==
+             "masquerade[0]: 0.0.0.0/0 overlaps the overlay (interface.addresses "
+             "100.64.1.1/10); only LAN sources outside it are rewritten");
+  BOOST_TEST(error(kMinimal + "masquerade: [198.19.1.0/24]\n") ==
+             "masquerade: needs an IPv4 address in interface.addresses (LAN sources are "
+             "rewritten to it)");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
