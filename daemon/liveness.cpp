@@ -41,6 +41,8 @@ void Tunnel::check_liveness(Peer& peer, TimePoint t) noexcept {
   if (!peer.probe_sent_at) {
     if (t - *peer.unanswered_since < kProbeAfter) return;
     peer.probe_sent_at = t;
+    spdlog::debug("path {}: nothing back for {} ms, probing with a handshake", peer.name,
+                  std::chrono::duration_cast<std::chrono::milliseconds>(t - *peer.unanswered_since).count());
     send_initiation(peer, true);
     return;
   }

@@ -27,8 +27,8 @@ std::string names(const SiteRoute& r) {
   return out;
 }
 
-const SiteCandidate* find(const SiteRoute& r, const crypto::Key& key) {
-  for (const auto& c : r.candidates)
+SiteCandidate* find(SiteRoute& r, const crypto::Key& key) {
+  for (auto& c : r.candidates)
     if (c.key == key) return &c;
   return nullptr;
 }
@@ -85,8 +85,8 @@ void Tunnel::route_candidate(const IpPrefix& prefix, RemoteIdentity* remote) {
     site = sites_.emplace(text, std::move(r)).first;
     ++site_candidate_keys_[owner->public_key];
     ++site_candidate_keys_[remote->public_key];
-  } else if (const SiteCandidate* known = find(site->second, remote->public_key)) {
-    const_cast<SiteCandidate*>(known)->name = remote->name;
+  } else if (SiteCandidate* known = find(site->second, remote->public_key)) {
+    known->name = remote->name;
   } else {
     auto& cs = site->second.candidates;
     SiteCandidate c{remote->public_key, remote->name, {}};
@@ -135,7 +135,7 @@ void Tunnel::fail_over(const crypto::Key& dead, Duration silent) noexcept {
   try {  // formatting may allocate; out of memory loses the lines, not the switch
   for (auto& [text, r] : sites_) {
     if (r.chosen != dead) continue;
-    auto* failed = const_cast<SiteCandidate*>(find(r, dead));
+    SiteCandidate* failed = find(r, dead);
     if (failed) failed->failed_at = now();
     const auto next = next_candidate(r, now(), kFailedHoldDown, [this](const SiteCandidate& c) {
       return candidate_usable(c.key);
