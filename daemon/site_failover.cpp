@@ -4,10 +4,12 @@
 // only for networks that two or more remote identities hold; it lists the candidates and
 // remembers which one is chosen and which ones failed. Switching rewrites the one LPM entry,
 // so the send path never looks at sites_.
+#include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 
 #include "daemon/tunnel.h"
 
@@ -133,36 +135,35 @@ void Tunnel::fail_over(const crypto::Key& dead, Duration silent) noexcept {
   if (!site_candidate_keys_.contains(dead)) return;
   const double seconds = std::chrono::duration<double>(silent).count();
   try {  // formatting may allocate; out of memory loses the lines, not the switch
-  for (auto& [text, r] : sites_) {
-    if (r.chosen != dead) continue;
-    SiteCandidate* failed = find(r, dead);
-    if (failed) failed->failed_at = now();
-    const auto next = next_candidate(r, now(), kFailedHoldDown, [this](const SiteCandidate& c) {
-      return candidate_usable(c.key);
-    });
-    const std::string from = failed ? failed->name : std::string("?");
-    if (!next) {
-      spdlog::warn("site failover: {} {} has no answer for {:.1f} s and no other gateway is usable",
-                   text, from, seconds);
-      continue;
-    }
-    const SiteCandidate& to = r.candidates[*next];
-    r.chosen = to.key;
-    ++r.failovers;
-    RemoteIdentity* via = remotes_.at(to.key).get();
-    remote_routes_.insert(r.prefix, via);
-    // The new choice gets a fresh start: what it left unanswered before does not count.
-    for (auto& local : locals_)
-      if (auto it = local->paths.find(to.key); it != local->paths.end()) {
-        it->second->unanswered_since.reset();
-        it->second->probe_sent_at.reset();
+    for (auto& [text, r] : sites_) {
+      if (r.chosen != dead) continue;
+      SiteCandidate* failed = find(r, dead);
+      if (failed) failed->failed_at = now();
+      const auto next = next_candidate(r, now(), kFailedHoldDown, [this](const SiteCandidate& c) {
+        return candidate_usable(c.key);
+      });
+      const std::string from = failed ? failed->name : std::string("?");
+      if (!next) {
+        spdlog::warn("site failover: {} {} has no answer for {:.1f} s and no other gateway is usable",
+                     text, from, seconds);
+        continue;
       }
-    char reason[160];
-    std::snprintf(reason, sizeof reason, "%s %s -> %s (no answer for %.1f s)", text.c_str(),
-                  from.c_str(), to.name.c_str(), seconds);
-    spdlog::info("site failover: {}", reason);
-    audit(policy::AuditEventType::kSiteFailover, nullptr, via, "", reason);
-  }
+      const SiteCandidate& to = r.candidates[*next];
+      r.chosen = to.key;
+      ++r.failovers;
+      RemoteIdentity* via = remotes_.at(to.key).get();
+      remote_routes_.insert(r.prefix, via);
+      // The new choice gets a fresh start: what it left unanswered before does not count.
+      for (auto& local : locals_)
+        if (auto it = local->paths.find(to.key); it != local->paths.end()) {
+          it->second->unanswered_since.reset();
+          it->second->probe_sent_at.reset();
+        }
+      std::string reason =
+          fmt::format("{} {} -> {} (no answer for {:.1f} s)", text, from, to.name, seconds);
+      spdlog::info("site failover: {}", reason);
+      audit(policy::AuditEventType::kSiteFailover, nullptr, via, "", std::move(reason));
+    }
   } catch (...) {
   }
 }
