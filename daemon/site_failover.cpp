@@ -23,6 +23,10 @@ bool holds(const std::vector<IpPrefix>& networks, const IpPrefix& prefix) {
                      [&](const IpPrefix& n) { return n.network() == want; });
 }
 
+bool is_gateway(const RemoteIdentity& r) {
+  return r.certified && r.cert.kind == identity::Kind::Gateway;
+}
+
 std::string names(const SiteRoute& r) {
   std::string out;
   for (const auto& c : r.candidates) out += (out.empty() ? "" : ", ") + c.name;
@@ -70,10 +74,17 @@ bool Tunnel::candidate_usable(const crypto::Key& key) const noexcept {
 
 void Tunnel::route_candidate(const IpPrefix& prefix, RemoteIdentity* remote) {
   const std::string text = prefix.network().to_string();
+  // Only gateways share a network. Any other identity takes the network over, as a prefix
+  // does in WireGuard's allowed IPs: a workload re-minted with a new key for the same
+  // address replaces the old one at once.
+  if (!is_gateway(*remote)) {
+    remote_routes_.insert(prefix, remote);
+    return;
+  }
   auto site = sites_.find(text);
   if (site == sites_.end()) {
     RemoteIdentity* owner = remote_routes_.lookup(prefix.network().address);
-    if (owner == nullptr || owner->public_key == remote->public_key ||
+    if (owner == nullptr || owner->public_key == remote->public_key || !is_gateway(*owner) ||
         !holds(owner->networks, prefix)) {
       remote_routes_.insert(prefix, remote);
       return;

@@ -1,6 +1,7 @@
-// Several gateways for one site subnet (issue 8): when two or more remote identities hold the
-// same network (two gateway certificates naming 198.19.2.0/24, say gw-b1 and gw-b2), all of
-// them are kept as candidates and one is chosen; the tunnel's LPM table (`remote_routes_`)
+// Several gateways for one site subnet (issue 8): when two or more remote GATEWAY identities
+// hold the same network (two gateway certificates naming 198.19.2.0/24, say gw-b1 and gw-b2),
+// all of them are kept as candidates and one is chosen (other kinds keep WireGuard's rule:
+// the identity learned last for a network takes it over); the tunnel's LPM table (`remote_routes_`)
 // points at the chosen one, so the send path stays one lookup (the LPM entry IS the cache).
 //
 // Choosing (site_failover.cpp):
