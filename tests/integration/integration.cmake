@@ -6,3 +6,7 @@ km_unit_test(NAME identity_paths_test
              SOURCES ${CMAKE_CURRENT_LIST_DIR}/identity_paths_test.cpp
              LIBS km_daemon km_policy
              LABELS identity policy)
+km_unit_test(NAME site_failover_test
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/site_failover_test.cpp
+             LIBS km_daemon km_policy
+             LABELS sites)
