@@ -142,7 +142,7 @@ class Tunnel {
   // discovery again (our public endpoint may have moved: daemon/path_stall.cpp).
   using StallFn = std::function<void(const Peer& path)>;
   void set_on_stall(StallFn fn) { on_stall_ = std::move(fn); }
-  // Networks held by two or more remote identities, by prefix text.
+  // Networks held by two or more remote gateway identities (candidates), by prefix text.
   const std::map<std::string, SiteRoute>& sites() const noexcept { return sites_; }
 
  private:
