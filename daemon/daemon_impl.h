@@ -116,6 +116,8 @@ struct Daemon::Impl {
   void on_observed(const udp::Endpoint& lighthouse, const udp::Endpoint& seen);
   void on_punch(const discovery::PunchRequest& request);
   void want_punch(const discovery::Record& record);
+  // path_stall.cpp: a path stopped answering (Tunnel::set_on_stall)
+  void on_path_stalled(const Peer& path);
 
   // routes.cpp: site_routes in line with the tunnel's remote identities (timer + after loads)
   void sync_routes();

@@ -120,6 +120,7 @@ Result<void> Daemon::Impl::open_discovery() {
         [this](const udp::Endpoint& lh, const udp::Endpoint& seen) { on_observed(lh, seen); });
     lighthouse_client->set_on_punch(
         [this](const discovery::PunchRequest& request) { on_punch(request); });
+    tunnel->set_on_stall([this](const Peer& path) { on_path_stalled(path); });
     lighthouse_client->set_on_revocation_list([this](ByteSpan bytes) {
       auto list = identity::RevocationList::parse(bytes);
       if (!list) return;
@@ -180,6 +181,7 @@ void Daemon::Impl::close_discovery() {
   discovery_timer.reset();
   punch_timer.reset();
   if (tunnel) tunnel->set_route_miss({});
+  if (tunnel) tunnel->set_on_stall({});
   directory.reset();
   client_transport.reset();
   server_transport.reset();

@@ -109,7 +109,7 @@ void Tunnel::receive_initiation(std::span<std::uint8_t> msg, const udp::Endpoint
     return drop(drop_for(e));
   Peer* peer = find_peer(consumed.remote_static);
   if (peer == nullptr) return drop(DropReason::UnknownPeer);
-  if (yields_to_own_initiation(*peer)) return drop(DropReason::HandshakeCrossed);
+  if (yields_to_own_initiation(*peer, from)) return drop(DropReason::HandshakeCrossed);
   if (auto e = peer->handshake.accept_initiation(std::move(consumed), now());
       e != crypto::HandshakeError::None)
     return drop(drop_for(e));
@@ -130,6 +130,7 @@ void Tunnel::responded(Peer& peer, std::span<std::uint8_t> response, crypto::Ses
                        const udp::Endpoint& from) noexcept {
   peer.cookies.add_macs(response, now());
   update_endpoint(peer, from);
+  liveness_received(peer);  // an initiation that got this far is the peer, alive
   bind_.send(from, response);
   release_evicted(
       peer.keypairs.install_responder(crypto::Keypair::from_session(std::move(keys), now())));
@@ -138,13 +139,16 @@ void Tunnel::responded(Peer& peer, std::span<std::uint8_t> response, crypto::Ses
   timers_any_authenticated_packet_sent(peer);
 }
 
-bool Tunnel::yields_to_own_initiation(const Peer& peer) const noexcept {
+bool Tunnel::yields_to_own_initiation(const Peer& peer, const udp::Endpoint& from) const noexcept {
   // Both sides initiated at once. Answering both would give each side its own initiator
   // session, and the next rekeys would cross again, each time losing what was in flight
   // under the keypair the other side drops. So the larger public key ignores the other's
   // initiation while its own is fresh; the smaller key answers it. A stock WireGuard peer
   // answers everything, which is still correct: crossing then costs what it costs there.
   if (!peer.handshake.pending_local_index() || !peer.last_initiation_sent) return false;
+  // From somewhere else than where ours went: the peer moved (a new NAT mapping), and our
+  // initiation may never reach it. Answer, or neither side completes until ours ages out.
+  if (peer.endpoint.valid() && !(from == peer.endpoint)) return false;
   if (now() - *peer.last_initiation_sent >= timers_.rekey_timeout) return false;
   const crypto::Key& own = peer.local ? peer.local->statics.public_key : host_->statics.public_key;
   return std::memcmp(own.data(), peer.public_key.data(), crypto::kKeySize) > 0;

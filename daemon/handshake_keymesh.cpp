@@ -88,7 +88,7 @@ void Tunnel::receive_keymesh_initiation(std::span<std::uint8_t> msg,
   Peer* peer = path_for(*local, const_cast<RemoteIdentity&>(*remote));
   if (peer == nullptr) return;  // counted by path_for
   attach_remote(*peer, remote);
-  if (yields_to_own_initiation(*peer)) return drop(DropReason::HandshakeCrossed);
+  if (yields_to_own_initiation(*peer, from)) return drop(DropReason::HandshakeCrossed);
   if (auto e = peer->handshake.accept_initiation(std::move(consumed), now());
       e != crypto::HandshakeError::None)
     return drop(drop_for(e));

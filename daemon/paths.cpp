@@ -226,9 +226,16 @@ std::shared_ptr<const RemoteIdentity> Tunnel::learn_remote(identity::ValidatedId
 }
 
 void Tunnel::route_remote(const std::shared_ptr<RemoteIdentity>& remote) {
-  if (auto old = remotes_.find(remote->public_key); old != remotes_.end() && old->second)
+  // Several remote identities may hold one network (gateways of one site): route_candidate
+  // keeps them all and routes to the chosen one (site_failover.cpp).
+  if (auto old = remotes_.find(remote->public_key); old != remotes_.end() && old->second) {
     remote_routes_.remove_all(old->second.get());
-  for (const auto& prefix : remote->networks) remote_routes_.insert(prefix, remote.get());
+    for (const auto& prefix : old->second->networks)
+      if (std::find(remote->networks.begin(), remote->networks.end(), prefix) ==
+          remote->networks.end())
+        unroute_candidate(prefix, *old->second);
+  }
+  for (const auto& prefix : remote->networks) route_candidate(prefix, remote.get());
 }
 
 void Tunnel::recheck_paths() noexcept {

@@ -84,6 +84,11 @@ struct Peer {
   std::optional<TimePoint> zero_key_material_at;
   std::optional<TimePoint> persistent_keepalive_at;
 
+  // Liveness (liveness.cpp): data sent since the last authenticated packet received, and
+  // the handshake initiation sent to ask whether the peer is still there.
+  std::optional<TimePoint> unanswered_since;
+  std::optional<TimePoint> probe_sent_at;
+
   // Observability.
   std::optional<WallTime> last_handshake;
   std::uint64_t rx_bytes = 0;

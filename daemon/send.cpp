@@ -183,6 +183,7 @@ void Tunnel::transmit(Peer& peer, std::span<std::uint8_t> buffer,
     if (result == crypto::SealResult::TooBig) return drop(DropReason::PacketTooBig);
     // No key, or it may no longer be used: keep the packet until a handshake completes.
     if (!peer.staged.push(packet)) drop(DropReason::StagedQueueFull);
+    liveness_sent(peer);  // a handshake nobody answers is a dead path too (liveness.cpp)
     send_initiation(peer, false);
     return;
   }

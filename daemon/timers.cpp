@@ -24,6 +24,7 @@ Duration Tunnel::jitter() noexcept {
 }
 
 void Tunnel::timers_data_sent(Peer& peer) noexcept {
+  liveness_sent(peer);
   if (!peer.new_handshake_at)
     peer.new_handshake_at = now() + timers_.keepalive_timeout + timers_.rekey_timeout + jitter();
 }
@@ -37,6 +38,7 @@ void Tunnel::timers_any_authenticated_packet_sent(Peer& peer) noexcept {
 }
 
 void Tunnel::timers_any_authenticated_packet_received(Peer& peer) noexcept {
+  liveness_received(peer);
   peer.new_handshake_at.reset();
 }
 
@@ -61,7 +63,10 @@ void Tunnel::timers_session_derived(Peer& peer) noexcept {
 void Tunnel::tick() noexcept {
   refresh_now();
   const TimePoint t = now();
-  for (auto& peer : peers_) tick_peer(*peer, t);
+  for (auto& peer : peers_) {
+    tick_peer(*peer, t);
+    check_liveness(*peer, t);  // liveness.cpp: probes, failover, stall reports
+  }
   check_paths_on_tick();  // certificates, grants and schedules, once a second (paths.cpp)
   bind_.flush();
 }

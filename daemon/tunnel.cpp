@@ -167,6 +167,15 @@ proto::StatusReply Tunnel::status() const {
   }
   for (const auto& local : locals_) describe_identity(*local, *reply.add_identities());
   if (policy_) reply.set_policy_rules(std::uint32_t(policy_->rules().size()));
+  for (const auto& [text, site] : sites_) {
+    auto* s = reply.add_sites();
+    s->set_network(text);
+    for (const auto& c : site.candidates) {
+      s->add_candidates(c.name);
+      if (c.key == site.chosen) s->set_via(c.name);
+    }
+    s->set_failovers(site.failovers);
+  }
   for (std::size_t i = 0; i < kDropReasonCount; ++i) {
     const auto reason = DropReason(i);
     std::uint64_t count = drops_.get(reason);

@@ -8,6 +8,7 @@
 //   handshakes -> handshake.cpp (WireGuard messages), handshake_keymesh.cpp (certificates)
 //   identities, paths, policy, audit -> paths.cpp
 //   NAT traversal (initiations to every endpoint, punches, keepalive) -> nat.cpp
+//   several gateways for one network, failover -> site_failover.cpp; path liveness -> liveness.cpp
 //   periodic tick -> timers.cpp     (retransmits, keepalives, rekeys, key wiping, rechecks)
 //
 // Threading: single-threaded today (the loop thread). The design keeps per-packet state in
@@ -38,6 +39,7 @@
 #include "daemon/drop_reason.h"
 #include "daemon/identities.h"
 #include "daemon/peer.h"
+#include "daemon/site_failover.h"
 #include "identity/chain.h"
 #include "policy/audit.h"
 #include "policy/evaluator.h"
@@ -136,6 +138,15 @@ class Tunnel {
   // Persistent keepalive of every certified path, now and for paths opened later (zero: off).
   void set_path_keepalive(Duration keepalive) noexcept;
 
+  // ---- several gateways per network, path liveness (site_failover.cpp, liveness.cpp) ----
+  // Called (loop thread, inside tick) when a watched path stopped answering: data unanswered
+  // for kProbeAfter and a handshake initiation unanswered for kProbeWait. The daemon asks
+  // discovery again (our public endpoint may have moved: daemon/path_stall.cpp).
+  using StallFn = std::function<void(const Peer& path)>;
+  void set_on_stall(StallFn fn) { on_stall_ = std::move(fn); }
+  // Networks held by two or more remote gateway identities (candidates), by prefix text.
+  const std::map<std::string, SiteRoute>& sites() const noexcept { return sites_; }
+
  private:
   friend struct TimerHooks;
 
@@ -208,12 +219,25 @@ class Tunnel {
                     policy::Verdict verdict, bool inbound) noexcept;
   void report_denied(Peer& peer, const LocalIdentity* from_local, std::string reason) noexcept;
   WallTime wall_now() const noexcept { return wall_; }
-  bool yields_to_own_initiation(const Peer& peer) const noexcept;
+  bool yields_to_own_initiation(const Peer& peer, const udp::Endpoint& from) const noexcept;
   std::uint32_t allocate_index(Peer& peer) noexcept;
   void release_index(std::uint32_t index) noexcept;
   void release_evicted(const crypto::Keypairs::Evicted& evicted) noexcept;
   void update_endpoint(Peer& peer, const udp::Endpoint& from) noexcept;
   void handshake_completed(Peer& peer, bool as_initiator) noexcept;
+
+  // site_failover.cpp
+  void route_candidate(const IpPrefix& prefix, RemoteIdentity* remote);
+  void unroute_candidate(const IpPrefix& prefix, const RemoteIdentity& remote);
+  void fail_over(const crypto::Key& dead, Duration silent) noexcept;
+  bool has_answered(const crypto::Key& remote) const noexcept;
+  bool candidate_usable(const crypto::Key& key) const noexcept;
+
+  // liveness.cpp
+  void liveness_sent(Peer& peer) noexcept;
+  void liveness_received(Peer& peer) noexcept;
+  bool watches_liveness(const Peer& peer) const noexcept;
+  void check_liveness(Peer& peer, TimePoint now) noexcept;
 
   // timers.cpp: named hooks, called where WireGuard calls them.
   void timers_data_sent(Peer& peer) noexcept;
@@ -257,6 +281,10 @@ class Tunnel {
   // Remote identities by key, and their networks for routing.
   std::unordered_map<crypto::Key, std::shared_ptr<RemoteIdentity>, KeyHash> remotes_;
   AllowedIps<RemoteIdentity*> remote_routes_;
+  // Networks with several candidates (site_failover.cpp); remote_routes_ holds the chosen one.
+  std::map<std::string, SiteRoute> sites_;
+  std::unordered_map<crypto::Key, std::uint32_t, KeyHash> site_candidate_keys_;  // -> sites
+  StallFn on_stall_;
 
   std::vector<std::unique_ptr<Peer>> peers_;  // raw-key peers and paths
   std::unordered_map<crypto::Key, Peer*, KeyHash> peers_by_key_;  // raw-key peers

@@ -116,6 +116,10 @@ void LighthouseClient::request_punch(const Fingerprint& target,
   start_query(key_of(target), clock_.now(), true, requester);
 }
 
+void LighthouseClient::refresh_registration() noexcept {
+  for (auto& lh : lighthouses_) lh.dirty = true;
+}
+
 void LighthouseClient::start_query(const Key& key, TimePoint now, bool punch,
                                    const std::optional<Fingerprint>& requester) {
   if (lighthouses_.empty() || pending_.contains(key)) return;

@@ -84,6 +84,9 @@ class LighthouseClient final : public Directory {
   // so both ends can punch through their NATs (the punching itself is for later). Also
   // fetches target's record like a lookup. Rate-limited like queries.
   void request_punch(const Fingerprint& target, const std::optional<Fingerprint>& requester);
+  // Registers with every lighthouse at the next tick instead of at TTL / 3: a path stopped
+  // answering and our public endpoint may have moved; the RegisterAck says where it is now.
+  void refresh_registration() noexcept;
 
   // Events for the daemon (optional). Called on the loop thread from on_datagram.
   // The public endpoint a lighthouse saw us come from (when it changes).

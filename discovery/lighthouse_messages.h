@@ -28,6 +28,9 @@ inline constexpr std::uint16_t kLighthousePort = 4243;
 // overlay. Registers are split to fit.
 inline constexpr std::size_t kMaxLighthouseMessage = 60000;
 inline constexpr std::size_t kMaxRecordsPerMessage = 64;
+// A query by address answers every record holding the longest matching network (gateways of
+// one site), up to this many: a few chains of a few hundred bytes each.
+inline constexpr std::size_t kMaxRecordsPerAddressReply = 8;
 // Revocation lists stay well inside one datagram (a 32-byte fingerprint per revoked cert).
 inline constexpr std::size_t kMaxRevocationListBytes = 48 * 1024;
 

@@ -1,6 +1,7 @@
 #include "discovery/lighthouse_server.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <unordered_set>
 
@@ -185,6 +186,10 @@ void LighthouseServer::on_deregister(const udp::Endpoint& from, const Lighthouse
 void LighthouseServer::on_query(const udp::Endpoint& from, const LighthouseMessage& m,
                                 TimePoint now, std::vector<Outgoing>& out) {
   const auto& q = m.query();
+  // By address, every record holding the longest matching network (two gateways of one site
+  // both answer for its subnet: the daemon keeps both as failover candidates).
+  std::array<const Fingerprint*, kMaxRecordsPerAddressReply> also{};
+  std::size_t also_count = 0;
   const Fingerprint* fp = nullptr;
   std::optional<Fingerprint> asked;
   if (q.key_case() == proto::discovery::Query::kAddress) {
@@ -198,7 +203,8 @@ void LighthouseServer::on_query(const udp::Endpoint& from, const LighthouseMessa
       drop(DropReason::BadQuery);
       return;
     }
-    fp = index_.lookup(a);
+    also_count = index_.lookup_all(a, also);
+    if (also_count > 0) fp = also[0];
   } else if (q.key_case() == proto::discovery::Query::kFingerprint) {
     asked = fingerprint_from(q.fingerprint());
     if (!asked) {
@@ -222,6 +228,12 @@ void LighthouseServer::on_query(const udp::Endpoint& from, const LighthouseMessa
     subscribe(from, *fp, now);
   }
   if (target != nullptr) record_to_wire(*target, now, *body->add_records());
+  for (std::size_t i = 1; i < also_count; ++i) {
+    const auto it = records_.find(*also[i]);
+    if (it == records_.end() || it->second.expires <= now) continue;
+    record_to_wire(it->second, now, *body->add_records());
+    subscribe(from, *also[i], now);
+  }
   out.push_back(make(from, reply));
 
   if (target != nullptr && q.punch()) {

@@ -7,7 +7,8 @@
 //  - Register: stores each record (expiring after the granted TTL), adds the endpoint the
 //    request was seen from (the host's public endpoint), answers RegisterAck with that
 //    endpoint, and pushes Notify(updated) to subscribers when a record's content changed.
-//  - Deregister, Query (by overlay address, longest prefix; or by fingerprint), CrlRequest.
+//  - Deregister, Query (by overlay address, longest prefix: every record holding that network,
+//    newest first, up to kMaxRecordsPerAddressReply; or by fingerprint), CrlRequest.
 //    A query subscribes its source to changes of that fingerprint for subscription_ttl.
 //  - Query with `punch`: also sends the target's host a Notify(punch) naming the requester's
 //    public endpoint (NAT traversal is for later; the message flow is in place).

@@ -66,4 +66,27 @@ const identity::Fingerprint* PrefixIndex::lookup(const IpAddress& address) const
   return nullptr;
 }
 
+std::size_t PrefixIndex::lookup_all(const IpAddress& address,
+                                    std::span<const identity::Fingerprint*> out) const noexcept {
+  if (address.family == 0 || out.empty()) return 0;
+  const ByLength& f = address.family == AF_INET6 ? v6_ : v4_;
+  for (const auto& [length, buckets] : f) {
+    const auto it = buckets.find(masked(address, length));
+    if (it == buckets.end() || it->second.empty()) continue;
+    // Newest first: repeatedly the highest order below the last one taken (buckets are tiny).
+    std::size_t n = 0;
+    std::uint64_t below = UINT64_MAX;
+    while (n < out.size()) {
+      const Entry* best = nullptr;
+      for (const Entry& e : it->second)
+        if (e.order < below && (best == nullptr || e.order > best->order)) best = &e;
+      if (best == nullptr) break;
+      out[n++] = &best->fp;
+      below = best->order;
+    }
+    return n;
+  }
+  return 0;
+}
+
 }  // namespace keymesh::discovery

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <span>
 #include <unordered_map>
 #include <vector>
 
@@ -37,6 +38,11 @@ class PrefixIndex {
   void remove(const IpPrefix& network, const identity::Fingerprint& fp);
   // nullptr when no network covers `address`. Valid until the next add or remove.
   const identity::Fingerprint* lookup(const IpAddress& address) const noexcept;
+  // Every fingerprint holding the longest matching network (several gateways of one site
+  // name the same subnet), newest first, at most out.size() of them; returns how many were
+  // written. Pointers are valid until the next add or remove. Does not allocate.
+  std::size_t lookup_all(const IpAddress& address,
+                         std::span<const identity::Fingerprint*> out) const noexcept;
   std::size_t size() const noexcept { return size_; }
 
  private:

@@ -27,6 +27,8 @@ std::string_view audit_event_name(AuditEventType t) noexcept {
       return "handshake_rejected";
     case AuditEventType::kCertificateRejected:
       return "certificate_rejected";
+    case AuditEventType::kSiteFailover:
+      return "site_failover";
     case AuditEventType::kPolicyReloaded:
       break;
   }

@@ -37,6 +37,7 @@ enum class AuditEventType : std::uint8_t {
   kHandshakeRejected,
   kCertificateRejected,
   kPolicyReloaded,
+  kSiteFailover,  // traffic for a site network moved to another gateway (remote: the new one)
 };
 std::string_view audit_event_name(AuditEventType t) noexcept;
 

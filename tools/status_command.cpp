@@ -153,6 +153,12 @@ std::string format_status(const proto::StatusReply& s, bool all_drops, std::int6
       out += "  persistent keepalive: every " + plural(p.persistent_keepalive(), "second") + "\n";
   }
 
+  for (const auto& site : s.sites()) {  // networks with several gateways (docs/sites.md)
+    out += "\nsite network: " + site.network() + "\n  via: " + site.via() + "\n  candidates: ";
+    for (int i = 0; i < site.candidates_size(); ++i) out += (i ? ", " : "") + site.candidates(i);
+    out += "\n  failovers: " + std::to_string(site.failovers()) + "\n";
+  }
+
   std::string drops;
   for (const auto& d : s.drops()) {
     if (d.count() == 0 && !all_drops) continue;

@@ -10,3 +10,7 @@ km_unit_test(NAME raw_policy_test
              SOURCES ${CMAKE_CURRENT_LIST_DIR}/raw_policy_test.cpp
              LIBS km_daemon km_policy
              LABELS policy sites)
+km_unit_test(NAME site_failover_test
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/site_failover_test.cpp
+             LIBS km_daemon km_policy
+             LABELS sites)

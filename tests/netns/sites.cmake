@@ -12,3 +12,7 @@ km_netns_test(NAME netns_sites_wireguard_policy
               LABELS sites interop TIMEOUT 150)
 km_netns_test(NAME netns_sites_masquerade SCRIPT ${CMAKE_CURRENT_LIST_DIR}/sites_masquerade.sh
               LABELS sites TIMEOUT 150)
+km_netns_test(NAME netns_sites_failover SCRIPT ${CMAKE_CURRENT_LIST_DIR}/sites_failover.sh
+              LABELS sites discovery TIMEOUT 120)
+km_netns_test(NAME netns_sites_nat_remap SCRIPT ${CMAKE_CURRENT_LIST_DIR}/sites_nat_remap.sh
+              LABELS sites discovery TIMEOUT 120)

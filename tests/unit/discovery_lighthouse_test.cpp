@@ -458,3 +458,33 @@ BOOST_FIXTURE_TEST_CASE(many_records_are_split_and_caps_hold, Fixture) {
   BOOST_TEST(small.record_count() == 5u);  // 3 from one source, 2 more until the total cap
   BOOST_TEST(small.drops(DropReason::OverLimit) == 3u);
 }
+
+// Two gateways of one site register the same subnet from two hosts: a query for an address
+// in it answers both records (the daemon keeps both as failover candidates), newest first.
+BOOST_FIXTURE_TEST_CASE(a_subnet_held_by_two_gateways_answers_both, Fixture) {
+  net.server("100.64.0.1:4243");
+  auto& g1 = net.client("100.64.2.1:5000", {"100.64.0.1:4243"});
+  auto& g2 = net.client("100.64.3.1:5000", {"100.64.0.1:4243"});
+  auto& a = net.client("100.64.1.1:5000", {"100.64.0.1:4243"});
+  BOOST_REQUIRE(g1.publish(record("gw-b1", "198.19.2.0/24", "198.18.0.2:51820")));
+  net.tick_and_deliver();
+  BOOST_REQUIRE(g2.publish(record("gw-b2", "198.19.2.0/24", "198.18.0.3:51820")));
+  net.tick_and_deliver();
+  std::vector<std::string> added;
+  a.watch([&](const Change& c) {
+    if (c.kind == ChangeKind::Added) added.push_back(c.record.name);
+  });
+  BOOST_TEST(a.lookup_address(ip("198.19.2.10")) == nullptr);
+  net.deliver();
+  BOOST_TEST((added == std::vector<std::string>{"gw-b2", "gw-b1"}));
+  // A longer prefix still wins alone.
+  auto& h = net.client("100.64.4.1:5000", {"100.64.0.1:4243"});
+  BOOST_REQUIRE(h.publish(record("host-x", "198.19.2.10/32", "198.18.0.4:51820")));
+  net.tick_and_deliver();
+  auto& c = net.client("100.64.5.1:5000", {"100.64.0.1:4243"});
+  std::vector<std::string> seen;
+  c.watch([&](const Change& ch) { seen.push_back(ch.record.name); });
+  BOOST_TEST(c.lookup_address(ip("198.19.2.10")) == nullptr);
+  net.deliver();
+  BOOST_TEST((seen == std::vector<std::string>{"host-x"}));
+}

@@ -2,3 +2,7 @@
 km_unit_test(NAME sites_routes_test
              SOURCES ${CMAKE_CURRENT_LIST_DIR}/sites_routes_test.cpp
              LIBS km_daemon LABELS sites)
+# Several gateways for one network (daemon/site_failover.h): which one takes over.
+km_unit_test(NAME sites_failover_test
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/sites_failover_test.cpp
+             LIBS km_daemon LABELS sites)

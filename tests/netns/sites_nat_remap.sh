@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# sites_nat_remap.sh - host a's NAT mapping changes in the middle of a TCP transfer (its NAT
+# router gets a new public address: MASQUERADE drops every mapping of the old one), and the
+# transfer survives: a notices its path stalled, registers again with the lighthouse (which
+# now sees it at the new address), asks for a punch, re-initiates; b roams to the new
+# endpoint on the first authenticated packet.
+#
+#   site A                NAT na                 "internet"               NAT nb                site B
+#   a 198.18.1.2 --lan0-- 198.18.1.1 | ul0 198.18.0.1 -- bridge -- 198.18.0.2 ul0 | 198.18.2.1 --lan0-- b 198.18.2.2
+#                           (then 198.18.0.11)     |
+#                                      l 198.18.0.10 (lighthouse, km0 100.64.0.1/10)
+#
+# The NAT routers drop unsolicited inbound datagrams (as in sites_nat.sh): after the change,
+# b's NAT lets a's new public endpoint in only once b has sent towards it (the punch).
+# Checks:
+# 1. a reaches b through both NATs (as in sites_nat.sh);
+# 2. with a ping at 10/s and a TCP transfer running, na's public address changes from
+#    198.18.0.1 to 198.18.0.11: a logs the stall and its new public endpoint, b roams to
+#    198.18.0.11, the longest gap between ping replies is under 15 s, and the transfer
+#    completes with the right sha256.
+KM_DEADLINE=${KM_DEADLINE:-100}
+source "$(dirname "$0")/lib.sh"
+need ping python3 iptables
+
+make_host l 198.18.0.10
+make_host na 198.18.0.1
+make_host nb 198.18.0.2
+make_host a 198.18.1.2
+make_host b 198.18.2.2
+link_hosts l na nb
+site() {  # site NAT HOST N : HOST's LAN behind NAT (MASQUERADE out of ul0)
+  local r=$1 h=$2 n=$3
+  ip -n "$(nsname "$h")" link add ul0 type veth peer name lan0 netns "$(nsname "$r")"
+  on "$r" ip addr add "198.18.$n.1/24" dev lan0
+  on "$h" ip addr add "198.18.$n.2/24" dev ul0
+  on "$r" ip link set lan0 up
+  on "$h" ip link set ul0 mtu 1500 up
+  on "$h" ip route add default via "198.18.$n.1"
+  on "$r" sysctl -qw net.ipv4.ip_forward=1
+  on "$r" iptables -t nat -A POSTROUTING -o ul0 -j MASQUERADE
+  on "$r" iptables -A INPUT -i ul0 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+  on "$r" iptables -A INPUT -i ul0 -j DROP
+  wait_for "on $h ping -c1 -W1 198.18.0.10" 10 || fail "$h cannot reach the internet through $r"
+}
+site na a 1
+site nb b 2
+
+pki_root "$KM_TMP"
+cat >"$KM_TMP/policy.yaml" <<'POLICY'
+rules:
+  - name: nodes
+    from: { kind: node }
+    to: { kind: node }
+    allow: [icmp, tcp/5201]
+POLICY
+declare -A N=([l]=0 [a]=1 [b]=2)
+for h in l a b; do
+  pki_host "$KM_TMP" "$h" "${N[$h]}"
+  km_cert_config "$KM_TMP/$h.yaml" "$h" "${N[$h]}"
+  if [[ $h == l ]]; then
+    echo "lighthouse: true" >>"$KM_TMP/$h.yaml"
+  else
+    echo "lighthouses: [ { address: 100.64.0.1, certificate: $KM_TMP/l.chain, endpoints: [\"198.18.0.10:51820\"] } ]" >>"$KM_TMP/$h.yaml"
+  fi
+done
+for h in l a b; do start_keymeshd "$h" "$KM_TMP/$h.yaml" "$KM_TMP/$h.log"; done
+
+# 1. a -> b through both NATs
+wait_for "grep -q 'sees this node at 198.18.0.1:51820 (behind NAT' '$KM_TMP/a.log'" 15 ||
+  fail "1. a did not learn its public endpoint 198.18.0.1:51820"
+wait_for "grep -q 'sees this node at 198.18.0.2:51820 (behind NAT' '$KM_TMP/b.log'" 15 ||
+  fail "1. b did not learn its public endpoint 198.18.0.2:51820"
+sleep 1  # the records with the public endpoints reach the lighthouse at its next tick
+wait_for "on a ping -c1 -W1 100.64.2.1" 20 || fail "1. a cannot reach b (100.64.2.1) through the NATs"
+log "1. a reaches b through both NATs"
+
+# 2. a's public mapping changes mid-transfer
+spawn a "$KM_TMP/ping.log" ping -D -i 0.1 -W1 -w 40 100.64.2.1
+ping_pid=$KM_LAST_PID
+make_random_file "$KM_TMP/blob" 4
+transfer_start a b 100.64.2.1 "$KM_TMP/blob" 400000 50 5201   # ~10 s at 400 kB/s
+sleep 3
+transfer_running || fail "2. the transfer ended before the NAT change"
+on na ip addr del 198.18.0.1/24 dev ul0
+on na ip addr add 198.18.0.11/24 dev ul0
+t_change=$EPOCHREALTIME
+log "2. na's public address is now 198.18.0.11 (mappings of 198.18.0.1 dropped)"
+wait_for "grep -q 'roaming: peer a .*-> 198.18.0.11:' '$KM_TMP/b.log'" 20 0.1 ||
+  fail "2. b did not roam to a's new public endpoint"
+t_roam=$(awk -v a="$EPOCHREALTIME" -v b="$t_change" 'BEGIN{printf "%.1f", a-b}')
+transfer_finish || fail "2. the TCP transfer across the NAT change failed"
+stop_pid "$ping_pid" INT || true
+gap=$(awk -F'[][]' '/bytes from/ { t = $2 + 0; if (p && t - p > g) g = t - p; p = t } END { printf "%.1f", g }' "$KM_TMP/ping.log")
+grep -q 'stalled: no answer for' "$KM_TMP/a.log" || fail "2. a logged no stalled path"
+wait_for "grep -q 'sees this node at 198.18.0.11:51820' '$KM_TMP/a.log'" 5 ||
+  fail "2. a did not learn its new public endpoint"
+log "2. b roamed to a's new endpoint $t_roam s after the change; longest gap between ping replies $gap s"
+awk -v g="$gap" 'BEGIN{exit !(g > 0 && g < 15.0)}' || fail "2. stall across the NAT change: $gap s (want < 15 s)"
