@@ -77,7 +77,7 @@ struct Sites {
            const char* site) {
     Host& h = hosts[name];
     Ca ca = make_node_ca(root, std::string("site-") + name,
-                         {.allowed_networks = {net(subnet)}, .name_pattern = "gw-*",
+                         {.allowed_networks = {cidr(subnet)}, .name_pattern = "gw-*",
                           .max_lifetime_seconds = 24 * kHour});
     h.device = std::make_unique<tun::MemoryDevice>(name, 1420, 100000);
     h.device->hold_writes_until_flush(true);
@@ -94,7 +94,7 @@ struct Sites {
     f.name = gateway;
     f.kind = Kind::Gateway;
     f.public_key = crypto::public_key(key);
-    f.networks = {net(subnet)};
+    f.networks = {cidr(subnet)};
     f.labels = {{"site", site}};
     const auto now =
         std::chrono::duration_cast<std::chrono::seconds>(clock.wall_now().time_since_epoch()).count();
