@@ -116,6 +116,11 @@ struct Daemon::Impl {
   void on_punch(const discovery::PunchRequest& request);
   void want_punch(const discovery::Record& record);
 
+  // relay.cpp: relaying (`relay:`, `relays:`), the relay fields of records
+  void open_relaying();
+  void relay_fields(discovery::Record& record) const;
+  void learn_relays(const discovery::Record& record);
+
   // routes.cpp: site_routes in line with the tunnel's remote identities (timer + after loads)
   void sync_routes();
 

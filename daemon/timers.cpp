@@ -63,6 +63,7 @@ void Tunnel::tick() noexcept {
   const TimePoint t = now();
   for (auto& peer : peers_) tick_peer(*peer, t);
   check_paths_on_tick();  // certificates, grants and schedules, once a second (paths.cpp)
+  tick_relays();          // relay fallback, direct probes, paths with our relays (relay.cpp)
   bind_.flush();
 }
 
