@@ -180,16 +180,21 @@ void Tunnel::send_via_relays(Peer& peer, std::span<const std::uint8_t> bytes) no
   if (it == relay_.remotes.end()) return;
   const KeyId target = key_id(it->second.host_key);
   for (const auto& address : it->second.relays) {
-    Peer* rp = relay_path(address);
-    if (rp == nullptr || !path_live(*rp)) continue;  // relay_path started the handshake
+    Peer* rp = relay_path(address, false);
+    if (rp == nullptr || !path_live(*rp)) continue;  // tick_relays opens it
     if (peer.relay.via && *peer.relay.via == rp->endpoint && peer.relay.target == target)
       continue;  // sent above
     send_enveloped(rp->endpoint, target, bytes);
   }
 }
 
-Peer* Tunnel::relay_path(const IpAddress& relay) noexcept {
+Peer* Tunnel::relay_path(const IpAddress& relay, bool open) noexcept {
   RemoteIdentity* remote = remote_routes_.lookup(relay);
+  if (!open) {  // no side effects: callers may be iterating over peers_
+    if (remote == nullptr) return nullptr;
+    auto it = host_->paths.find(remote->public_key);
+    return it == host_->paths.end() ? nullptr : it->second;
+  }
   if (remote == nullptr) {
     // Not known yet: ask discovery (the answer arrives through add_remote).
     if (on_route_miss_) {
@@ -225,6 +230,7 @@ void Tunnel::tick_relays() noexcept {
       } else if (!r.fallback && !r.via && t - *r.pending_since >= kRelayFallbackAfter &&
                  relay_.remotes.contains(peer.public_key)) {
         r.fallback = true;
+        relay_.open_wanted = true;  // paths with its relays, after this loop
         spdlog::info("path {} <-> {}: no direct answer after {} ms, trying its relays",
                      peer.local ? peer.local->name : "host", peer.name,
                      millis(t - *r.pending_since));
@@ -238,13 +244,30 @@ void Tunnel::tick_relays() noexcept {
       // Try direct again: a handshake to every endpoint (and through the relay), after a
       // punch. The first authenticated packet that arrives directly moves the path.
       r.next_probe = t + kDirectProbeInterval;
+      // The directory's latest word on where the remote is (it may have learned a new
+      // public endpoint since the path opened).
+      if (auto it = remotes_.find(peer.public_key);
+          it != remotes_.end() && it->second && !it->second->endpoints.empty())
+        peer.endpoint = it->second->endpoints.front();
       if (on_direct_probe_ && peer.remote) on_direct_probe_(*peer.remote);
       send_initiation(peer, false);
     }
   }
-  if (t < relay_.next_upkeep) return;
+  if (t < relay_.next_upkeep && !relay_.open_wanted) return;
   relay_.next_upkeep = t + kUpkeepInterval;
-  for (const auto& address : relay_.own_relays) (void)relay_path(address);
+  relay_.open_wanted = false;
+  for (const auto& address : relay_.own_relays) (void)relay_path(address, true);
+  // The relays of remotes whose handshakes fell back to relaying (opening a path appends to
+  // peers_, so not inside the loop above).
+  try {
+    std::vector<IpAddress> wanted;
+    for (const auto& p : peers_)
+      if (p->keymesh && p->relay.fallback)
+        if (auto it = relay_.remotes.find(p->public_key); it != relay_.remotes.end())
+          wanted.insert(wanted.end(), it->second.relays.begin(), it->second.relays.end());
+    for (const auto& address : wanted) (void)relay_path(address, true);
+  } catch (...) {
+  }
   if (relay_.enabled) {
     try {
       relay_.key_ids.clear();

@@ -154,6 +154,7 @@ struct RelayState {
   };
   std::optional<Rx> rx;
   TimePoint next_upkeep{};
+  bool open_wanted = false;  // a handshake fell back: open paths with its relays now
   // Path MTU (sendmsg EMSGSIZE) reporting.
   std::uint64_t too_big_seen = 0;
   std::optional<TimePoint> too_big_logged;

@@ -200,7 +200,9 @@ class Tunnel {
   // Whether an authenticated packet from `from` may move the path's endpoint (false when it
   // came through a relay: the relay state changes instead).
   bool note_authenticated_source(Peer& peer, const udp::Endpoint& from) noexcept;
-  Peer* relay_path(const IpAddress& relay) noexcept;
+  // The host's path with a relay; `open`: look it up in discovery, open it and start its
+  // handshake when missing (appends to peers_: never while iterating over it).
+  Peer* relay_path(const IpAddress& relay, bool open) noexcept;
   bool path_live(Peer& peer) const noexcept;
   void tick_relays() noexcept;
   void report_path_mtu() noexcept;

@@ -6,3 +6,7 @@ km_unit_test(NAME identity_paths_test
              SOURCES ${CMAKE_CURRENT_LIST_DIR}/identity_paths_test.cpp
              LIBS km_daemon km_policy
              LABELS identity policy)
+km_unit_test(NAME relay_paths_test
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/relay_paths_test.cpp
+             LIBS km_daemon km_policy
+             LABELS sites)

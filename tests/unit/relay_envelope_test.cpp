@@ -4,9 +4,18 @@
 #include <boost/test/unit_test.hpp>
 
 #include <cstdint>
+#include <ostream>
 #include <vector>
 
 #include "daemon/relay.h"
+
+// Printable in test failure messages.
+namespace keymesh::udp {
+inline std::ostream& operator<<(std::ostream& o, const Endpoint& e) { return o << e.to_string(); }
+}  // namespace keymesh::udp
+namespace keymesh::daemon {
+inline std::ostream& operator<<(std::ostream& o, DropReason r) { return o << to_string(r); }
+}  // namespace keymesh::daemon
 
 using namespace keymesh::daemon;
 using keymesh::udp::Endpoint;
