@@ -32,7 +32,10 @@
 #    gc's status shows the path as relayed via 198.18.0.20;
 # c. a relay that alters one byte of forwarded data (nftables payload rewrite on r): ga counts
 #    data_auth_failed and no ping from lc reaches la; without the rule traffic resumes and
-#    a second transfer is intact.
+#    a second transfer is intact;
+# d. path MTU: gc's uplink MTU drops to 1300, below what a full km0 packet needs; a large ping
+#    is refused by the kernel (EMSGSIZE, never fragmented): gc counts path_mtu_exceeded and
+#    logs `path MTU:`; small pings still pass, and with the MTU back large ones do too.
 KM_TEST=${KM_TEST:-kmrl-mesh}
 KM_DEADLINE=${KM_DEADLINE:-110}
 source "$(dirname "$0")/lib.sh"
@@ -219,3 +222,15 @@ wait_for "on lc ping -c1 -W1 198.19.1.10" 20 || fail "c. lc does not reach la af
 make_random_file "$KM_TMP/blob-c2" 1
 transfer lc la 198.19.1.10 "$KM_TMP/blob-c2" 0 30 5201 || fail "c. TCP lc -> la after the altering stopped"
 log "c. altered relay: ga counted $((auth1 - auth0)) data_auth_failed, $ok/5 pings through; unaltered again: ping + 1 MiB intact"
+
+# d. path MTU problems are counted and logged, not silent
+mtu0=$(drop_count gc path_mtu_exceeded)
+on gc ip link set ul0 mtu 1300
+on lc ping -c2 -W1 -s 1300 198.19.1.10 >/dev/null 2>&1 && fail "d. a 1328-byte ping crossed a 1300-byte uplink (fragmented?)"
+wait_for "grep -q 'path MTU: .* refused as too big' '$KM_TMP/gc.log'" 3 || fail "d. gc logged no path MTU problem"
+mtu1=$(drop_count gc path_mtu_exceeded)
+((mtu1 >= mtu0 + 2)) || fail "d. gc counted $((mtu1 - mtu0)) path_mtu_exceeded for 2 oversize pings"
+on lc ping -c1 -W2 198.19.1.10 >/dev/null || fail "d. a small ping did not pass with the lower uplink MTU"
+on gc ip link set ul0 mtu 1500
+wait_for "on lc ping -c1 -W1 -s 1300 198.19.1.10" 5 || fail "d. large pings do not pass with the MTU restored"
+log "d. uplink MTU 1300: gc counted $((mtu1 - mtu0)) path_mtu_exceeded and logged it; small pings pass; MTU back: large pings pass"
