@@ -58,7 +58,12 @@ void Tunnel::receive_envelope(std::span<std::uint8_t> datagram,
     return forward_envelope(*envelope, datagram, from);
   // For us. Nothing about the envelope is trusted: the inner message authenticates itself,
   // and the sender key id only says where answers go (a wrong one loses the answer).
-  relay_.rx = RelayState::Rx{from, envelope->sender};
+  const auto kind = crypto::classify(envelope->inner);
+  relay_.rx = RelayState::Rx{from, envelope->sender,
+                             kind == crypto::MessageKind::KeymeshInitiation ||
+                                 kind == crypto::MessageKind::KeymeshResponse ||
+                                 kind == crypto::MessageKind::Initiation ||
+                                 kind == crypto::MessageKind::Response};
   receive_outside(envelope->inner, from);
   relay_.rx.reset();
 }
@@ -117,8 +122,11 @@ bool Tunnel::note_authenticated_source(Peer& peer, const udp::Endpoint& from) no
   if (!peer.keymesh) return true;
   auto& r = peer.relay;
   if (relay_.rx) {
-    // Prefer direct: a relayed copy does not move a path that works directly.
-    if (!r.via && r.last_direct && now() - *r.last_direct < kDirectFresh) return false;
+    // Prefer direct: relayed data does not move a path that works directly. A handshake
+    // that completed through the relay does: its direct copy never arrived.
+    if (!relay_.rx->handshake && !r.via && r.last_direct &&
+        now() - *r.last_direct < kDirectFresh)
+      return false;
     if (!r.via || !(*r.via == relay_.rx->relay) || r.target != relay_.rx->sender) {
       spdlog::info("path {} <-> {}: relayed via {}", peer.local ? peer.local->name : "host",
                    peer.name, relay_.rx->relay.to_string());
@@ -173,7 +181,7 @@ void Tunnel::send_reply(const udp::Endpoint& from, std::span<const std::uint8_t>
 }
 
 void Tunnel::send_via_relays(Peer& peer, std::span<const std::uint8_t> bytes) noexcept {
-  if (!peer.keymesh) return;
+  if (!peer.keymesh || relay_.probing) return;
   if (peer.relay.via) send_enveloped(*peer.relay.via, peer.relay.target, bytes);
   if (!peer.relay.fallback) return;
   auto it = relay_.remotes.find(peer.public_key);
@@ -224,11 +232,15 @@ void Tunnel::tick_relays() noexcept {
     Peer& peer = *p;
     if (!peer.keymesh) continue;
     auto& r = peer.relay;
-    if (peer.handshake.pending_local_index()) {
+    // An initiation being retransmitted (a completed handshake disarms the timer and leaves a
+    // crossed initiation pending without meaning).
+    if (peer.handshake.pending_local_index() && peer.retransmit_handshake_at) {
       if (!r.pending_since) {
         r.pending_since = t;
       } else if (!r.fallback && !r.via && t - *r.pending_since >= kRelayFallbackAfter &&
+                 !(r.last_direct && t - *r.last_direct < kRelayFallbackAfter) &&
                  relay_.remotes.contains(peer.public_key)) {
+        // (Something that came directly just now means direct works: this handshake crossed.)
         r.fallback = true;
         relay_.open_wanted = true;  // paths with its relays, after this loop
         spdlog::info("path {} <-> {}: no direct answer after {} ms, trying its relays",
@@ -250,7 +262,11 @@ void Tunnel::tick_relays() noexcept {
           it != remotes_.end() && it->second && !it->second->endpoints.empty())
         peer.endpoint = it->second->endpoints.front();
       if (on_direct_probe_ && peer.remote) on_direct_probe_(*peer.remote);
+      // Direct only: were it also relayed, the two sides' crossing probes could complete
+      // through the relay and keep the path there. Its retransmits go both ways.
+      relay_.probing = true;
       send_initiation(peer, false);
+      relay_.probing = false;
     }
   }
   if (t < relay_.next_upkeep && !relay_.open_wanted) return;

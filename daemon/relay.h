@@ -19,12 +19,15 @@
 // Who uses which relay (Nebula-style): a node names the relays it can be reached through
 // (`relays: [overlay address]`), keeps a path with each (persistent keepalive), and publishes
 // them in its discovery records (`relays`, `host_key`). A peer whose handshake gets no answer
-// directly within kRelayFallbackAfter also sends it through the target's relays (it opens a
-// path with such a relay itself when it has none). Paths prefer direct: a path moves to a
-// relay only when an authenticated packet arrives through one and none arrived directly for
-// kDirectFresh; it moves back to direct on the first authenticated packet that arrives
-// directly. While relayed, the path tries direct again every kDirectProbeInterval (a new
-// handshake to every direct endpoint, also through the relay, and a punch request).
+// directly within kRelayFallbackAfter (and that received nothing directly meanwhile) also
+// sends it through the target's relays (it opens a path with such a relay itself when it has
+// none). Paths prefer direct: a path moves to a
+// relay when a handshake completes through one (its direct copy, sent first, would have won:
+// a second copy is refused as a replay), or when relayed data arrives and nothing arrived
+// directly for kDirectFresh; it moves back to direct on the first authenticated packet that
+// arrives directly. While relayed, the path tries direct again every kDirectProbeInterval (a
+// punch request and a new handshake to every direct endpoint only; its retransmits also go
+// through the relay, as any rekey of a relayed path does).
 //
 // MTU: the envelope costs kRelayEnvelopeSize bytes. keymeshd reserves them in km0's MTU when
 // relaying is possible (docs/sites.md), so a relayed full-size packet is never fragmented.
@@ -151,10 +154,12 @@ struct RelayState {
   struct Rx {
     udp::Endpoint relay;
     KeyId sender = 0;
+    bool handshake = false;  // the inner message is a handshake initiation or response
   };
   std::optional<Rx> rx;
   TimePoint next_upkeep{};
-  bool open_wanted = false;  // a handshake fell back: open paths with its relays now
+  bool open_wanted = false;
+  bool probing = false;      // a direct probe's initiation: not through the relay  // a handshake fell back: open paths with its relays now
   // Path MTU (sendmsg EMSGSIZE) reporting.
   std::uint64_t too_big_seen = 0;
   std::optional<TimePoint> too_big_logged;

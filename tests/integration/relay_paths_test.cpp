@@ -298,5 +298,9 @@ BOOST_FIXTURE_TEST_CASE(relayed_path_moves_to_direct_when_direct_works, Relayed)
   hosts["a"].device->inject(tcp("100.64.1.10", "100.64.2.10", 40000, 5432, 0x10));
   run_for(200ms);
   BOOST_TEST(hosts["b"].device->take_written().size() >= 1u);
+  // No flapping back: a while later (keepalives, probes' crossed handshakes) still direct.
+  run_for(10s);
+  BOOST_TEST(route("a", "db-b") == "direct");
+  BOOST_TEST(route("b", "web-a") == "direct");
   BOOST_TEST(hosts["r"].tunnel->status().relay().forwarded_packets() == before);
 }

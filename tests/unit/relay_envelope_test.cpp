@@ -8,6 +8,8 @@
 #include <vector>
 
 #include "daemon/relay.h"
+#include "discovery.pb.h"
+#include "discovery/record.h"
 
 // Printable in test failure messages.
 namespace keymesh::udp {
@@ -114,4 +116,37 @@ BOOST_AUTO_TEST_CASE(relay_forwards_only_between_live_paths) {
   const RelayPathState target_at_a{a, true};
   BOOST_TEST(*decide_relay(true, e, a, &sender, &target_at_a).refused ==
              DropReason::RelayUnknownTarget);
+}
+
+// Records carry the relays a host is reachable through and the host key the envelope names.
+BOOST_AUTO_TEST_CASE(records_carry_relays_and_host_key) {
+  namespace disc = keymesh::discovery;
+  keymesh::crypto::Key key{}, host{};
+  key[0] = 1;
+  host[0] = 2;
+  auto r = disc::raw_key_record(key, {*keymesh::IpPrefix::parse("100.64.9.0/24")}, "peer",
+                                {ep("198.18.0.9:51820")});
+  r.relay = true;
+  r.relays = {*keymesh::IpAddress::parse("100.64.0.20"), *keymesh::IpAddress::parse("fd00::20")};
+  r.host_key = host;
+  const auto now = keymesh::WallTime(std::chrono::seconds(1'800'000'000));
+  keymesh::proto::discovery::Record wire;
+  disc::to_wire(r, now, wire);
+  auto back = disc::from_wire(wire, now, std::chrono::seconds(60));
+  BOOST_REQUIRE(back);
+  BOOST_TEST(back->relay);
+  BOOST_REQUIRE_EQUAL(back->relays.size(), 2u);
+  BOOST_TEST(back->relays[1].to_string() == "fd00::20");
+  BOOST_TEST((back->host_key == host));
+  BOOST_TEST(back->same_content(r));
+
+  auto bad = wire;
+  bad.set_host_key("short");
+  BOOST_TEST(!disc::from_wire(bad, now, std::chrono::seconds(60)));
+  bad = wire;
+  bad.add_relays("abc");  // neither 4 nor 16 bytes
+  BOOST_TEST(!disc::from_wire(bad, now, std::chrono::seconds(60)));
+  bad = wire;
+  for (int i = 0; i < 3; ++i) bad.add_relays(std::string(4, char(i)));
+  BOOST_TEST(!disc::from_wire(bad, now, std::chrono::seconds(60)));  // 5 > kMaxRecordRelays
 }
