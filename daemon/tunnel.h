@@ -7,7 +7,7 @@
 //   outside datagram -> receive.cpp (classify, handshake driver or open, check source, write)
 //   handshakes -> handshake.cpp (WireGuard messages), handshake_keymesh.cpp (certificates)
 //   identities, paths, policy, audit -> paths.cpp
-//   NAT traversal (initiations to every endpoint, punches, keepalive) -> nat.cpp
+//   NAT traversal (initiations to every endpoint, punches, keepalive) -> nat.cpp; relays -> relay.cpp
 //   periodic tick -> timers.cpp     (retransmits, keepalives, rekeys, key wiping, rechecks)
 //
 // Threading: single-threaded today (the loop thread). The design keeps per-packet state in

@@ -187,6 +187,10 @@ route=$(path_route gc gw-a)
 [[ $route == 198.18.0.20:51820 ]] || fail "b. gc's path to gw-a is '$route', want relayed via 198.18.0.20:51820"
 route=$(path_route ga gw-c)
 [[ $route == 198.18.0.20:51820 ]] || fail "b. ga's path to gw-c is '$route', want relayed via 198.18.0.20:51820"
+km_cli status --socket "$KM_TMP/gc.sock" | grep -q 'route: relayed via 198.18.0.20:51820 (r)' ||
+  fail "b. \`keymesh status\` on gc does not show the path as relayed via r"
+km_cli status --socket "$KM_TMP/r.sock" | grep -q '^  gc -> ga: ' ||
+  fail "b. \`keymesh status\` on r shows no gc -> ga pair"
 direct_ca=$(pcap_count "$KM_TMP/nc.pcap" host 198.18.0.1 and greater 100)
 from_a=$(pcap_count "$KM_TMP/nc.pcap" src host 198.18.0.1 and greater 100)
 c_r=$(pcap_count "$KM_TMP/nc.pcap" host 198.18.0.20)
