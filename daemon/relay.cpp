@@ -136,7 +136,6 @@ bool Tunnel::note_authenticated_source(Peer& peer, const udp::Endpoint& from) no
     }
     return false;
   }
-  (void)from;
   r.last_direct = now();
   if (r.via) {
     spdlog::info("path {} <-> {}: direct again at {} (was relayed via {})",
