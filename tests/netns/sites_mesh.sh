@@ -160,7 +160,8 @@ capture_stop "$cap"
 direct=$(pcap_count "$KM_TMP/na-a.pcap" src host 198.18.0.1 and dst host 198.18.0.2)
 back=$(pcap_count "$KM_TMP/na-a.pcap" src host 198.18.0.2 and dst host 198.18.0.1)
 via_r=$(pcap_count "$KM_TMP/na-a.pcap" host 198.18.0.20 and greater 200)
-((direct > 300 && back > 50)) || fail "a. only $direct/$back datagrams between na and nb (via relay: $via_r)"
+# (TCP acknowledges many segments at once: few datagrams go back.)
+((direct > 300 && back > 10)) || fail "a. only $direct/$back datagrams between na and nb (via relay: $via_r)"
 fw=$(forwarded)
 ((fw == 0)) || fail "a. the relay forwarded $fw packets while only A and B talked"
 route=$(path_route ga gw-b)
@@ -182,7 +183,7 @@ capture_stop "$cap_r"
 capture_stop "$cap_c"
 c2a=$(pair_packets gc ga)
 a2c=$(pair_packets ga gc)
-((c2a > 300 && a2c > 50)) || fail "b. relay pair counters gc -> ga $c2a, ga -> gc $a2c (want > 300 / > 50)"
+((c2a > 300 && a2c > 10)) || fail "b. relay pair counters gc -> ga $c2a, ga -> gc $a2c (want > 300 / > 10)"
 route=$(path_route gc gw-a)
 [[ $route == 198.18.0.20:51820 ]] || fail "b. gc's path to gw-a is '$route', want relayed via 198.18.0.20:51820"
 route=$(path_route ga gw-c)
