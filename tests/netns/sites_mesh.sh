@@ -220,7 +220,8 @@ NFT
 ok=0
 for _ in 1 2 3 4 5; do on lc ping -c1 -W1 198.19.1.10 >/dev/null 2>&1 && ok=$((ok + 1)); done
 auth1=$(drop_count ga data_auth_failed)
-((auth1 >= auth0 + 5)) || fail "c. ga counted $((auth1 - auth0)) data_auth_failed while the relay altered data (want >= 5)"
+# (A packet whose byte already was 0x5a passes unaltered: 1 in 256.)
+((auth1 >= auth0 + 3)) || fail "c. ga counted $((auth1 - auth0)) data_auth_failed while the relay altered data (want >= 3)"
 ((ok <= 1)) || fail "c. $ok of 5 pings reached la through a relay that alters bytes"
 on r nft delete table ip kmrl_flip
 wait_for "on lc ping -c1 -W1 198.19.1.10" 20 || fail "c. lc does not reach la after the relay stopped altering"
