@@ -37,8 +37,10 @@ constexpr std::size_t kMaxInterfaceName = 15;  // IFNAMSIZ - 1
 constexpr std::size_t kMaxSocketPath = 107;    // sizeof(sockaddr_un::sun_path) - 1
 constexpr std::int64_t kMaxTimerMs = 86'400'000;
 
-constexpr std::array<std::string_view, 23> kRootKeys = {"private_key_file",
+constexpr std::array<std::string_view, 25> kRootKeys = {"private_key_file",
                                                         "lighthouse",
+                                                        "relay",
+                                                        "relays",
                                                         "lighthouses",
                                                         "discovery",
                                                         "advertise",
@@ -468,6 +470,25 @@ Result<void> parse_discovery_sections(const YAML::Node& root, std::string_view b
     if (!n.IsScalar() || (n.Scalar() != "true" && n.Scalar() != "false"))
       return fail("lighthouse: expected true or false, got " + describe(n));
     config.lighthouse = n.Scalar() == "true";
+  }
+  // Relaying (docs/sites.md, daemon/relay.h).
+  if (auto n = field(root, "relay"); present(n)) {
+    if (!n.IsScalar() || (n.Scalar() != "true" && n.Scalar() != "false"))
+      return fail("relay: expected true or false, got " + describe(n));
+    config.relay = n.Scalar() == "true";
+  }
+  if (auto n = field(root, "relays"); present(n)) {
+    auto r = for_each_item(n, "relays", [&](const YAML::Node& a, const std::string& p)
+                                            -> Result<void> {
+      auto text = get_string(a, p);
+      if (!text) return std::unexpected(text.error());
+      auto parsed = IpAddress::parse(*text);
+      if (!parsed) return fail(p + ": " + quote(*text) + " is not an overlay IP address");
+      if (config.relays.size() == 4) return fail(p + ": at most 4 relays");
+      config.relays.push_back(*parsed);
+      return {};
+    });
+    if (!r) return r;
   }
   auto endpoints = [](const YAML::Node& list, const std::string& p,
                       std::vector<udp::Endpoint>& out) {

@@ -115,6 +115,8 @@ struct Config {
   std::string discovery_static;             // static directory file (reloaded on SIGHUP)
   std::optional<EtcdConfig> etcd;
   std::vector<udp::Endpoint> advertise;     // endpoints to publish; empty: local addresses
+  bool relay = false;                       // forward envelopes between peers (daemon/relay.h)
+  std::vector<IpAddress> relays;            // relays this node keeps paths with and publishes
 
   std::optional<DockerConfig> docker;       // unset: no Docker driver
 

@@ -71,6 +71,10 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
     auto underlay = tun::underlay_mtu();
     if (!underlay) return std::unexpected(underlay.error());
     mtu = *underlay - kOverlayOverhead;
+    // A relayed packet carries a relay envelope too (daemon/relay.h): reserve it whenever a
+    // path may run through a relay (discovery names relays, or `relays:` is set).
+    if (!cfg.relays.empty() || cfg.lighthouse || !cfg.lighthouses.empty())
+      mtu -= int(kRelayEnvelopeSize);
   }
 
   auto device =
@@ -105,6 +109,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
   impl->mtu = mtu;
   impl->tunnel = std::make_unique<Tunnel>(cfg, *impl->device, *impl->bind, impl->time);
   impl->tunnel->set_audit(impl->audit.get());
+  impl->open_relaying();
   if (auto r = impl->load_trust(); !r) return std::unexpected(r.error());
   if (auto r = impl->load_policy(); !r) return std::unexpected(r.error());
   if (auto r = impl->load_identities(); !r) return std::unexpected(r.error());

@@ -119,6 +119,11 @@ struct Daemon::Impl {
   // path_stall.cpp: a path stopped answering (Tunnel::set_on_stall)
   void on_path_stalled(const Peer& path);
 
+  // relay.cpp: relaying (`relay:`, `relays:`), the relay fields of records
+  void open_relaying();
+  void relay_fields(discovery::Record& record) const;
+  void learn_relays(const discovery::Record& record);
+
   // routes.cpp: site_routes in line with the tunnel's remote identities (timer + after loads)
   void sync_routes();
 

@@ -216,6 +216,7 @@ void Daemon::Impl::sync_published() {
       spdlog::warn("discovery: cannot publish {}: {}", fp.substr(0, 16), record.error().message);
       continue;
     }
+    relay_fields(*record);  // relay.cpp
     if (auto r = directory->publish(std::move(*record)); !r)
       spdlog::warn("discovery: publishing {}: {}", fp.substr(0, 16), r.error().message);
   }
@@ -230,6 +231,7 @@ void Daemon::Impl::learn(const discovery::Record& record) {
   const std::string fp = identity::short_hex(record.fingerprint);
   for (const LocalIdentity* l : tunnel->local_identities())
     if (l->certified && l->cert.fingerprint.starts_with(fp)) return;  // one of ours
+  learn_relays(record);  // relay.cpp
   auto known = learned.find(fp);
   if (known != learned.end() && known->second == record.endpoints) return;
   auto chain = identity::parse_chain(ByteSpan(record.chain.data(), record.chain.size()));

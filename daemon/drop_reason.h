@@ -45,7 +45,13 @@ namespace keymesh::daemon {
   X(HandshakeTimeout, "handshake_timeout")       /* staged packets given up after 90 s */  \
   X(PacketTooBig, "packet_too_big")              /* larger than the MTU allows */          \
   X(SendBufferUnavailable, "send_buffer_unavailable")                                      \
-  X(UdpSendFailed, "udp_send_failed")            /* socket refused it (counted by the bind) */
+  X(UdpSendFailed, "udp_send_failed")            /* socket refused it (counted by the bind) */\
+  X(PathMtuExceeded, "path_mtu_exceeded")        /* EMSGSIZE: datagram over the path MTU */\
+  /* relaying (daemon/relay.h) */                                                          \
+  X(RelayMalformed, "relay_malformed")           /* envelope too short, reserved, nested */ \
+  X(RelayDisabled, "relay_disabled")             /* envelope for others; not `relay: true` */\
+  X(RelayUnknownSender, "relay_unknown_sender")  /* no live path from that host there */    \
+  X(RelayUnknownTarget, "relay_unknown_target")  /* no live path to the target (or itself) */
 
 enum class DropReason : std::uint8_t {
 #define X(id, name) id,

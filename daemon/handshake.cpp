@@ -53,7 +53,7 @@ bool Tunnel::under_load() noexcept {
 }
 
 void Tunnel::send_initiation(Peer& peer, bool is_retry) noexcept {
-  if (!peer.endpoint.valid()) return;
+  if (!peer.endpoint.valid() && !peer.relay.via) return;
   const TimePoint t = now();
   if (!is_retry) {
     // One initiation per rekey_timeout; retries come from the retransmit timer.
@@ -89,7 +89,7 @@ bool Tunnel::cookie_demanded(crypto::CookieChecker& checker, std::span<std::uint
   if (!under_load() || checker.check_mac2(msg, src, now())) return false;
   crypto::MessageCookieReply reply;
   checker.create_reply(reply, msg, load_le32(sender), src, now());
-  bind_.send(from, std::span(reinterpret_cast<const std::uint8_t*>(&reply), sizeof reply));
+  send_reply(from, std::span(reinterpret_cast<const std::uint8_t*>(&reply), sizeof reply));
   ++cookies_sent_;
   drop(DropReason::CookieRequired);
   return true;
@@ -131,7 +131,7 @@ void Tunnel::responded(Peer& peer, std::span<std::uint8_t> response, crypto::Ses
   peer.cookies.add_macs(response, now());
   update_endpoint(peer, from);
   liveness_received(peer);  // an initiation that got this far is the peer, alive
-  bind_.send(from, response);
+  send_reply(from, response);  // through the relay when the initiation came through one
   release_evicted(
       peer.keypairs.install_responder(crypto::Keypair::from_session(std::move(keys), now())));
   timers_session_derived(peer);
@@ -209,6 +209,7 @@ void Tunnel::release_evicted(const crypto::Keypairs::Evicted& evicted) noexcept 
 }
 
 void Tunnel::update_endpoint(Peer& peer, const udp::Endpoint& from) noexcept {
+  if (!note_authenticated_source(peer, from)) return;  // came through a relay (relay.cpp)
   if (peer.endpoint == from) return;
   if (peer.endpoint.valid())
     spdlog::info("roaming: peer {} endpoint {} -> {}", peer.name, peer.endpoint.to_string(),

@@ -51,7 +51,8 @@ bool is_local_address(const udp::Endpoint& ep) {
 // ---- tunnel side ----
 
 void Tunnel::send_initiation_bytes(Peer& peer, std::span<const std::uint8_t> bytes) noexcept {
-  bind_.send(peer.endpoint, bytes);
+  if (peer.endpoint.valid()) bind_.send(peer.endpoint, bytes);
+  send_via_relays(peer, bytes);  // relay.cpp: when relayed, or no direct answer came
   if (!peer.remote) return;
   for (const auto& ep : peer.remote->endpoints)
     if (ep.valid() && !(ep == peer.endpoint)) bind_.send(ep, bytes);

@@ -89,6 +89,16 @@ struct Peer {
   std::optional<TimePoint> unanswered_since;
   std::optional<TimePoint> probe_sent_at;
 
+  // Relaying (relay.cpp): direct or through a relay, and when direct was last seen working.
+  struct Relay {
+    std::optional<udp::Endpoint> via;        // the relay the path runs through; nullopt: direct
+    std::uint64_t target = 0;                // the remote host's key id for envelopes
+    std::optional<TimePoint> last_direct;    // last authenticated packet that came directly
+    std::optional<TimePoint> pending_since;  // a handshake is outstanding since
+    bool fallback = false;                   // initiations go through the relays too
+    std::optional<TimePoint> next_probe;     // next try of direct while relayed
+  } relay;
+
   // Observability.
   std::optional<WallTime> last_handshake;
   std::uint64_t rx_bytes = 0;

@@ -1,6 +1,7 @@
 // The outside-to-inside path: a UDP datagram becomes an inside packet, or a handshake step.
 //
 //  1. receive_outside: type and exact length (crypto::classify); anything else is dropped.
+//     A relay envelope (relay.cpp) is unwrapped or forwarded; its inner message comes back here.
 //  2. Handshake messages go to the handshake driver (handshake.cpp): mac1 for the local
 //     identity, cookie under load, DH, peer lookup, replay and flood checks.
 //  3. Data: receiver index -> peer and keypair; replay pre-check, open in place, replay
@@ -23,6 +24,7 @@ namespace keymesh::daemon {
 
 void Tunnel::receive_outside(std::span<std::uint8_t> datagram,
                              const udp::Endpoint& from) noexcept {
+  if (is_relay_envelope(datagram)) return receive_envelope(datagram, from);  // relay.cpp
   switch (crypto::classify(datagram)) {
     case crypto::MessageKind::Initiation: return receive_initiation(datagram, from);
     case crypto::MessageKind::Response: return receive_response(datagram, from);

@@ -30,10 +30,11 @@ constexpr std::size_t kMaxUnrouted = 256;
 constexpr auto kUnroutedWait = std::chrono::seconds(3);
 
 // Room a data message needs around an inside packet of up to `mtu` bytes: header in front,
-// padding (at most 15) and tag behind.
+// padding (at most 15) and tag behind, and a relay envelope (relay.cpp moves the message
+// behind it when the path is relayed).
 std::size_t message_capacity(std::size_t mtu) {
   return sizeof(crypto::MessageDataHeader) + mtu + crypto::kPaddingMultiple +
-         crypto::kTagSize;
+         crypto::kTagSize + kRelayEnvelopeSize;
 }
 }  // namespace
 
@@ -172,7 +173,7 @@ void Tunnel::deliver_local(LocalIdentity& from, LocalIdentity& to,
 
 void Tunnel::transmit(Peer& peer, std::span<std::uint8_t> buffer,
                       std::span<std::uint8_t> packet) noexcept {
-  if (!peer.endpoint.valid()) return drop(DropReason::NoEndpoint);
+  if (!peer.endpoint.valid() && !peer.relay.via) return drop(DropReason::NoEndpoint);
   crypto::Keypair* kp = peer.keypairs.current();
   std::size_t written = 0;
   const auto result = kp == nullptr
@@ -187,7 +188,7 @@ void Tunnel::transmit(Peer& peer, std::span<std::uint8_t> buffer,
     send_initiation(peer, false);
     return;
   }
-  bind_.commit_send(peer.endpoint, written);
+  commit_to_peer(peer, buffer, written);
   peer.tx_bytes += written;
   timers_data_sent(peer);
   timers_any_authenticated_packet_sent(peer);
@@ -197,7 +198,7 @@ void Tunnel::transmit(Peer& peer, std::span<std::uint8_t> buffer,
 
 bool Tunnel::send_data(Peer& peer, std::span<const std::uint8_t> packet) noexcept {
   crypto::Keypair* kp = peer.keypairs.current();
-  if (kp == nullptr || !peer.endpoint.valid()) return false;
+  if (kp == nullptr || (!peer.endpoint.valid() && !peer.relay.via)) return false;
   auto buffer = bind_.prepare_send(message_capacity(std::max(packet.size(), mtu_)));
   if (buffer.empty()) {
     drop(DropReason::SendBufferUnavailable);
@@ -210,7 +211,7 @@ bool Tunnel::send_data(Peer& peer, std::span<const std::uint8_t> packet) noexcep
   if (crypto::seal_data(*kp, buffer, plain, mtu_, now(), &written, key_limits()) !=
       crypto::SealResult::Ok)
     return false;
-  bind_.commit_send(peer.endpoint, written);
+  commit_to_peer(peer, buffer, written);
   peer.tx_bytes += written;
   if (!packet.empty()) timers_data_sent(peer);
   timers_any_authenticated_packet_sent(peer);

@@ -68,6 +68,7 @@ void Tunnel::tick() noexcept {
     check_liveness(*peer, t);  // liveness.cpp: probes, failover, stall reports
   }
   check_paths_on_tick();  // certificates, grants and schedules, once a second (paths.cpp)
+  tick_relays();          // relay fallback, direct probes, paths with our relays (relay.cpp)
   bind_.flush();
 }
 

@@ -162,6 +162,7 @@ proto::StatusReply Tunnel::status() const {
         p->set_remote_not_after_unix(peer->remote->cert.not_after);
       }
       if (peer->conntrack) p->set_flows(std::uint32_t(peer->conntrack->size()));
+      describe_relay(*peer, *p);
     }
     if (peer->raw_policy) p->set_flows(std::uint32_t(peer->raw_policy->flows()));
   }
@@ -182,11 +183,14 @@ proto::StatusReply Tunnel::status() const {
     // Some drops happen below the tunnel, inside a batch it handed over: the device and the
     // bind count those, and they are reported under the reason they belong to.
     if (reason == DropReason::TunWriteFailed) count += device_.write_failures();
-    if (reason == DropReason::UdpSendFailed) count += bind_.send_errors();
+    if (reason == DropReason::UdpSendFailed)
+      count += bind_.send_errors() - bind_.too_big_errors();
+    if (reason == DropReason::PathMtuExceeded) count += bind_.too_big_errors();
     auto* d = reply.add_drops();
     d->set_reason(std::string(to_string(reason)));
     d->set_count(count);
   }
+  describe_relaying(reply);
   reply.set_handshakes_completed(handshakes_completed_);
   reply.set_cookies_sent(cookies_sent_);
   return reply;

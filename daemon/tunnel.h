@@ -7,7 +7,7 @@
 //   outside datagram -> receive.cpp (classify, handshake driver or open, check source, write)
 //   handshakes -> handshake.cpp (WireGuard messages), handshake_keymesh.cpp (certificates)
 //   identities, paths, policy, audit -> paths.cpp
-//   NAT traversal (initiations to every endpoint, punches, keepalive) -> nat.cpp
+//   NAT traversal (initiations to every endpoint, punches, keepalive) -> nat.cpp; relays -> relay.cpp
 //   several gateways for one network, failover -> site_failover.cpp; path liveness -> liveness.cpp
 //   periodic tick -> timers.cpp     (retransmits, keepalives, rekeys, key wiping, rechecks)
 //
@@ -39,6 +39,7 @@
 #include "daemon/drop_reason.h"
 #include "daemon/identities.h"
 #include "daemon/peer.h"
+#include "daemon/relay.h"
 #include "daemon/site_failover.h"
 #include "identity/chain.h"
 #include "policy/audit.h"
@@ -147,6 +148,16 @@ class Tunnel {
   // Networks held by two or more remote gateway identities (candidates), by prefix text.
   const std::map<std::string, SiteRoute>& sites() const noexcept { return sites_; }
 
+  // ---- relaying (relay.cpp, daemon/relay.h) ----
+  // `relay: true` (forward for others) and `relays:` (keep paths with these, send through them).
+  void set_relaying(bool enabled, std::vector<IpAddress> own_relays);
+  // The relays a remote identity's host is reachable through (from its discovery record).
+  void set_remote_relays(const crypto::Key& remote, std::vector<IpAddress> relays,
+                         const crypto::Key& host_key);
+  // A relayed path's periodic direct attempt also asks the lighthouse to punch (daemon side).
+  using DirectProbeFn = std::function<void(const RemoteIdentity& remote)>;
+  void set_direct_probe(DirectProbeFn fn) { on_direct_probe_ = std::move(fn); }
+
  private:
   friend struct TimerHooks;
 
@@ -192,6 +203,31 @@ class Tunnel {
 
   // nat.cpp: to the path's endpoint and every other endpoint the directory named.
   void send_initiation_bytes(Peer& peer, std::span<const std::uint8_t> bytes) noexcept;
+
+  // relay.cpp: envelopes in and out, the relayed/direct state of paths, relay upkeep.
+  void receive_envelope(std::span<std::uint8_t> datagram, const udp::Endpoint& from) noexcept;
+  void forward_envelope(const RelayEnvelope& envelope, std::span<const std::uint8_t> datagram,
+                        const udp::Endpoint& from) noexcept;
+  // Commits a sealed message of `size` bytes at the front of `buffer` to the peer: directly,
+  // or wrapped in an envelope to its relay (the buffer must hold kRelayEnvelopeSize more).
+  void commit_to_peer(Peer& peer, std::span<std::uint8_t> buffer, std::size_t size) noexcept;
+  // An answer to the message being handled (handshake response, cookie reply): back the way
+  // it came, through the relay when it came through one.
+  void send_reply(const udp::Endpoint& from, std::span<const std::uint8_t> bytes) noexcept;
+  void send_via_relays(Peer& peer, std::span<const std::uint8_t> bytes) noexcept;
+  bool send_enveloped(const udp::Endpoint& relay, KeyId target,
+                      std::span<const std::uint8_t> bytes) noexcept;
+  // Whether an authenticated packet from `from` may move the path's endpoint (false when it
+  // came through a relay: the relay state changes instead).
+  bool note_authenticated_source(Peer& peer, const udp::Endpoint& from) noexcept;
+  // The host's path with a relay; `open`: look it up in discovery, open it and start its
+  // handshake when missing (appends to peers_: never while iterating over it).
+  Peer* relay_path(const IpAddress& relay, bool open) noexcept;
+  bool path_live(Peer& peer) const noexcept;
+  void tick_relays() noexcept;
+  void report_path_mtu() noexcept;
+  void describe_relay(const Peer& peer, proto::PeerStatus& out) const;
+  void describe_relaying(proto::StatusReply& out) const;
 
   // handshake_keymesh.cpp
   void send_keymesh_initiation(Peer& peer, std::uint32_t index) noexcept;
@@ -320,6 +356,9 @@ class Tunnel {
   // Handshake load estimate: messages counted in the current one-second window.
   TimePoint load_window_start_{};
   std::uint32_t load_window_count_ = 0;
+
+  RelayState relay_;  // relay.cpp
+  DirectProbeFn on_direct_probe_;
 
   DropCounters drops_;
   std::uint64_t handshakes_completed_ = 0;

@@ -27,7 +27,7 @@ std::string Record::describe() const {
 bool Record::same_content(const Record& o) const noexcept {
   return fingerprint == o.fingerprint && chain == o.chain && public_key == o.public_key &&
          networks == o.networks && name == o.name && endpoints == o.endpoints &&
-         relay == o.relay;
+         relay == o.relay && relays == o.relays && host_key == o.host_key;
 }
 
 Result<Record> record_from_chain(ByteSpan chain, std::vector<udp::Endpoint> endpoints,
@@ -129,6 +129,8 @@ void to_wire(const Record& r, WallTime now, proto::discovery::Record& out) {
     ttl = std::chrono::ceil<std::chrono::seconds>(r.expires - now).count();
   out.set_ttl_seconds(std::uint32_t(std::clamp<std::int64_t>(ttl, 0, UINT32_MAX)));
   out.set_relay(r.relay);
+  for (const auto& a : r.relays) out.add_relays(a.bytes.data(), a.size());
+  if (r.host_key) out.set_host_key(r.host_key->data(), r.host_key->size());
 }
 
 Result<Record> from_wire(const proto::discovery::Record& in, WallTime now,
@@ -165,6 +167,19 @@ Result<Record> from_wire(const proto::discovery::Record& in, WallTime now,
     r = raw_key_record(key, std::move(networks), in.name(), std::move(endpoints), expires);
   }
   r.relay = in.relay();
+  if (std::size_t(in.relays_size()) > kMaxRecordRelays) return fail("record with too many relays");
+  for (const auto& a : in.relays()) {
+    const auto* p = reinterpret_cast<const std::uint8_t*>(a.data());
+    if (a.size() == 4) r.relays.push_back(IpAddress::v4(p));
+    else if (a.size() == 16) r.relays.push_back(IpAddress::v6(p));
+    else return fail("record with a bad relay address");
+  }
+  if (!in.host_key().empty()) {
+    if (in.host_key().size() != crypto::Key{}.size()) return fail("record with a bad host key");
+    crypto::Key key;
+    std::memcpy(key.data(), in.host_key().data(), key.size());
+    r.host_key = key;
+  }
   if (auto ok = check_record(r); !ok) return std::unexpected(ok.error());
   return r;
 }

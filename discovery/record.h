@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,8 @@ inline constexpr std::size_t kMaxEndpoints = 8;
 // Real chains are 1-2 KB (leaf + node CA); 8 KB keeps any record inside one UDP datagram.
 inline constexpr std::size_t kMaxRecordChainBytes = 8 * 1024;
 inline constexpr std::size_t kMaxRecordNetworks = identity::kMaxNetworks;
+// Relays one host keeps paths with: a few per region at most.
+inline constexpr std::size_t kMaxRecordRelays = 4;
 
 struct Record {
   Bytes chain;                        // serialized CertificateChain; empty: raw-key record
@@ -52,7 +55,9 @@ struct Record {
   Fingerprint fingerprint{};
   std::vector<udp::Endpoint> endpoints;  // underlay; local ones first, then public ones
   WallTime expires = WallTime::max();    // forgotten after this unless refreshed
-  bool relay = false;                    // offers to relay (reserved for later)
+  bool relay = false;                    // the host relays for others (`relay: true`)
+  std::vector<IpAddress> relays;         // overlay addresses of relays the host keeps paths with
+  std::optional<crypto::Key> host_key;   // the host identity's key, as those relays know it
 
   bool raw_key() const noexcept { return chain.empty(); }
   // `record "node-a/web-1" (3f2a1b2c3d4e5f60)`

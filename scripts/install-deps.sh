@@ -24,6 +24,8 @@ PKGS=(
   etcd-server etcd-client
   # CNI plugin tests: Debian's reference plugins (portmap, bandwidth) chained after keymesh-cni
   containernetworking-plugins iptables
+  # sites_mesh.sh: a relay that rewrites a byte of what it forwards (nft payload statement)
+  nftables
   # CNI with real runtimes: podman (CNI backend, runc), containerd's CRI driven by
   # shared/runtimes/cri-mini.py (python3-grpcio), busybox-static for a local image;
   # the Docker driver's tests run a real dockerd (docker.io)

@@ -137,6 +137,11 @@ std::string format_status(const proto::StatusReply& s, bool all_drops, std::int6
       out += "  tracked flows: " + std::to_string(p.flows()) + "\n";
     }
     if (!p.endpoint().empty()) out += "  endpoint: " + p.endpoint() + "\n";
+    if (!p.local_identity().empty())
+      out += "  route: " + (p.relay().empty() ? std::string("direct")
+                                              : "relayed via " + p.relay() +
+                                                    (p.relay_name().empty() ? "" : " (" + p.relay_name() + ")")) +
+             "\n";
     out += "  allowed ips: ";
     if (p.allowed_ips().empty()) out += "(none)";
     for (int i = 0; i < p.allowed_ips_size(); ++i) {
@@ -157,6 +162,15 @@ std::string format_status(const proto::StatusReply& s, bool all_drops, std::int6
     out += "\nsite network: " + site.network() + "\n  via: " + site.via() + "\n  candidates: ";
     for (int i = 0; i < site.candidates_size(); ++i) out += (i ? ", " : "") + site.candidates(i);
     out += "\n  failovers: " + std::to_string(site.failovers()) + "\n";
+  }
+  if (s.has_relay() && (s.relay().enabled() || s.relay().relays_size() > 0)) {
+    const auto& r = s.relay();
+    out += "\nrelay: " + std::string(r.enabled() ? "on" : "off") + ", forwarded " +
+           plural(r.forwarded_packets(), "packet") + " (" + human_bytes(r.forwarded_bytes()) + ")\n";
+    for (const auto& a : r.relays()) out += "  through relay: " + a + "\n";
+    for (const auto& p : r.pairs())
+      out += "  " + p.from() + " -> " + p.to() + ": " + plural(p.packets(), "packet") + ", " +
+             human_bytes(p.bytes()) + "\n";
   }
 
   std::string drops;

@@ -49,6 +49,9 @@ class Bind {
   // Datagrams the kernel refused (counted by the implementation; the sender cannot know
   // which one failed inside a batch).
   virtual std::uint64_t send_errors() const noexcept = 0;
+  // Of those, datagrams refused as larger than the path allows (EMSGSIZE: the route's MTU or
+  // a learned path MTU). The tunnel reports them as path_mtu_exceeded with a log line.
+  virtual std::uint64_t too_big_errors() const noexcept { return 0; }
 };
 
 }  // namespace keymesh::udp

@@ -109,6 +109,15 @@ Result<std::unique_ptr<SocketBind>> SocketBind::open(std::uint16_t port, int buf
 
   set_buffer(o.fd, SO_RCVBUFFORCE, SO_RCVBUF, buffer_bytes);
   set_buffer(o.fd, SO_SNDBUFFORCE, SO_SNDBUF, buffer_bytes);
+  // Never fragment silently (DESIGN.md §4): DF on every datagram, and a datagram over the
+  // known path MTU is refused with EMSGSIZE, which flush() counts (too_big) and the tunnel
+  // reports as path_mtu_exceeded. Both levels: a dual-stack socket sends IPv4 too.
+  if (options.dont_fragment) {
+    const int pmtu = IP_PMTUDISC_DO, pmtu6 = IPV6_PMTUDISC_DO;
+    (void)::setsockopt(o.fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof pmtu);
+    if (family == AF_INET6)
+      (void)::setsockopt(o.fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &pmtu6, sizeof pmtu6);
+  }
 
   sockaddr_storage local{};
   socklen_t len = sizeof local;
@@ -213,6 +222,7 @@ std::span<std::uint8_t> SocketBind::prepare_send(std::size_t capacity) noexcept 
 
 void SocketBind::commit_send(const Endpoint& to, std::size_t size) noexcept {
   if (!prepared_ || size > max_datagram_) {
+    if (size > max_datagram_) ++stats_.too_big;
     ++stats_.send_errors;
     return;
   }
@@ -254,6 +264,7 @@ void SocketBind::flush() noexcept {
     }
     // sendmmsg fails only for the first datagram it tried (unreachable, too big, ...):
     // count it and carry on with the rest of the batch.
+    if (n < 0 && errno == EMSGSIZE) ++stats_.too_big;
     ++stats_.send_errors;
     ++off;
   }

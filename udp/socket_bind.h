@@ -35,6 +35,7 @@ struct SocketBindOptions {
   std::size_t send_batch = 64;      // datagrams per sendmmsg
   std::size_t max_datagram = 65535; // largest datagram prepare_send can hand out
   bool allow_ipv6 = true;           // false: plain AF_INET socket
+  bool dont_fragment = true;        // IP(V6)_PMTUDISC_DO: EMSGSIZE instead of fragments
 };
 
 struct SocketBindStats {
@@ -44,6 +45,7 @@ struct SocketBindStats {
   std::uint64_t received = 0;
   std::uint64_t receive_errors = 0;       // recvmmsg failures other than EAGAIN
   std::uint64_t truncated = 0;            // datagrams larger than the caller's buffer, dropped
+  std::uint64_t too_big = 0;              // refused with EMSGSIZE (counted in send_errors too)
 };
 
 class SocketBind final : public Bind {
@@ -65,6 +67,7 @@ class SocketBind final : public Bind {
   void commit_send(const Endpoint& to, std::size_t size) noexcept override;
   void flush() noexcept override;
   std::uint64_t send_errors() const noexcept override { return stats_.send_errors; }
+  std::uint64_t too_big_errors() const noexcept override { return stats_.too_big; }
 
   int family() const noexcept { return family_; }  // AF_INET6 (dual-stack) or AF_INET
   const SocketBindStats& stats() const noexcept { return stats_; }

@@ -14,3 +14,7 @@ km_unit_test(NAME site_failover_test
              SOURCES ${CMAKE_CURRENT_LIST_DIR}/site_failover_test.cpp
              LIBS km_daemon km_policy
              LABELS sites)
+km_unit_test(NAME relay_paths_test
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/relay_paths_test.cpp
+             LIBS km_daemon km_policy
+             LABELS sites)

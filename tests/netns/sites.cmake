@@ -16,3 +16,5 @@ km_netns_test(NAME netns_sites_failover SCRIPT ${CMAKE_CURRENT_LIST_DIR}/sites_f
               LABELS sites discovery TIMEOUT 120)
 km_netns_test(NAME netns_sites_nat_remap SCRIPT ${CMAKE_CURRENT_LIST_DIR}/sites_nat_remap.sh
               LABELS sites discovery TIMEOUT 120)
+km_netns_test(NAME netns_sites_mesh SCRIPT ${CMAKE_CURRENT_LIST_DIR}/sites_mesh.sh
+              LABELS sites discovery TIMEOUT 150)

@@ -461,4 +461,21 @@ BOOST_AUTO_TEST_CASE(masquerade_errors_name_the_key) {
              "rewritten to it)");
 }
 
+BOOST_AUTO_TEST_CASE(relay_keys) {
+  auto c = parse(kMinimal + "relay: true\nrelays: [100.64.0.20, \"fd00:64::20\"]\n");
+  BOOST_REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
+  BOOST_TEST(c->relay);
+  BOOST_REQUIRE_EQUAL(c->relays.size(), 2u);
+  BOOST_TEST(c->relays[0].to_string() == "100.64.0.20");
+  auto off = parse(kMinimal);
+  BOOST_REQUIRE(off);
+  BOOST_TEST(!off->relay);
+  BOOST_TEST(off->relays.empty());
+  BOOST_TEST(error(kMinimal + "relay: yes\n") == "relay: expected true or false, got \"yes\"");
+  BOOST_TEST(error(kMinimal + "relays: [relay.example]\n") ==
+             "relays[0]: \"relay.example\" is not an overlay IP address");
+  BOOST_TEST(error(kMinimal + "relays: [100.64.0.1, 100.64.0.2, 100.64.0.3, 100.64.0.4, 100.64.0.5]\n") ==
+             "relays[4]: at most 4 relays");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -6,3 +6,8 @@ km_unit_test(NAME sites_routes_test
 km_unit_test(NAME sites_failover_test
              SOURCES ${CMAKE_CURRENT_LIST_DIR}/sites_failover_test.cpp
              LIBS km_daemon LABELS sites)
+
+# Relaying (daemon/relay.h): the envelope layout and parser, the relay's forwarding decision.
+km_unit_test(NAME relay_envelope_test
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/relay_envelope_test.cpp
+             LIBS km_daemon LABELS sites)
