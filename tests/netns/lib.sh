@@ -231,6 +231,41 @@ set_underlay_ip() {  # set_underlay_ip HOST NEW_IP : move a host's underlay addr
 }
 
 # ------------------------------------------------------------------ keys and configs
+behind_nat() {  # behind_nat ROUTER HOST N : HOST (198.18.N.2) reaches the internet only through
+  # ROUTER (198.18.N.1 inside), which masquerades out of its ul0 and, as NAT gateways' own
+  # firewalls do, drops unsolicited inbound datagrams (which also keeps conntrack from
+  # remembering one: a remembered one would make MASQUERADE move a later punch to another port).
+  local r=$1 h=$2 n=$3
+  ip -n "$(nsname "$h")" link add ul0 type veth peer name lan0 netns "$(nsname "$r")"
+  on "$r" ip addr add "198.18.$n.1/24" dev lan0
+  on "$h" ip addr add "198.18.$n.2/24" dev ul0
+  on "$r" ip link set lan0 up
+  on "$h" ip link set ul0 mtu 1500 up
+  on "$h" ip route add default via "198.18.$n.1"
+  on "$r" sysctl -qw net.ipv4.ip_forward=1
+  on "$r" iptables -t nat -A POSTROUTING -o ul0 -j MASQUERADE
+  on "$r" iptables -A INPUT -i ul0 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+  on "$r" iptables -A INPUT -i ul0 -j DROP
+  wait_for "on $h ping -c1 -W1 198.18.0.10" 10 || fail "$h cannot reach the internet through $r"
+}
+
+km_lighthouse_configs() {  # km_lighthouse_configs DIR HOST:N... : certified configs; the first
+  # host is the lighthouse (underlay 198.18.0.10, overlay 100.64.0.1), the others point at it
+  local dir=$1 lh="" spec h n
+  shift
+  for spec in "$@"; do
+    h=${spec%%:*} n=${spec#*:}
+    pki_host "$dir" "$h" "$n"
+    km_cert_config "$dir/$h.yaml" "$h" "$n"
+    if [[ -z $lh ]]; then
+      echo "lighthouse: true" >>"$dir/$h.yaml"
+      lh=$h
+    else
+      echo "lighthouses: [ { address: 100.64.0.1, certificate: $dir/$lh.chain, endpoints: [\"198.18.0.10:51820\"] } ]" >>"$dir/$h.yaml"
+    fi
+  done
+}
+
 gen_keypair() {  # gen_keypair DIR NAME -> DIR/NAME.key (0600), DIR/NAME.pub
   local dir=$1 name=$2 km
   mkdir -p "$dir"

@@ -52,7 +52,8 @@
 #    (punched through both NATs), and ga, learning gw-b2 from its handshake, lists candidates
 #    gw-b, gw-b2 via gw-b with a direct path to gw-b2; with a 10/s ping and a 4 MiB transfer
 #    la -> lb running, gb dies (keymeshd SIGKILLed, namespace deleted): ga logs and audits
-#    `site failover: 198.19.2.0/24 gw-b -> gw-b2`, status says via gw-b2, over 1 MB went to
+#    `site failover: 198.19.2.0/24 gw-b -> gw-b2` and asks the lighthouse to punch towards
+#    gw-b2 (it may sit behind NAT), status says via gw-b2, over 1 MB went to
 #    gw-b2, the longest gap between ping replies is under 6 s, the sha256 matches.
 KM_TEST=${KM_TEST:-kmrl-mesh}
 KM_DEADLINE=${KM_DEADLINE:-140}
@@ -369,6 +370,8 @@ log "f. gb killed (keymeshd SIGKILLed, namespace deleted)"
 wait_for "grep -q 'site failover: 198.19.2.0/24 gw-b -> gw-b2' '$KM_TMP/ga.log'" 10 0.1 ||
   fail "f. no failover in ga's log"
 t_switch=$(awk -v a="$EPOCHREALTIME" -v b="$t_kill" 'BEGIN{printf "%.1f", a-b}')
+grep -q 'site 198.19.2.0/24: asking the lighthouse for a punch towards gw-b2' "$KM_TMP/ga.log" ||
+  fail "f. ga did not ask for a punch towards gw-b2, which took over"
 transfer_finish || fail "f. the TCP transfer across the failover failed"
 stop_pid "$ping_pid" INT || true
 gap=$(ping_gap "$KM_TMP/ping-f.log")

@@ -28,22 +28,8 @@ make_host nb 198.18.0.2
 make_host a 198.18.1.2
 make_host b 198.18.2.2
 link_hosts l na nb
-site() {  # site NAT HOST N : HOST's LAN behind NAT (MASQUERADE out of ul0)
-  local r=$1 h=$2 n=$3
-  ip -n "$(nsname "$h")" link add ul0 type veth peer name lan0 netns "$(nsname "$r")"
-  on "$r" ip addr add "198.18.$n.1/24" dev lan0
-  on "$h" ip addr add "198.18.$n.2/24" dev ul0
-  on "$r" ip link set lan0 up
-  on "$h" ip link set ul0 mtu 1500 up
-  on "$h" ip route add default via "198.18.$n.1"
-  on "$r" sysctl -qw net.ipv4.ip_forward=1
-  on "$r" iptables -t nat -A POSTROUTING -o ul0 -j MASQUERADE
-  on "$r" iptables -A INPUT -i ul0 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
-  on "$r" iptables -A INPUT -i ul0 -j DROP
-  wait_for "on $h ping -c1 -W1 198.18.0.10" 10 || fail "$h cannot reach the internet through $r"
-}
-site na a 1
-site nb b 2
+behind_nat na a 1
+behind_nat nb b 2
 
 pki_root "$KM_TMP"
 cat >"$KM_TMP/policy.yaml" <<'POLICY'
@@ -53,16 +39,7 @@ rules:
     to: { kind: node }
     allow: [icmp, tcp/5201]
 POLICY
-declare -A N=([l]=0 [a]=1 [b]=2)
-for h in l a b; do
-  pki_host "$KM_TMP" "$h" "${N[$h]}"
-  km_cert_config "$KM_TMP/$h.yaml" "$h" "${N[$h]}"
-  if [[ $h == l ]]; then
-    echo "lighthouse: true" >>"$KM_TMP/$h.yaml"
-  else
-    echo "lighthouses: [ { address: 100.64.0.1, certificate: $KM_TMP/l.chain, endpoints: [\"198.18.0.10:51820\"] } ]" >>"$KM_TMP/$h.yaml"
-  fi
-done
+km_lighthouse_configs "$KM_TMP" l:0 a:1 b:2
 for h in l a b; do start_keymeshd "$h" "$KM_TMP/$h.yaml" "$KM_TMP/$h.log"; done
 
 # 1. a -> b through both NATs
