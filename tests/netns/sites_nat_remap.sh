@@ -22,32 +22,9 @@ KM_DEADLINE=${KM_DEADLINE:-100}
 source "$(dirname "$0")/lib.sh"
 need ping python3 iptables
 
-make_host l 198.18.0.10
-make_host na 198.18.0.1
-make_host nb 198.18.0.2
-make_host a 198.18.1.2
-make_host b 198.18.2.2
-link_hosts l na nb
-behind_nat na a 1
-behind_nat nb b 2
-
-pki_root "$KM_TMP"
-cat >"$KM_TMP/policy.yaml" <<'POLICY'
-rules:
-  - name: nodes
-    from: { kind: node }
-    to: { kind: node }
-    allow: [icmp, tcp/5201]
-POLICY
-km_lighthouse_configs "$KM_TMP" l:0 a:1 b:2
-for h in l a b; do start_keymeshd "$h" "$KM_TMP/$h.yaml" "$KM_TMP/$h.log"; done
+source "$(dirname "$0")/sites_nat_setup.sh"
 
 # 1. a -> b through both NATs
-wait_for "grep -q 'sees this node at 198.18.0.1:51820 (behind NAT' '$KM_TMP/a.log'" 15 ||
-  fail "1. a did not learn its public endpoint 198.18.0.1:51820"
-wait_for "grep -q 'sees this node at 198.18.0.2:51820 (behind NAT' '$KM_TMP/b.log'" 15 ||
-  fail "1. b did not learn its public endpoint 198.18.0.2:51820"
-sleep 1  # the records with the public endpoints reach the lighthouse at its next tick
 wait_for "on a ping -c1 -W1 100.64.2.1" 20 || fail "1. a cannot reach b (100.64.2.1) through the NATs"
 log "1. a reaches b through both NATs"
 
