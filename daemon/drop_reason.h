@@ -12,6 +12,7 @@ namespace keymesh::daemon {
 #define KEYMESH_DROP_REASONS(X)                                                            \
   /* outside (UDP) */                                                                      \
   X(MalformedMessage, "malformed_message")       /* wrong type, size or reserved bytes */  \
+  X(NatPunch, "nat_punch")                       /* a hole punch: opens a NAT, carries nothing */\
   X(Mac1Invalid, "mac1_invalid")                 /* not addressed to our key */            \
   X(UnsupportedHandshake, "unsupported_handshake") /* keymesh variant, no certificate/roots */\
   X(CookieRequired, "cookie_required")           /* under load without valid mac2 */       \

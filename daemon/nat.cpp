@@ -31,7 +31,6 @@ constexpr auto kNatKeepalive = std::chrono::seconds(25);
 // host has punched its NAT (one lighthouse round trip), so the path forms without waiting for
 // the retransmit timer (rekey_timeout).
 constexpr std::uint64_t kPunchRetryMillis = 300;
-constexpr std::uint8_t kPunchByte = 0xff;  // not a message type: dropped as malformed
 
 // Whether `ep`'s address is one of this host's interface addresses (no NAT in between).
 bool is_local_address(const udp::Endpoint& ep) {

@@ -99,10 +99,10 @@ void Tunnel::audit_denied(Peer& peer, const LocalIdentity* from_local,
   // the packets in between cost a counter increment, not a formatted line.
   ++peer.denied_unreported;
   if (peer.denied_reported_at && now() - *peer.denied_reported_at < kDeniedAuditInterval) return;
+  const LocalIdentity* local = from_local ? from_local : peer.local ? peer.local : host_;
   report_denied(peer, from_local,
-                std::string(policy::verdict_name(verdict)) + " " +
-                    policy::describe_service(packet.proto, packet.policy_port()) +
-                    (inbound ? " from " : " to ") + peer.name);
+                inbound ? policy::describe_denial(verdict, packet, peer.name, local->name)
+                        : policy::describe_denial(verdict, packet, local->name, peer.name));
 }
 
 void Tunnel::report_denied(Peer& peer, const LocalIdentity* from_local,

@@ -1,6 +1,7 @@
 // The outside-to-inside path: a UDP datagram becomes an inside packet, or a handshake step.
 //
-//  1. receive_outside: type and exact length (crypto::classify); anything else is dropped.
+//  1. receive_outside: type and exact length (crypto::classify); anything else is dropped
+//     (a NAT punch, nat.cpp, as `nat_punch`; the rest as `malformed_message`).
 //     A relay envelope (relay.cpp) is unwrapped or forwarded; its inner message comes back here.
 //  2. Handshake messages go to the handshake driver (handshake.cpp): mac1 for the local
 //     identity, cookie under load, DH, peer lookup, replay and flood checks.
@@ -35,6 +36,7 @@ void Tunnel::receive_outside(std::span<std::uint8_t> datagram,
     case crypto::MessageKind::KeymeshResponse: return receive_keymesh_response(datagram, from);
     case crypto::MessageKind::Invalid: break;
   }
+  if (datagram.size() == 1 && datagram[0] == kPunchByte) return drop(DropReason::NatPunch);
   drop(DropReason::MalformedMessage);
 }
 

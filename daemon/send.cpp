@@ -165,8 +165,7 @@ void Tunnel::deliver_local(LocalIdentity& from, LocalIdentity& to,
     target.cert = to.cert;
     target.certified = to.certified;
     return audit(policy::AuditEventType::kPacketDenied, &from, &target, "",
-                 std::string(policy::verdict_name(verdict)) + " " +
-                     policy::describe_service(view.proto, view.policy_port()) + " (same host)");
+                 policy::describe_denial(verdict, view, from.name, to.name) + " (same host)");
   }
   if (!device_.write(packet)) drop(DropReason::TunWriteFailed);
 }

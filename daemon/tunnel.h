@@ -49,6 +49,10 @@
 
 namespace keymesh::daemon {
 
+// A NAT hole-punching datagram (nat.cpp): one byte that is no message type. It opens the
+// sender's NAT towards us and carries nothing; the receiver counts it as `nat_punch`.
+inline constexpr std::uint8_t kPunchByte = 0xff;
+
 class Tunnel {
  public:
   // `device`, `bind` and `time` must outlive the tunnel.

@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <new>
+#include <string>
 
 namespace keymesh::policy {
 
@@ -43,6 +44,22 @@ std::string_view verdict_name(Verdict v) noexcept {
       break;
   }
   return "denied_fragment";
+}
+
+std::string describe_denial(Verdict v, const PacketView& packet, std::string_view from,
+                            std::string_view to) {
+  const std::string service = describe_service(packet.proto, packet.policy_port());
+  const std::string parties = std::string(" from ") + std::string(from) + " to " + std::string(to);
+  switch (v) {
+    case Verdict::kDeniedMalformed:
+      return "malformed packet (" + service + ")" + parties;
+    case Verdict::kDeniedFragment: {
+      const std::string proto(proto_name(packet.proto));
+      return "fragment of " + proto + parties + ": " + proto + " is not granted on every port";
+    }
+    default:
+      return "no rule grants " + service + parties;
+  }
 }
 
 ConnTrack::ConnTrack(PairPolicy outbound, PairPolicy inbound, ConnTrackLimits limits)

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -69,6 +70,12 @@ enum class Verdict : std::uint8_t {
 };
 inline constexpr bool allowed(Verdict v) noexcept { return v <= Verdict::kAllowedUntracked; }
 std::string_view verdict_name(Verdict v) noexcept;
+// The audit sentence for a denied packet, as docs/policy.md documents it:
+//   "no rule grants tcp/22 from web-1 to db-1"
+//   "malformed packet (tcp/22) from web-1 to db-1"
+//   "fragment of udp from web-1 to db-1: udp is not granted on every port"
+std::string describe_denial(Verdict v, const PacketView& packet, std::string_view from,
+                            std::string_view to);
 
 class ConnTrack {
  public:

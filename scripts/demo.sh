@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# demo.sh - see keymesh work in a minute: `sudo bash scripts/demo.sh [--keep]`
+# demo.sh - see keymesh work in a minute: `bash scripts/demo.sh [--keep]` (as root, or via sudo)
 #
 # Installs the build dependencies and builds into build/ if needed, then, inside network
 # namespaces only (nothing touches the host's own network), brings up three keymesh hosts:
@@ -24,16 +24,14 @@ for arg in "$@"; do
   case $arg in
     --keep) KEEP=1 ;;
     -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
-    *) echo "usage: sudo bash $0 [--keep]" >&2; exit 2 ;;
+    *) echo "usage: bash $0 [--keep]" >&2; exit 2 ;;
   esac
 done
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 export KEYMESH_BUILD_DIR=${KEYMESH_BUILD_DIR:-$REPO/build}
-if [[ $(id -u) -ne 0 ]]; then
-  echo "demo.sh needs root for network namespaces: sudo bash $0 $*" >&2
-  exit 1
-fi
+source "$REPO/scripts/lib/root.sh"
+need_root "$@"
 
 # ---- build if needed
 if [[ ! -x $KEYMESH_BUILD_DIR/daemon/keymeshd || ! -x $KEYMESH_BUILD_DIR/tools/keymesh ||
@@ -44,7 +42,7 @@ if [[ ! -x $KEYMESH_BUILD_DIR/daemon/keymeshd || ! -x $KEYMESH_BUILD_DIR/tools/k
   cmake --build "$KEYMESH_BUILD_DIR" -j"${KM_JOBS:-2}" --target keymeshd keymesh keymesh-cni
 fi
 for t in ip ping python3 sha256sum timeout; do
-  command -v "$t" >/dev/null || { echo "missing $t: run sudo bash scripts/install-deps.sh" >&2; exit 1; }
+  command -v "$t" >/dev/null || { echo "missing $t: run bash scripts/install-deps.sh as root" >&2; exit 1; }
 done
 
 KM_TEST=demo KM_DEADLINE=${KM_DEADLINE:-600}
@@ -164,15 +162,15 @@ if ((KEEP)); then
     echo "rm -rf $KM_TMP"
   } >"$KM_TMP/cleanup.sh"
   say "left running (--keep); try:"
-  echo "   sudo ip netns exec km-demo-$KM_RUN-ctr-web ping ${CTR_IP[db]}"
-  echo "   sudo ip netns exec $(nsname a) tcpdump -ni ul0 udp port 51820   # ciphertext only"
-  echo "   sudo $KM status --socket $KM_TMP/a.sock"
-  echo "   sudo $KM identity list --socket $KM_TMP/a.sock"
-  echo "   sudo $KM audit tail --follow --file $KM_TMP/a-audit.jsonl"
+  echo "   ip netns exec km-demo-$KM_RUN-ctr-web ping ${CTR_IP[db]}"
+  echo "   ip netns exec $(nsname a) tcpdump -ni ul0 udp port 51820   # ciphertext only"
+  echo "   $KM status --socket $KM_TMP/a.sock"
+  echo "   $KM identity list --socket $KM_TMP/a.sock"
+  echo "   $KM audit tail --follow --file $KM_TMP/a-audit.jsonl"
   echo "   less $KM_TMP/a.log                                   # daemon log"
   echo "   configs and keys: $KM_TMP"
   echo "clean up with:"
-  echo "   sudo bash $KM_TMP/cleanup.sh      (the next demo.sh run also removes it)"
+  echo "   bash $KM_TMP/cleanup.sh      (the next demo.sh run also removes it)"
   # Hand everything over to cleanup.sh: stop the watchdog, forget the PIDs, skip the trap.
   pkill -TERM -P "$KM_WATCHDOG" 2>/dev/null || true
   kill -TERM "$KM_WATCHDOG" 2>/dev/null || true

@@ -6,8 +6,10 @@
 set -euo pipefail
 
 PKGS=(
-  # toolchain and build
-  build-essential cmake ninja-build pkg-config g++
+  # toolchain and build (ccache: scripts/test.sh caches compiles under /var/cache/keymesh)
+  build-essential cmake ninja-build pkg-config g++ ccache
+  # time: IANA zones for policy schedules; faketime runs the calendar stage 400 days ahead
+  tzdata faketime
   # libraries
   libsodium-dev libb2-dev libuv1-dev libprotobuf-dev protobuf-compiler libspdlog-dev
   libfmt-dev libboost-test-dev libyaml-cpp-dev libcli11-dev libmnl-dev
@@ -32,10 +34,8 @@ PKGS=(
   podman runc containerd python3-grpcio busybox-static docker.io
 )
 
-if [[ $(id -u) -ne 0 ]]; then
-  echo "install-deps.sh: must run as root (try: sudo bash $0)" >&2
-  exit 1
-fi
+source "$(dirname "$0")/lib/root.sh"
+need_root "$@"
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # scripts/test.sh - everything CI runs (.ci/run calls this), also the README's test command:
-#   sudo bash scripts/test.sh
+#   bash scripts/test.sh        (as root; a user with sudo is elevated; without root only the
+#                                unprivileged stages run)
 # Stages:
 #   deps      scripts/install-deps.sh (skipped with KM_SKIP_INSTALL=1)
 #   build     build/       RelWithDebInfo, Ninja, -j$KM_JOBS
@@ -9,11 +10,18 @@
 #   san-bld   build-san/   clang-19, ASan+UBSan and libFuzzer hooks, unit tests and fuzz targets
 #   asan      ctest -L unit -LE fuzz in build-san/ (every in-process test under ASan+UBSan)
 #   fuzz      ctest -L fuzz in build-san/ (each target fuzzes for KEYMESH_FUZZ_SECONDS)
+#   calendar  the in-process tests and the netns tests with schedules, expiry and renewal
+#             again, under faketime 400 days ahead: no test may depend on today's date
 # A failing stage does not stop the others (except the tests of a build that failed); the
 # summary at the end lists every stage with its time, and the exit status is 1 if any failed.
-# Knobs: KM_JOBS (2), KM_SKIP_ASAN=1, KM_SKIP_FUZZ=1, KM_SKIP_NETNS=1, KEYMESH_FUZZ_SECONDS,
-# KM_BUILD_SUFFIX (build dirs become build$SUFFIX and build-san$SUFFIX).
+# Knobs: KM_JOBS (2), KM_SKIP_ASAN=1, KM_SKIP_FUZZ=1, KM_SKIP_NETNS=1, KM_SKIP_CALENDAR=1,
+# KEYMESH_FUZZ_SECONDS, KM_BUILD_SUFFIX (build dirs become build$SUFFIX and build-san$SUFFIX),
+# KM_CALENDAR_OFFSET (+400d).
+# Compiles go through ccache when it is installed (install-deps.sh installs it), with its cache
+# under /var/cache/keymesh/ccache, so a second run on the same machine rebuilds in a minute.
 set -euo pipefail
+source "$(dirname "$0")/lib/root.sh"
+need_root --optional "$@"
 cd "$(dirname "$0")/.."
 REPO=$PWD
 JOBS=${KM_JOBS:-2}
@@ -85,9 +93,20 @@ else
   stage deps bash scripts/install-deps.sh || true
 fi
 
+# ccache, keyed by content with paths relative to the repo, so any clone shares the cache.
+LAUNCHER=()
+if command -v ccache >/dev/null 2>&1; then
+  export CCACHE_DIR=${CCACHE_DIR:-/var/cache/keymesh/ccache} CCACHE_BASEDIR=$REPO
+  export CCACHE_NOHASHDIR=1 CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
+  if mkdir -p "$CCACHE_DIR" 2>/dev/null && [[ -w $CCACHE_DIR ]]; then
+    LAUNCHER=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  fi
+fi
+
 # Build steps are && chains: `set -e` does not apply inside a function run by `stage`.
 build_main() {
-  cmake -S . -B "$B_MAIN" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKEYMESH_TESTS=ON &&
+  cmake -S . -B "$B_MAIN" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKEYMESH_TESTS=ON \
+    "${LAUNCHER[@]}" &&
     cmake --build "$B_MAIN" -j"$JOBS"
 }
 # One clang-19 build serves two stages: everything compiled with ASan+UBSan (errors abort) and
@@ -98,7 +117,7 @@ build_san() {
     -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1" \
     "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1" \
     -DKEYMESH_SANITIZE=ON -DKEYMESH_FUZZ=ON -DKEYMESH_TESTS=ON \
-    -DKEYMESH_FUZZ_SECONDS="$FUZZ_SECONDS" \
+    -DKEYMESH_FUZZ_SECONDS="$FUZZ_SECONDS" "${LAUNCHER[@]}" \
     "-DCMAKE_C_FLAGS=-fsanitize=fuzzer-no-link" "-DCMAKE_CXX_FLAGS=-fsanitize=fuzzer-no-link" &&
     cmake --build "$B_SAN" -j"$JOBS"
 }
@@ -116,6 +135,30 @@ if stage build build_main; then
 else
   skip unit "build failed"
   skip netns "build failed"
+fi
+
+# ---- the calendar: the same tests 400 days from now (libfaketime shifts every clock the
+# processes read, wall and monotonic alike). Certificates are issued, schedules crossed and
+# renewals timed inside the shifted time, as they would be on that day.
+calendar() {
+  local offset=${KM_CALENDAR_OFFSET:-+400d} lib rc=0
+  lib=$(find /usr/lib -name 'libfaketime.so.1' -path '*faketime*' 2>/dev/null | head -n 1)
+  [[ -n $lib ]] || { echo "libfaketime not found (apt-get install faketime)"; return 1; }
+  echo "calendar: FAKETIME=$offset ($(LD_PRELOAD=$lib FAKETIME=$offset date -u +%FT%TZ))"
+  LD_PRELOAD=$lib FAKETIME=$offset run_ctest --test-dir "$B_MAIN" --output-on-failure \
+    -L unit -LE fuzz -j"$JOBS" || rc=1
+  if [[ $(id -u) -eq 0 && ${KM_SKIP_NETNS:-0} != 1 ]]; then
+    LD_PRELOAD=$lib FAKETIME=$offset run_ctest --test-dir "$B_MAIN" --output-on-failure \
+      -R '^netns_(policy|identities|rekey)$' || rc=1
+  fi
+  return $rc
+}
+if [[ ${KM_SKIP_CALENDAR:-0} == 1 ]]; then
+  skip calendar "KM_SKIP_CALENDAR=1"
+elif [[ -x $B_MAIN/daemon/keymeshd ]]; then
+  stage calendar calendar || true
+else
+  skip calendar "build failed"
 fi
 
 # ---- clang-19 sanitizer build: unit tests under ASan+UBSan, then libFuzzer on each target

@@ -171,7 +171,7 @@ rules:
   BOOST_TEST(w.denied() == 2u);
   BOOST_TEST(w.audited(R"("event":"packet_denied","local":{"name":"host",)"));
   BOOST_TEST(w.audited(R"("remote":{"name":"cloud-x-vpn","fingerprint":"","groups":["partners"]})"));
-  BOOST_TEST(w.audited("denied_policy udp/54 from cloud-x-vpn"));
+  BOOST_TEST(w.audited(R"("reason":"no rule grants udp/54 from cloud-x-vpn to host")"));
 }
 
 BOOST_AUTO_TEST_CASE(a_label_and_cidr_select_the_raw_peer_and_a_reload_takes_the_grant_away) {

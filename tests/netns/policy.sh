@@ -8,13 +8,15 @@
 #   ul0 198.18.0.1 ------------- bridge ------------- 198.18.0.2 ------------- 198.18.0.3
 #
 # Policy on a and b: web may reach db on tcp/5432, udp/5353 and icmp, Monday to Friday
-# 08:00-18:00 Europe/Berlin. The daemons' wall clock starts at Friday 2026-11-27 17:59:00
-# Berlin (testing.wall_clock_start_unix), so the schedule ends 60 s into the test.
+# 08:00-18:00 Europe/Berlin. The daemons' wall clock starts at the next Friday 17:59:00 Berlin
+# after now (testing.wall_clock_start_unix), so the schedule ends 60 s into the test. The
+# certificates are issued now and live 200 h, which covers any Friday of the coming week.
 # Mallory's own daemon grants everything; a and b grant mallory nothing.
 #
 # Scenarios:
 # 1. web -> db tcp/5432 connects and echoes; udp/5353 arrives; ping web -> db answers.
-# 2. web -> db tcp/22 fails; a's audit log has packet_denied "tcp/22" with both identities,
+# 2. web -> db tcp/22 fails; a's audit log has packet_denied with both identities and the
+#    documented reason "no rule grants tcp/22 from web-1 to db-1",
 #    and a capture on b's km0 sees no packet for port 22 (nothing reached the db host).
 # 3. db may not open anything towards web: db -> web tcp/5432 and ping db -> web fail
 #    (audited on b), although the path exists and carries web's flows.
@@ -32,7 +34,20 @@ source "$(dirname "$0")/lib.sh"
 need ping tcpdump python3
 
 PROBE="$KM_LIB_DIR/netprobe.py"
-START=1795798740  # Friday 2026-11-27 17:59:00 Europe/Berlin
+# The next Friday 17:59:00 Europe/Berlin at least 10 minutes from now (never a fixed date).
+START=$("$KM_PY" - <<'PY'
+import datetime, zoneinfo
+tz = zoneinfo.ZoneInfo("Europe/Berlin")
+now = datetime.datetime.now(tz)
+day = now.date()
+while True:
+    t = datetime.datetime.combine(day, datetime.time(17, 59), tz)
+    if t.weekday() == 4 and t > now + datetime.timedelta(minutes=10):
+        print(int(t.timestamp()))
+        break
+    day += datetime.timedelta(days=1)
+PY
+)
 export KM_PKI_LIFETIME=240h KM_PKI_LEAF_LIFETIME=200h KM_PKI_PATTERN='*'
 
 make_host a 198.18.0.1
@@ -98,8 +113,9 @@ out=$(probe a connect "$WEB" "$DB" 22 3) && fail "2. web -> db tcp/22 connected"
 capture_stop "$cap"
 n22=$(pcap_count "$KM_TMP/b-km0.pcap" tcp port 22)
 [[ $n22 == 0 ]] || fail "2. $n22 packets for port 22 reached the db host"
-grep '"event":"packet_denied"' "$KM_TMP/a-audit.jsonl" | grep 'tcp/22' | grep -q '"name":"db-1"' ||
-  fail "2. no packet_denied audit line for tcp/22 naming db-1 on a"
+grep '"event":"packet_denied"' "$KM_TMP/a-audit.jsonl" | grep '"name":"db-1"' |
+  grep -q '"reason":"no rule grants tcp/22 from web-1 to db-1"' ||
+  fail "2. no packet_denied audit line 'no rule grants tcp/22 from web-1 to db-1' on a"
 log "2. tcp/22 refused ($out), audited on a, 0 packets reached b's km0"
 
 # 3. db opens nothing towards web
