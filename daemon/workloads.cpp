@@ -177,6 +177,8 @@ proto::Reply Daemon::Impl::workload_list() {
 
 proto::Reply Daemon::Impl::workload_gc(const proto::WorkloadGcRequest& r) {
   proto::Reply reply;
+  // Set the reply's kind even when nothing goes: the client tells replies apart by it.
+  reply.mutable_workload_gc();
   if (!workloads) return reply;
   std::set<node::Attachment> keep;
   for (const auto& a : r.keep()) keep.insert({a.container_id(), a.ifname()});
