@@ -5,10 +5,13 @@
 //      5. host side: sysctls, /32 route, table 7300 into the TUN, rule;
 //      6. print the result.
 // Each step registers its undo; a failure anywhere runs them in reverse, so a failed ADD
-// leaves no veth, no rule and no workload in keymeshd.
+// leaves no veth, no rule and no workload in keymeshd. When keymeshd dies during the ADD, its
+// WorkloadDel cannot arrive: keymeshd keeps the workload, and replaces it when the runtime
+// retries the ADD (same CNI_CONTAINERID and CNI_IFNAME).
 #include <sys/socket.h>
 
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "cni/attach.h"
@@ -48,6 +51,24 @@ CniResult<void> failpoint(const Context& ctx, std::string_view step) {
 
 std::unexpected<CniError> setup_failed(const Error& e) {
   return cni_fail(Code::kNetworkSetupFailed, e.message);
+}
+
+// keymeshd's TUN: its index, or nullopt when it does not exist (or cannot be looked up).
+std::optional<int> tun_index(net::Netlink& host, const std::string& tun) {
+  auto link = host.link(tun);
+  if (!link || !*link) return std::nullopt;
+  return (*link)->index;
+}
+
+// The kernel deletes the TUN with the keymeshd that owns it, and a restarted keymeshd makes a
+// new one: a TUN that is missing, or not the one we started with, means keymeshd is down or
+// restarting, which the runtime should retry (code 11) rather than report as broken (100).
+std::unexpected<CniError> tun_gone(const std::string& tun, const std::string& what,
+                                   std::string details = {}) {
+  return cni_fail(Code::kTryAgainLater,
+                  "keymeshd's interface " + tun + " " + what +
+                      " (keymeshd is stopped or restarting); try again",
+                  std::move(details));
 }
 
 }  // namespace
@@ -111,6 +132,8 @@ CniResult<std::string> cmd_add(const Context& ctx) {
                                               "\"; keymesh-cni needs an IPv4 address");
   const int mtu = conf.mtu ? *conf.mtu : info->mtu() > 0 ? int(info->mtu()) : kFallbackMtu;
   const std::string tun = info->interface().empty() ? std::string(kDefaultTun) : info->interface();
+  const auto tun_at_start = tun_index(*host, tun);
+  if (!tun_at_start) return tun_gone(tun, "does not exist");
 
   // 3. The veth pair. A veth of our name without a container end is a leftover of this
   // attachment (its DEL never came): replace it.
@@ -135,8 +158,12 @@ CniResult<std::string> cmd_add(const Context& ctx) {
   if (auto r = failpoint(ctx, "container"); !r) return std::unexpected(r.error());
 
   // 5. Host side (the rule is removed by the teardown registered above).
-  if (auto r = setup_host_side(*host, {host_ifname, *address, tun}); !r)
+  if (auto r = setup_host_side(*host, {host_ifname, *address, tun}); !r) {
+    const auto now = tun_index(*host, tun);
+    if (!now) return tun_gone(tun, "disappeared during ADD", r.error().message);
+    if (*now != *tun_at_start) return tun_gone(tun, "was replaced during ADD", r.error().message);
     return setup_failed(r.error());
+  }
   if (auto r = failpoint(ctx, "host"); !r) return std::unexpected(r.error());
 
   // 6. The result.

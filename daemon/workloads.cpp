@@ -112,7 +112,16 @@ Result<const node::Workload*> Daemon::Impl::add_workload(const node::WorkloadSpe
                 "workloads identities");
   if (spec.container_id.empty() || spec.ifname.empty())
     return fail("container_id and ifname are required");
-  if (tunnel->find_local(spec.identity))
+  // (container ID, ifname) is the CNI attachment key, and a runtime sends ADD for one again
+  // only after the first ADD failed. If we stored the workload then, we died before the
+  // plugin's rollback could release it (before our reply, or before its WorkloadDel); that
+  // ADD's kernel side is undone, so what we hold is a leftover: the retry replaces it. The
+  // Docker driver keeps its own state beside each workload, so it is refused as before.
+  const node::Workload* leftover = workloads->find(spec.container_id, spec.ifname);
+  if (leftover && (leftover->front_door != node::kFrontDoorCni ||
+                   spec.front_door != node::kFrontDoorCni))
+    leftover = nullptr;  // workloads->add refuses the existing attachment
+  if (tunnel->find_local(spec.identity) && !(leftover && leftover->name() == spec.identity))
     return fail("identity " + spec.identity + " is already in use on this node");
   // The name comes from the front door's template (CNI: the conf's "identity"; Docker:
   // keymesh.identity), which the operator has to make agree with the node CA's name pattern.
@@ -120,6 +129,12 @@ Result<const node::Workload*> Daemon::Impl::add_workload(const node::WorkloadSpe
     return fail(named.error().message + "; make the " + spec.front_door +
                 " identity template expand to a name the node CA signs (docs/cni.md, "
                 "\"Identity names and the node CA\")");
+  if (leftover) {
+    spdlog::warn("workload {}/{}: ADD again after a failed one; releasing its leftover {} at {}",
+                 spec.container_id, spec.ifname, leftover->name(), leftover->address.to_string());
+    if (auto r = remove_workload(spec.container_id, spec.ifname); !r)
+      return std::unexpected(r.error());
+  }
   auto added = workloads->add(spec, time.wall_now());
   if (!added) return std::unexpected(added.error());
   if (auto in_tunnel = attach(**added); !in_tunnel) {
@@ -177,6 +192,8 @@ proto::Reply Daemon::Impl::workload_list() {
 
 proto::Reply Daemon::Impl::workload_gc(const proto::WorkloadGcRequest& r) {
   proto::Reply reply;
+  // Set the reply's kind even when nothing goes: the client tells replies apart by it.
+  reply.mutable_workload_gc();
   if (!workloads) return reply;
   std::set<node::Attachment> keep;
   for (const auto& a : r.keep()) keep.insert({a.container_id(), a.ifname()});

@@ -16,3 +16,7 @@ km_netns_test(NAME netns_cni_podman SCRIPT ${CMAKE_CURRENT_LIST_DIR}/cni_podman.
               LABELS cni runtime TIMEOUT 120)
 km_netns_test(NAME netns_cni_containerd SCRIPT ${CMAKE_CURRENT_LIST_DIR}/cni_containerd.sh
               LABELS cni runtime TIMEOUT 120)
+# keymesh-cni when keymeshd is starting, down, or killed mid-ADD (60 parallel ADDs, kill -9,
+# restart, retries), and GC with nothing to collect.
+km_netns_test(NAME netns_cni_crash SCRIPT ${CMAKE_CURRENT_LIST_DIR}/cni_crash.sh
+              LABELS cni TIMEOUT 240)

@@ -1,15 +1,22 @@
 // keymesh-cni's dispatcher run in-process as a runtime would run the binary (environment,
 // stdin, stdout), against a fake keymeshd (cni_fake_daemon.h) on a real control socket:
 // VERSION, the error object for each kind of failure, STATUS (0 or 50), DEL and CHECK
-// talking to the daemon, and ADD's refusals that happen before anything is created.
+// talking to the daemon, a down or dying daemon as code 11, and ADD's refusals that happen
+// before anything is created.
 // Nothing here needs root or changes the host's network (ADD/GC on real namespaces are in
 // tests/netns/cni_plugin.sh).
 #define BOOST_TEST_MODULE cni_dispatcher
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
 #include <boost/test/unit_test.hpp>
+#include <cstring>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "cni/dispatcher.h"
 #include "tests/unit/cni_fake_daemon.h"
@@ -77,6 +84,17 @@ struct Daemon {
   FakeWorkloadDaemon fake;
   ServerThread server{socket, [this](const keymesh::proto::Request& r) { return fake.handle(r); }};
 };
+
+// A listening Unix socket at `path` (fd returned), as keymeshd's control socket.
+int listen_at(const std::string& path) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  BOOST_REQUIRE(::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+  BOOST_REQUIRE(::listen(fd, 4) == 0);
+  return fd;
+}
 
 }  // namespace
 
@@ -152,6 +170,31 @@ BOOST_AUTO_TEST_CASE(del_tells_the_daemon_and_is_idempotent) {
 BOOST_AUTO_TEST_CASE(del_without_a_daemon_is_try_again) {
   TempDir dir;
   expect_error(invoke(attach_env("DEL"), conf(dir / "none.sock")), 11, "cannot reach keymeshd");
+}
+
+// keymeshd killed (kill -9): its socket file stays, and connecting is refused.
+BOOST_AUTO_TEST_CASE(a_stale_socket_is_try_again) {
+  TempDir dir;
+  const std::string sock = dir / "keymesh.sock";
+  ::close(listen_at(sock));
+  expect_error(invoke(attach_env("DEL"), conf(sock)), 11, "Connection refused");
+}
+
+// keymeshd died after reading the request, before replying.
+BOOST_AUTO_TEST_CASE(a_connection_closed_before_the_reply_is_try_again) {
+  TempDir dir;
+  const std::string sock = dir / "keymesh.sock";
+  const int listener = listen_at(sock);
+  std::thread dying([listener] {
+    const int c = ::accept(listener, nullptr, nullptr);
+    char buf[256];
+    (void)::recv(c, buf, sizeof buf, 0);
+    ::close(c);
+    ::close(listener);
+  });
+  const Outcome o = invoke(attach_env("DEL"), conf(sock));
+  dying.join();
+  expect_error(o, 11, "connection closed before a reply arrived");
 }
 
 BOOST_AUTO_TEST_CASE(check_needs_prev_result_and_the_daemon) {
