@@ -3,7 +3,7 @@
 //   docker network create -d keymesh --ipam-driver keymesh -o keymesh.groups=web net1
 //   docker run --network net1 ...
 //
-// dockerd calls, in this order (shared/runtimes/README.md §3.2 has the exact JSON):
+// dockerd calls, in this order (docs/docker.md, "What dockerd sends", has the JSON):
 //   IpamDriver.RequestPool      -> 0.0.0.0/0 (or the node's pool when --subnet names it; the
 //                                  addresses come from it either way), gateway 169.254.1.1
 //   NetworkDriver.CreateNetwork -> the network's identity template, groups, labels: stored

@@ -1,7 +1,7 @@
 // The JSON of Docker's remote network driver and IPAM plugin protocol (libnetwork's
-// "remote" driver and "remote" IPAM, plugin API v1.2), as dockerd 20.10 sends it. The exact
-// bodies are recorded in shared/runtimes/README.md §3.2; tests/unit/docker_protocol_test.cpp
-// replays them.
+// "remote" driver and "remote" IPAM, plugin API v1.2), as dockerd 20.10 sends it. Bodies
+// observed from a real dockerd are recorded in docs/docker.md ("What dockerd sends");
+// tests/unit/docker_protocol_test.cpp replays them.
 //
 // Parsing is strict about what the driver relies on (IDs, addresses, the types of the
 // fields it reads) and lenient about the rest: dockerd adds keys across versions, and

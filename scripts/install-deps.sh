@@ -28,10 +28,11 @@ PKGS=(
   containernetworking-plugins iptables
   # sites_mesh.sh: a relay that rewrites a byte of what it forwards (nft payload statement)
   nftables
-  # CNI with real runtimes: podman (CNI backend, runc), containerd's CRI driven by
-  # shared/runtimes/cri-mini.py (python3-grpcio), busybox-static for a local image;
-  # the Docker driver's tests run a real dockerd (docker.io)
-  podman runc containerd python3-grpcio busybox-static docker.io
+  # CNI with real runtimes (setups in tests/runtimes): podman (CNI backend, runc),
+  # containerd's CRI driven by tests/runtimes/cri.py (python3-grpcio, python3-protobuf and
+  # protoc for its messages), busybox-static for a local image; the Docker driver's tests
+  # run a real dockerd (docker.io)
+  podman runc containerd python3-grpcio python3-protobuf busybox-static docker.io
 )
 
 source "$(dirname "$0")/lib/root.sh"

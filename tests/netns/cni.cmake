@@ -11,7 +11,8 @@ km_netns_test(NAME netns_cni_plugin SCRIPT ${CMAKE_CURRENT_LIST_DIR}/cni_plugin.
 km_netns_test(NAME netns_cni_daemon SCRIPT ${CMAKE_CURRENT_LIST_DIR}/cni_daemon.sh
               LABELS cni TIMEOUT 120)
 # Real runtimes (label runtime): podman 4.3 with its CNI backend, containerd 1.6's CRI plugin
-# driven by shared/runtimes/cri-mini.py. Each keeps its config private to the test.
+# driven by our CRI client. Each keeps its config private to the test; the setups are in
+# tests/runtimes (README.md there).
 km_netns_test(NAME netns_cni_podman SCRIPT ${CMAKE_CURRENT_LIST_DIR}/cni_podman.sh
               LABELS cni runtime TIMEOUT 120)
 km_netns_test(NAME netns_cni_containerd SCRIPT ${CMAKE_CURRENT_LIST_DIR}/cni_containerd.sh

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cni_containerd.sh - containerd 1.6's CRI plugin attaches a pod sandbox with keymesh-cni and
 # tears it down, against the real keymeshd. Debian has no crictl or kubelet, so the CRI
-# calls come from shared/runtimes/cri-mini.py.
+# calls come from our own client, tests/runtimes/cri.py; containerd's private config and
+# the busybox/pause images come from tests/runtimes/containerd-cri.sh.
 #
 #   CRI netns (cni-<uuid>, made by containerd)
 #   eth0 100.64.1.x  "a/default.kmpod-<pid>"
@@ -22,12 +23,12 @@
 # containerd is stopped by its PID (after its pods are removed, so the shims exit).
 KM_DEADLINE=${KM_DEADLINE:-100}
 source "$(dirname "$0")/lib.sh"
-need jq nsenter containerd runc ctr
+need jq nsenter containerd runc ctr protoc
 
-RUNTIMES=${KM_RUNTIMES_DIR:-$KM_REPO/../shared/runtimes}
-[[ -f $RUNTIMES/cri-mini.py && -f $RUNTIMES/busybox-image.sh ]] ||
-  fail "shared runtimes recipes not found at $RUNTIMES (set KM_RUNTIMES_DIR)"
-/usr/bin/python3 -c 'import grpc' 2>/dev/null || fail "python3-grpcio is missing (run scripts/install-deps.sh)"
+RUNTIMES=${KM_RUNTIMES_DIR:-$KM_REPO/tests/runtimes}
+[[ -f $RUNTIMES/cri.py && -f $RUNTIMES/containerd-cri.sh ]] || fail "no runtime recipes in $RUNTIMES"
+/usr/bin/python3 -c 'import grpc, google.protobuf' 2>/dev/null ||
+  fail "python3-grpcio or python3-protobuf is missing (run scripts/install-deps.sh)"
 PLUGIN=$(binary cni/keymesh-cni) || fail "keymesh-cni is not built"
 NET=kmcri$KM_RUN
 POD=kmpod-$KM_RUN
@@ -41,8 +42,7 @@ start_keymeshd a "$KM_TMP/a.yaml" "$KM_TMP/a.log"
 
 # ------------------------------------------------------------------ containerd, privately
 C=$KM_TMP/ctrd
-mkdir -p "$C/cni-bin" "$C/net.d" "$C/root" "$C/state"
-for f in /usr/lib/cni/*; do ln -s "$f" "$C/cni-bin/"; done
+bash "$RUNTIMES/containerd-cri.sh" conf "$C" || fail "containerd-cri.sh conf failed"
 CALLS=$KM_TMP/cni-calls.log
 cat >"$C/cni-bin/keymesh" <<EOF
 #!/bin/sh
@@ -63,32 +63,7 @@ cat >"$C/net.d/10-$NET.conflist" <<EOF
   ]
 }
 EOF
-cat >"$C/config.toml" <<EOF
-version = 2
-root = "$C/root"
-state = "$C/state"
-disabled_plugins = ["io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs",
-                    "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs"]
-[grpc]
-  address = "$C/containerd.sock"
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "localhost/pause-bb:latest"
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-  restrict_oom_score_adj = true
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = false
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "$C/cni-bin"
-    conf_dir = "$C/net.d"
-    max_conf_num = 1
-EOF
-cri() { timeout 60 /usr/bin/python3 "$RUNTIMES/cri-mini.py" --sock "$C/containerd.sock" "$@"; }
+cri() { timeout 60 /usr/bin/python3 "$RUNTIMES/cri.py" --socket "$C/containerd.sock" "$@"; }
 
 # nsenter, not `ip netns exec`: that remounts /sys, hiding the cgroup hierarchies runc needs.
 nsenter --net="/run/netns/$(nsname a)" containerd --config "$C/config.toml" \
@@ -99,9 +74,9 @@ record_pid "$CTRD_PID" "containerd" "$C/containerd.log"
 containerd_cleanup() {
   local p m
   if pid_alive "$CTRD_PID"; then
-    for p in $(cri listp 2>/dev/null); do
-      cri stopp "$p" >/dev/null 2>&1 || true
-      cri rmp "$p" >/dev/null 2>&1 || true
+    for p in $(cri list-pods 2>/dev/null); do
+      cri stop-pod "$p" >/dev/null 2>&1 || true
+      cri remove-pod "$p" >/dev/null 2>&1 || true
     done
     stop_pid "$CTRD_PID" TERM || true
   fi
@@ -111,7 +86,7 @@ containerd_cleanup() {
 trap 'rc=$?; containerd_cleanup; (exit $rc); cleanup' EXIT
 
 wait_for "cri version" 30 0.3 || fail "containerd's CRI did not answer within 30 s"
-sh "$RUNTIMES/busybox-image.sh" --containerd "$C/containerd.sock" >"$KM_TMP/image.log" 2>&1 ||
+bash "$RUNTIMES/containerd-cri.sh" images "$C/containerd.sock" >"$KM_TMP/image.log" 2>&1 ||
   fail "images: $(tail -5 "$KM_TMP/image.log")"
 log "containerd up (pid $CTRD_PID), pause image imported"
 
@@ -122,10 +97,10 @@ NAME="a/default.$POD"
 
 # ------------------------------------------------------------------ 1. RunPodSandbox
 t0=$EPOCHREALTIME
-SANDBOX=$(cri runp "$POD" 2>"$KM_TMP/runp.err") || fail "1. RunPodSandbox: $(cat "$KM_TMP/runp.err")"
+SANDBOX=$(cri run-pod "$POD" 2>"$KM_TMP/runp.err") || fail "1. RunPodSandbox: $(cat "$KM_TMP/runp.err")"
 t1=$EPOCHREALTIME
 [[ $SANDBOX =~ ^[0-9a-f]{64}$ ]] || fail "1. RunPodSandbox printed '$SANDBOX'"
-STATUS=$(cri podstatus "$SANDBOX") || fail "1. PodSandboxStatus failed"
+STATUS=$(cri pod-status "$SANDBOX") || fail "1. PodSandboxStatus failed"
 IP=$(jq -r .ip <<<"$STATUS")
 [[ $(jq -r .state <<<"$STATUS") == READY ]] || fail "1. sandbox not ready: $STATUS"
 [[ $IP == 100.64.1.* ]] || fail "1. sandbox IP '$IP' is not from 100.64.1.0/24: $STATUS"
@@ -143,7 +118,7 @@ VETH=$(on a ip -j -d link show | jq -r --arg t "keymesh/cni/$NET/$SANDBOX/eth0" 
 log "1. RunPodSandbox ($(awk -v a="$t1" -v b="$t0" 'BEGIN{printf "%.1f", a-b}') s): $IP, identity $NAME, veth $VETH"
 
 # ------------------------------------------------------------------ 2. StopPodSandbox
-cri stopp "$SANDBOX" >/dev/null || fail "2. StopPodSandbox failed"
+cri stop-pod "$SANDBOX" >/dev/null || fail "2. StopPodSandbox failed"
 [[ $(grep -c '^DEL ' "$CALLS") -ge 1 ]] || fail "2. no DEL after StopPodSandbox: $(cat "$CALLS")"
 grep '^DEL ' "$CALLS" | grep -qv 'rc=0' && fail "2. a DEL failed: $(cat "$CALLS")"
 [[ -z $(identity_json "$NAME") ]] || fail "2. $NAME still listed after StopPodSandbox"
@@ -151,10 +126,10 @@ on a ip link show "$VETH" >/dev/null 2>&1 && fail "2. host veth $VETH still ther
 log "2. StopPodSandbox: DEL ($(grep '^DEL ' "$CALLS" | head -1)); identity and veth gone"
 
 # ------------------------------------------------------------------ 3. RemovePodSandbox
-cri rmp "$SANDBOX" >/dev/null || fail "3. RemovePodSandbox failed"
+cri remove-pod "$SANDBOX" >/dev/null || fail "3. RemovePodSandbox failed"
 dels=$(grep -c '^DEL ' "$CALLS") || true
 ((dels >= 2)) || fail "3. containerd sent $dels DEL(s), expected 2: $(cat "$CALLS")"
 grep -qx 'DEL netns=\[\] rc=0' "$CALLS" || fail "3. no successful DEL with an empty CNI_NETNS: $(cat "$CALLS")"
 grep '^DEL ' "$CALLS" | grep -qv 'rc=0' && fail "3. a DEL failed: $(cat "$CALLS")"
-[[ -z $(cri listp) ]] || fail "3. pods left: $(cri listp)"
+[[ -z $(cri list-pods) ]] || fail "3. pods left: $(cri list-pods)"
 log "3. RemovePodSandbox: second DEL with CNI_NETNS=\"\" succeeded ($dels DELs in all)"

@@ -10,9 +10,11 @@
 #             CNI plugins (every podman command runs here, with nsenter --net: the host ends
 #             of the veths and the plugin's socket are in this namespace), conmon
 #
-# podman reads a private containers.conf (CONTAINERS_CONF): runc, cgroupfs, file events,
-# CNI backend with this test's plugin dir and network config dir, so nothing under /etc is
-# written. The image is localhost/busybox:latest from shared/runtimes/busybox-image.sh.
+# podman reads a private configuration written by tests/runtimes/podman-cni.sh: runc,
+# cgroupfs, file events and locks, vfs storage under the test's scratch dir, CNI backend with
+# this test's plugin dir and network config dir, so nothing under /etc or podman's default
+# storage is read or written. The image localhost/busybox:latest is built from busybox-static
+# and loaded into that storage by tests/runtimes/busybox-image.sh on every run.
 # Policy: names "a/kmcli-*" may reach names "a/kmsrv-*" on tcp/8080; nothing else.
 #
 # Scenarios:
@@ -28,8 +30,8 @@ KM_DEADLINE=${KM_DEADLINE:-100}
 source "$(dirname "$0")/lib.sh"
 need jq nsenter podman runc
 
-RUNTIMES=${KM_RUNTIMES_DIR:-$KM_REPO/../shared/runtimes}
-[[ -f $RUNTIMES/busybox-image.sh ]] || fail "shared runtimes recipes not found at $RUNTIMES (set KM_RUNTIMES_DIR)"
+RUNTIMES=${KM_RUNTIMES_DIR:-$KM_REPO/tests/runtimes}
+[[ -f $RUNTIMES/busybox-image.sh && -f $RUNTIMES/podman-cni.sh ]] || fail "no runtime recipes in $RUNTIMES"
 PLUGIN=$(binary cni/keymesh-cni) || fail "keymesh-cni is not built"
 NET=kmpod$KM_RUN
 SRV=kmsrv-$KM_RUN
@@ -52,21 +54,8 @@ start_keymeshd a "$KM_TMP/a.yaml" "$KM_TMP/a.log"
 # ------------------------------------------------------------------ podman, privately
 mkdir -p "$KM_TMP/cni-bin" "$KM_TMP/net.d"
 ln -s "$PLUGIN" "$KM_TMP/cni-bin/keymesh"
-hard() { awk -v k="$1" 'index($0, k) == 1 { v = $(NF - 1); if (v == "unlimited") v = 4096; print (v < 4096 ? v : 4096) }' /proc/self/limits; }
-cat >"$KM_TMP/containers.conf" <<EOF
-[containers]
-default_ulimits = ["nofile=$(hard "Max open files"):$(hard "Max open files")", "nproc=$(hard "Max processes"):$(hard "Max processes")"]
-
-[engine]
-runtime = "runc"
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-
-[network]
-network_backend = "cni"
-cni_plugin_dirs = ["$KM_TMP/cni-bin", "/usr/lib/cni"]
-network_config_dir = "$KM_TMP/net.d"
-EOF
+PODMAN_ENV=$(bash "$RUNTIMES/podman-cni.sh" "$KM_TMP/podman" --net-dir "$KM_TMP/net.d" \
+  --plugin-dir "$KM_TMP/cni-bin") || fail "podman-cni.sh failed"
 cat >"$KM_TMP/net.d/$NET.conflist" <<EOF
 {
   "cniVersion": "1.0.0",
@@ -80,7 +69,7 @@ EOF
 # podman in a's network namespace only (nsenter keeps the mount namespace, so /sys/fs/cgroup
 # stays what runc needs); bounded, its stderr kept for failures.
 pm() {
-  CONTAINERS_CONF="$KM_TMP/containers.conf" timeout 60 \
+  env $PODMAN_ENV timeout 60 \
     nsenter --net="/run/netns/$(nsname a)" podman "$@" 2>>"$KM_TMP/podman.err"
 }
 KM_LOGS+=("$KM_TMP/podman.err")
@@ -93,10 +82,12 @@ podman_cleanup() {
     # Only while it is still that container's conmon (its command line names the container).
     if grep -qa -- "$KM_RUN" "/proc/$pid/cmdline" 2>/dev/null; then kill -TERM "$pid" 2>/dev/null || true; fi
   done
+  # A container that could not be removed may leave its /dev/shm mount in the private storage.
+  for m in $(grep -o " $KM_TMP/podman/[^ ]*" /proc/self/mounts | sort -r); do umount "$m" 2>/dev/null || true; done
 }
 trap 'rc=$?; podman_cleanup; (exit $rc); cleanup' EXIT
 
-sh "$RUNTIMES/busybox-image.sh" --podman >"$KM_TMP/image.log" 2>&1 ||
+env $PODMAN_ENV bash "$RUNTIMES/busybox-image.sh" --ref "$IMAGE" podman >"$KM_TMP/image.log" 2>&1 ||
   fail "busybox image: $(tail -5 "$KM_TMP/image.log")"
 pm network ls --format '{{.Name}}' | grep -qx "$NET" || fail "podman does not see network $NET"
 

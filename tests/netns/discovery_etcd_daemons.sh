@@ -2,7 +2,7 @@
 # discovery_etcd_daemons.sh - three keymeshd hosts find each other's workloads through etcd
 # instead of a lighthouse.
 #
-#   ns ...-e (etcd 3.4, 198.18.0.20:23791)
+#   ns ...-e (etcd 3.4 from tests/runtimes/etcd.sh, 198.18.0.20:23791)
 #   ns ...-a 100.64.1.1/10    ns ...-b 100.64.2.1/10    ns ...-c 100.64.3.1/10
 #   ul0 198.18.0.1 --------- bridge --------- 198.18.0.2 --------- 198.18.0.3 (and .20)
 #
@@ -22,10 +22,7 @@ declare -A N=([a]=1 [b]=2 [c]=3)
 for h in a b c; do make_host "$h" "198.18.0.${N[$h]}"; done
 link_hosts e a b c
 EP=http://198.18.0.20:23791
-spawn e "$KM_TMP/etcd.log" etcd --name km-test --data-dir "$KM_TMP/etcd-data" \
-  --listen-client-urls "$EP" --advertise-client-urls "$EP" \
-  --listen-peer-urls http://198.18.0.20:23801 --initial-advertise-peer-urls http://198.18.0.20:23801 \
-  --initial-cluster km-test=http://198.18.0.20:23801
+spawn e "$KM_TMP/etcd.log" bash "$KM_REPO/tests/runtimes/etcd.sh" "$KM_TMP/etcd" 198.18.0.20 23791 23801
 etcd_pid=$KM_LAST_PID
 wait_for "on e env ETCDCTL_API=3 etcdctl --endpoints=$EP endpoint health" 20 0.3 || fail "etcd did not start"
 

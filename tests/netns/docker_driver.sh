@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # docker_driver.sh - keymeshd's Docker network + IPAM driver driven by a real dockerd (Debian's
-# docker.io 20.10) running containers of a busybox image built here.
+# docker.io 20.10, started by tests/runtimes/dockerd.sh) running containers of a busybox
+# image built here (tests/runtimes/busybox-image.sh).
 #
 #   ns km-docker_driver-<pid>-node (the "host"; dockerd and keymeshd share it)
 #   +-----------------------------------------------------------------------------------+
 #   | keymeshd  km0 100.64.21.1/10, node CA 100.64.21.0/24 (names node*), policy:        |
-#   |           web -> db tcp/8080 + icmp, nothing else; driver on $KM_TMP/plugins/     |
+#   |           web -> db tcp/8080 + icmp, nothing else; driver on $D/plugins/          |
 #   | dockerd   own data/exec roots and socket, --bridge none, vfs; its private mount    |
-#   |           namespace shows $KM_TMP/plugins as /run/docker/plugins                  |
+#   |           namespace shows $D/plugins as /run/docker/plugins (D=$KM_TMP/docker)   |
 #   |                                                                                   |
 #   |   web1 (network webnet, group web)  eth0 100.64.21.x/32 == veth km<h> --+         |
 #   |   db1  (network dbnet,  group db)   eth0 100.64.21.y/32 == veth km<h> --+-> km0   |
@@ -29,27 +30,22 @@
 KM_DEADLINE=${KM_DEADLINE:-115}
 source "$(dirname "$0")/lib.sh"
 need dockerd docker jq busybox
+RUNTIMES=${KM_RUNTIMES_DIR:-$KM_REPO/tests/runtimes}
+[[ -f $RUNTIMES/dockerd.sh && -f $RUNTIMES/busybox-image.sh ]] || fail "no runtime recipes in $RUNTIMES"
 
 NODE_N=21
 NET="100.64.$NODE_N"
 IMAGE=localhost/busybox:latest
-export DOCKER_HOST="unix://$KM_TMP/docker.sock"
+D=$KM_TMP/docker
+export DOCKER_HOST="unix://$D/docker.sock"
 export DOCKER_CONFIG="$KM_TMP/docker-config"
 DOCKER_PID=""
 
 # ------------------------------------------------------------------ dockerd
 start_dockerd() {
-  mkdir -p /run/docker/plugins "$KM_TMP/plugins" "$KM_TMP/docker-root" "$KM_TMP/docker-exec"
-  cat >"$KM_TMP/dockerd.sh" <<EOF
-mount --bind "$KM_TMP/plugins" /run/docker/plugins || exit 1
-exec dockerd --data-root "$KM_TMP/docker-root" --exec-root "$KM_TMP/docker-exec" \
-  --pidfile "$KM_TMP/docker.pid" -H "$DOCKER_HOST" --bridge none --iptables=false \
-  --ip6tables=false --ip-forward=false --ip-masq=false --storage-driver vfs \
-  --exec-opt native.cgroupdriver=cgroupfs
-EOF
   # nsenter, not `ip netns exec`: that remounts /sys and would hide the cgroup hierarchy.
   nsenter --net="/run/netns/$(nsname node)" unshare -m --propagation slave \
-    sh "$KM_TMP/dockerd.sh" >>"$KM_TMP/dockerd.log" 2>&1 </dev/null &
+    bash "$RUNTIMES/dockerd.sh" "$D" >>"$KM_TMP/dockerd.log" 2>&1 </dev/null &
   DOCKER_PID=$!
   record_pid "$DOCKER_PID" "dockerd" "$KM_TMP/dockerd.log"
   wait_for "timeout 5 docker info" 30 0.3 || fail "dockerd did not answer within 30 s"
@@ -83,18 +79,6 @@ docker_teardown() {
   fi
 }
 trap 'rc=$?; docker_teardown; (exit $rc); cleanup' EXIT
-
-build_image() {  # busybox-static rootfs -> $IMAGE
-  local r=$KM_TMP/rootfs a
-  mkdir -p "$r"/{bin,etc,proc,sys,dev,tmp,root,www,var/run}
-  cp "$(command -v busybox)" "$r/bin/busybox"
-  for a in $("$r/bin/busybox" --list); do [[ -e $r/bin/$a ]] || ln -s busybox "$r/bin/$a"; done
-  echo 'root:x:0:0:root:/root:/bin/sh' >"$r/etc/passwd"
-  echo 'root:x:0:' >"$r/etc/group"
-  tar --numeric-owner --owner=0 --group=0 -C "$r" -cf "$KM_TMP/rootfs.tar" .
-  timeout 60 docker import -c 'CMD ["/bin/sh"]' "$KM_TMP/rootfs.tar" "$IMAGE" >/dev/null ||
-    fail "docker import failed"
-}
 
 # ------------------------------------------------------------------ helpers
 ip_of() {  # ip_of CONTAINER : its address on its (only) network
@@ -135,10 +119,11 @@ rules:
     allow: [tcp/8080, icmp]
 POLICY
 km_cert_config "$KM_TMP/node.yaml" node "$NODE_N"
-echo "docker: { socket: $KM_TMP/plugins/keymesh.sock }" >>"$KM_TMP/node.yaml"
+echo "docker: { socket: $D/plugins/keymesh.sock }" >>"$KM_TMP/node.yaml"
 start_keymeshd node "$KM_TMP/node.yaml" "$KM_TMP/node.log"
 start_dockerd
-build_image
+bash "$RUNTIMES/busybox-image.sh" --ref "$IMAGE" docker >"$KM_TMP/image.log" 2>&1 ||
+  fail "busybox image: $(tail -5 "$KM_TMP/image.log")"
 
 # ------------------------------------------------------------------ 1. networks and containers
 timeout 30 docker network create -d keymesh --ipam-driver keymesh -o keymesh.groups=web \

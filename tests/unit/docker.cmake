@@ -1,5 +1,5 @@
 # The Docker network and IPAM driver (daemon/docker_*): the protocol replayed from the JSON
-# dockerd sends (shared/runtimes/README.md §3.2), and the HTTP transport on a libuv loop. The
+# dockerd sends (recorded in docs/docker.md, "What dockerd sends"), and the HTTP transport on a libuv loop. The
 # real-dockerd test is tests/netns/docker.cmake, the body fuzzer tests/fuzz/docker.cmake.
 km_unit_test(NAME docker_protocol_test
              SOURCES ${CMAKE_CURRENT_LIST_DIR}/docker_protocol_test.cpp

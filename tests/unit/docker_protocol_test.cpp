@@ -1,6 +1,6 @@
 // The Docker driver (daemon/docker_driver.h) answering the calls dockerd 20.10 makes, replayed
-// from the bodies recorded in shared/runtimes/README.md §3.2 (IDs and options as recorded,
-// with keymesh's IPAM in place of the probe's). The driver runs over a real workload store
+// from the bodies dockerd sends, as recorded in docs/docker.md ("What dockerd sends"): the
+// same keys, nesting and types, with fixed 64-hex IDs. The driver runs over a real workload store
 // (node CA for 100.64.1.0/24, names "node-a/*") and fake hooks that stand in for the tunnel
 // and the kernel, so what is checked is what dockerd and the node would see: replies, the
 // identity and address of each workload, the veths asked for, and what survives a restart.
