@@ -574,6 +574,7 @@ BOOST_FIXTURE_TEST_CASE(lookup_before_registration_is_answered_by_a_push, RaceFi
   b.withdraw(w.fingerprint);
   net.deliver();
   BOOST_TEST(!a_has_w());
+  BOOST_REQUIRE(!seen.empty());
   BOOST_TEST(seen.back().first == ChangeKind::Removed);
 }
 
