@@ -169,7 +169,11 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
 
   auto control = ControlServer::start(
       &impl->loop, cfg.control_socket,
-      [self](const proto::Request& request) { return self->handle(request); });
+      [self](const proto::Request& request) {
+        proto::Reply reply = self->handle(request);
+        self->publish_now();  // identity add, WorkloadAdd: registered before the reply goes
+        return reply;
+      });
   if (!control) return std::unexpected(control.error());
   impl->control = std::move(*control);
 

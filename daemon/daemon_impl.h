@@ -104,6 +104,7 @@ struct Daemon::Impl {
   void close_discovery();
   void discovery_tick();
   void sync_published();
+  void publish_now();  // after a local identity was added: Register before the reply goes
   void learn(const discovery::Record& record);
   std::vector<udp::Endpoint> own_endpoints() const;
   std::shared_ptr<const policy::Policy> with_discovery_rule(

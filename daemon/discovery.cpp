@@ -193,9 +193,18 @@ void Daemon::Impl::close_discovery() {
 
 void Daemon::Impl::discovery_tick() {
   sync_published();
+  tunnel->repeat_route_misses();  // packets still waiting: ask again (the client backs off)
   directory->tick(time.wall_now());
   if (lighthouse_server)
     for (auto& out : lighthouse_server->tick(time.now())) server_transport->send(out.to, out.bytes);
+}
+
+void Daemon::Impl::publish_now() {
+  // A workload just minted is registered before its ADD returns, not at the next tick: a
+  // peer that looks it up right after finds it (or gets it pushed, docs/discovery.md).
+  if (!directory || published_generation == tunnel->local_generation()) return;
+  sync_published();
+  directory->tick(time.wall_now());
 }
 
 void Daemon::Impl::sync_published() {

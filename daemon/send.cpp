@@ -14,6 +14,7 @@
 //  5. Seal under the current keypair with the next counter (crypto/keypair.h) and commit the
 //     datagram to the peer's endpoint; the batch is flushed after the pump.
 //  6. Timer hooks, then keep_key_fresh_on_send: start a rekey when the key is old or used a lot.
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -102,6 +103,26 @@ void Tunnel::wait_for_route(std::span<const std::uint8_t> packet, const IpHeader
     dst.family = ip.version == 4 ? AF_INET : AF_INET6;
     std::memcpy(dst.bytes.data(), ip.dst, ip.version == 4 ? 4 : 16);
     on_route_miss_(dst);
+  } catch (...) {
+    drop(DropReason::NoRoute);
+  }
+}
+
+void Tunnel::repeat_route_misses() noexcept {
+  if (unrouted_.empty() || !on_route_miss_) return;
+  try {
+    // Collected first: a hit routes the packets (add_remote -> retry_unrouted) meanwhile.
+    std::vector<IpAddress> destinations;
+    for (const auto& u : unrouted_) {
+      if (now() - u.since >= kUnroutedWait) continue;
+      const IpHeaderView ip = parse_ip_header(u.packet);
+      IpAddress dst;
+      dst.family = ip.version == 4 ? AF_INET : AF_INET6;
+      std::memcpy(dst.bytes.data(), ip.dst, ip.version == 4 ? 4 : 16);
+      if (std::find(destinations.begin(), destinations.end(), dst) == destinations.end())
+        destinations.push_back(dst);  // at most kMaxUnrouted
+    }
+    for (const auto& d : destinations) on_route_miss_(d);
   } catch (...) {
     drop(DropReason::NoRoute);
   }

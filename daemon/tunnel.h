@@ -131,6 +131,9 @@ class Tunnel {
   // looks the address up; add_remote() then sends what waited for it.
   using RouteMissFn = std::function<void(const IpAddress& destination)>;
   void set_route_miss(RouteMissFn fn) { on_route_miss_ = std::move(fn); }
+  // Calls the route-miss function again, once per destination that packets still wait for
+  // (discovery's tick: the directory decides whether that sends a query, with backoff).
+  void repeat_route_misses() noexcept;
   // The underlay endpoint of the path carrying traffic from `overlay_source`, if any (the
   // lighthouse reports it to the registering host as its public endpoint).
   std::optional<udp::Endpoint> endpoint_of(const IpAddress& overlay_source) const noexcept;

@@ -143,6 +143,7 @@ Result<const node::Workload*> Daemon::Impl::add_workload(const node::WorkloadSpe
   }
   spdlog::info("workload {} attached: {}/{} at {}", (*added)->name(), spec.container_id,
                spec.ifname, (*added)->address.to_string());
+  publish_now();  // the Docker driver's path too, not only the control socket's
   return *added;
 }
 

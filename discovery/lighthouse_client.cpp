@@ -123,10 +123,8 @@ void LighthouseClient::refresh_registration() noexcept {
 void LighthouseClient::start_query(const Key& key, TimePoint now, bool punch,
                                    const std::optional<Fingerprint>& requester) {
   if (lighthouses_.empty() || pending_.contains(key)) return;
-  if (const auto neg = negative_.find(key); neg != negative_.end()) {
-    if (neg->second > now && !punch) return;
-    negative_.erase(neg);
-  }
+  if (const auto neg = negative_.find(key); neg != negative_.end())
+    if (now < neg->second.until && !punch) return;  // kept: the next "unknown" backs off more
   if (pending_.size() >= options_.max_pending) {
     drop(DropReason::OverLimit);
     return;
@@ -174,29 +172,35 @@ void LighthouseClient::send_register(Lighthouse& lh, TimePoint now) {
   const std::uint64_t id = next_id_++;
   const WallTime wall = clock_.wall_now();
   LighthouseMessage m;
+  unsigned parts = 0;
   auto flush = [&] {
     m.set_request_id(id);
     m.mutable_register_()->set_ttl_seconds(std::uint32_t(options_.register_ttl.count()));
     ++stats_.registers_sent;
+    ++parts;
     send(lh.address, m);
     m.Clear();
   };
-  std::size_t size = 0;
+  // Split so that each datagram fits one overlay packet (kMaxUnfragmentedMessage): a
+  // fragmented Register would be lost to the policy's fragment rule.
+  constexpr std::size_t kEnvelope = 32;  // version, request id, ttl, tags: generously
+  std::size_t size = kEnvelope;
   for (const auto& [fp, record] : own_) {
     proto::discovery::Record wire;
     to_wire(record, wall, wire);
-    const std::size_t add = wire.ByteSizeLong() + 8;
+    const std::size_t add = wire.ByteSizeLong() + 4;  // field tag and length
     if (m.register_().records_size() > 0 &&
         (m.register_().records_size() >= int(kMaxRecordsPerMessage) ||
-         size + add > kMaxLighthouseMessage - 64)) {
+         size + add > kMaxUnfragmentedMessage)) {
       flush();
-      size = 0;
+      size = kEnvelope;
     }
     *m.mutable_register_()->add_records() = std::move(wire);
     size += add;
   }
   if (m.register_().records_size() > 0) flush();
   lh.register_id = id;
+  lh.register_parts = parts;
   lh.register_deadline = now + options_.query_timeout;
 }
 
@@ -209,6 +213,7 @@ void LighthouseClient::tick(WallTime wall) {
   for (auto& lh : lighthouses_) {
     if (lh.register_id && now >= lh.register_deadline) {  // no ack: back off and retry
       lh.register_id.reset();
+      lh.register_parts = 0;
       ++lh.unanswered;
       lh.backoff = lh.backoff == Duration{} ? kFirstRetry : std::min<Duration>(lh.backoff * 2, refresh);
       lh.next_register = now + lh.backoff;
@@ -233,11 +238,11 @@ void LighthouseClient::tick(WallTime wall) {
     }
     pending_ids_.erase(p.id);
     pending_.erase(key);
-    ++stats_.negative;
-    if (negative_.size() < options_.max_pending * kNegativeCacheFactor)
-      negative_[key] = now + options_.negative_ttl;
+    remember_negative(key, now);
   }
-  std::erase_if(negative_, [&](const auto& kv) { return kv.second <= now; });
+  // An entry outlives its `until` by negative_ttl, so a key that stays unknown backs off.
+  std::erase_if(negative_,
+                [&](const auto& kv) { return kv.second.until + options_.negative_ttl <= now; });
 
   // Refresh ahead: records still in use are asked for again before they expire.
   for (auto it = used_.begin(); it != used_.end();) {
@@ -302,17 +307,11 @@ void LighthouseClient::on_datagram(const udp::Endpoint& from, ByteSpan datagram)
 }
 
 void LighthouseClient::on_register_ack(Lighthouse& lh, const LighthouseMessage& m, TimePoint now) {
-  if (!lh.register_id || *lh.register_id != m.request_id()) {
+  if (!lh.register_id || *lh.register_id != m.request_id() || lh.register_parts == 0) {
     drop(DropReason::UnknownRequest);
     return;
   }
   const auto& ack = m.register_ack();
-  lh.register_id.reset();
-  lh.backoff = {};
-  auto granted = std::chrono::seconds(ack.ttl_seconds());
-  if (granted <= std::chrono::seconds(0)) granted = options_.register_ttl;
-  lh.next_register = now + granted / 3;
-  lh.registered_until = now + granted;
   if (ack.has_observed()) {
     auto observed = endpoint_from_wire(ack.observed());
     if (observed && observed != lh.observed) {
@@ -320,12 +319,25 @@ void LighthouseClient::on_register_ack(Lighthouse& lh, const LighthouseMessage& 
       if (on_observed_) on_observed_(lh.address, *observed);
     }
   }
+  if (--lh.register_parts > 0) return;  // registered once every datagram of it is acked
+  lh.register_id.reset();
+  lh.backoff = {};
+  auto granted = std::chrono::seconds(ack.ttl_seconds());
+  if (granted <= std::chrono::seconds(0)) granted = options_.register_ttl;
+  lh.next_register = now + granted / 3;
+  lh.registered_until = now + granted;
   if (ack.crl_digest().size() == 32 &&
       (!crl_digest_ || std::memcmp(crl_digest_->data(), ack.crl_digest().data(), 32) != 0)) {
     LighthouseMessage req;
     req.set_request_id(next_id_++);
     req.mutable_crl_request();
     send(lh.address, req);
+  }
+  // Records published while this Register was in flight (a workload minted meanwhile) go
+  // now, not at the next tick.
+  if (lh.dirty && !own_.empty()) {
+    lh.dirty = false;
+    send_register(lh, now);
   }
 }
 
@@ -364,11 +376,20 @@ void LighthouseClient::on_query_reply(const LighthouseMessage& m, TimePoint now)
   pending_.erase(key);
   const auto before = stats_.answers;
   for (const auto& wire : m.query_reply().records()) accept_record(wire, &key);
-  if (stats_.answers == before) {
-    ++stats_.negative;
-    if (negative_.size() < options_.max_pending * kNegativeCacheFactor)
-      negative_[key] = now + options_.negative_ttl;
+  if (stats_.answers == before) remember_negative(key, now);
+}
+
+void LighthouseClient::remember_negative(const Key& key, TimePoint now) {
+  ++stats_.negative;
+  auto it = negative_.find(key);
+  if (it == negative_.end()) {
+    if (negative_.size() >= options_.max_pending * kNegativeCacheFactor) return;
+    it = negative_.emplace(key, Negative{now, Duration{}}).first;
   }
+  Negative& n = it->second;
+  n.backoff = std::min<Duration>(n.backoff == Duration{} ? options_.negative_first : n.backoff * 2,
+                                 options_.negative_ttl);
+  n.until = now + n.backoff;
 }
 
 void LighthouseClient::on_notify(Lighthouse& lh, const LighthouseMessage& m) {

@@ -4,13 +4,18 @@
 // TimeSource (FakeTimeSource in tests).
 //
 //  - Registration: publish() records of ours; every lighthouse gets a Register with all of
-//    them at the next tick and again every granted TTL / 3. An unanswered Register is retried
-//    with backoff (1 s, 2 s, ... up to TTL / 3). withdraw() sends Deregister at once.
+//    them at the next tick or with the ack of one in flight, again every granted TTL / 3,
+//    unanswered ones retried with backoff (1 s, 2 s, ... up to TTL / 3). withdraw(): Deregister.
 //  - Lookups answer from the cache (a MemoryDirectory). A miss sends one Query (deduplicated:
 //    one outstanding query per key; rate-limited by a token bucket) to the healthiest
 //    lighthouse; after query_timeout it is retried on the next lighthouse, up to
-//    query_attempts tries. "Unknown" (or no answer anywhere) is remembered for negative_ttl.
-//    The answer lands in the cache and watchers get a Change.
+//    query_attempts tries. "Unknown" (or no answer anywhere) is remembered briefly: for
+//    negative_first the first time, doubling with each further "unknown" for that key in a
+//    row, up to negative_ttl; a lookup after that asks again. The daemon repeats the lookup
+//    of every packet still waiting for a route at each tick, so a waiting packet's address
+//    is re-asked at 250 ms, 750 ms, 1.75 s, ... The answer lands in the cache and watchers
+//    get a Change. A lighthouse also remembers an address it could not answer and pushes
+//    the record (Notify) when it registers, which usually comes first.
 //  - Records the daemon keeps looking up are re-queried shortly before they expire; pushes
 //    (Notify) from lighthouses update or remove records at once.
 //  - When every lighthouse is down (down_after unanswered requests in a row each), cached
@@ -42,7 +47,8 @@ struct LighthouseClientOptions {
   std::chrono::seconds register_ttl{60};     // asked for; re-registered at granted TTL / 3
   Duration query_timeout = std::chrono::seconds(1);
   unsigned query_attempts = 3;               // tries per miss, each on another lighthouse if any
-  Duration negative_ttl = std::chrono::seconds(5);
+  Duration negative_first = std::chrono::milliseconds(250);  // "unknown" remembered this long,
+  Duration negative_ttl = std::chrono::seconds(5);           // doubling up to this
   double queries_per_second = 20;            // new queries (retries are free)
   double query_burst = 40;
   std::size_t max_pending = 1024;            // outstanding queries
@@ -146,6 +152,7 @@ class LighthouseClient final : public Directory {
     TimePoint next_register{};
     Duration backoff{};
     std::optional<std::uint64_t> register_id;  // awaiting this ack
+    unsigned register_parts = 0;               // datagrams of it not acked yet
     TimePoint register_deadline{};
     TimePoint registered_until{};
     unsigned unanswered = 0;
@@ -176,7 +183,12 @@ class LighthouseClient final : public Directory {
   std::map<Fingerprint, Record> own_;
   std::map<Key, Pending> pending_;
   std::unordered_map<std::uint64_t, Key> pending_ids_;
-  std::map<Key, TimePoint> negative_;
+  struct Negative {
+    TimePoint until;   // lookups before this do not ask again
+    Duration backoff;  // how long the last "unknown" was remembered
+  };
+  void remember_negative(const Key& key, TimePoint now);
+  std::map<Key, Negative> negative_;
   std::unordered_set<Fingerprint, FingerprintHash> used_;  // looked up since last refresh
   std::size_t next_lighthouse_ = 0;  // round robin among equally healthy ones
   std::uint64_t next_id_;

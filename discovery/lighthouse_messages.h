@@ -24,10 +24,14 @@ inline constexpr std::uint32_t kLighthouseVersion = 1;
 inline constexpr std::uint16_t kLighthousePort = 4243;
 
 // ---- Our own limits ----
-// Below the 65,507-byte UDP payload limit; the kernel fragments such datagrams inside the
-// overlay. Registers are split to fit.
+// Accepted on receipt: below the 65,507-byte UDP payload limit.
 inline constexpr std::size_t kMaxLighthouseMessage = 60000;
 inline constexpr std::size_t kMaxRecordsPerMessage = 64;
+// What we send is split or trimmed to this size (a single record larger than it goes alone):
+// inside the overlay a bigger datagram is fragmented, and a non-first fragment passes the
+// policy only where every UDP port is granted, which the built-in discovery rule (udp/4243)
+// is not. 1200 bytes fit in one packet for any km0 MTU from 1248 (an IPv6 overlay) up.
+inline constexpr std::size_t kMaxUnfragmentedMessage = 1200;
 // A query by address answers every record holding the longest matching network (gateways of
 // one site), up to this many: a few chains of a few hundred bytes each.
 inline constexpr std::size_t kMaxRecordsPerAddressReply = 8;

@@ -39,7 +39,7 @@ Outgoing make(const udp::Endpoint& to, LighthouseMessage& m) {
 }  // namespace
 
 LighthouseServer::LighthouseServer(LighthouseServerOptions options, ObservedEndpointFn observed)
-    : options_(options), observed_(std::move(observed)) {}
+    : options_(options), observed_(std::move(observed)), misses_(options.misses) {}
 
 const Record* LighthouseServer::find(const Fingerprint& fp) const noexcept {
   const auto it = records_.find(fp);
@@ -141,6 +141,7 @@ void LighthouseServer::on_register(const udp::Endpoint& from, const LighthouseMe
       for (const auto& n : s.record.networks) index_.add(n, fp, s.order);
       ++accepted;
       notify_updated(s, now, out);  // subscribers who asked before it existed
+      notify_earlier_askers(s, now, out);
       continue;
     }
     Stored& s = it->second;
@@ -153,6 +154,7 @@ void LighthouseServer::on_register(const udp::Endpoint& from, const LighthouseMe
     s.order = next_order_++;
     for (const auto& n : s.record.networks) index_.add(n, s.record.fingerprint, s.order);
     notify_updated(s, now, out);
+    notify_earlier_askers(s, now, out);  // its networks may have grown
   }
   LighthouseMessage reply;
   reply.set_request_id(m.request_id());
@@ -186,24 +188,25 @@ void LighthouseServer::on_deregister(const udp::Endpoint& from, const Lighthouse
 void LighthouseServer::on_query(const udp::Endpoint& from, const LighthouseMessage& m,
                                 TimePoint now, std::vector<Outgoing>& out) {
   const auto& q = m.query();
+  ++stats_.queries;
   // By address, every record holding the longest matching network (two gateways of one site
   // both answer for its subnet: the daemon keeps both as failover candidates).
   std::array<const Fingerprint*, kMaxRecordsPerAddressReply> also{};
   std::size_t also_count = 0;
   const Fingerprint* fp = nullptr;
   std::optional<Fingerprint> asked;
+  IpAddress address;
   if (q.key_case() == proto::discovery::Query::kAddress) {
-    IpAddress a;
     const std::string& bytes = q.address();
     if (bytes.size() == 4)
-      a = IpAddress::v4(reinterpret_cast<const std::uint8_t*>(bytes.data()));
+      address = IpAddress::v4(reinterpret_cast<const std::uint8_t*>(bytes.data()));
     else if (bytes.size() == 16)
-      a = IpAddress::v6(reinterpret_cast<const std::uint8_t*>(bytes.data()));
+      address = IpAddress::v6(reinterpret_cast<const std::uint8_t*>(bytes.data()));
     else {
       drop(DropReason::BadQuery);
       return;
     }
-    also_count = index_.lookup_all(a, also);
+    also_count = index_.lookup_all(address, also);
     if (also_count > 0) fp = also[0];
   } else if (q.key_case() == proto::discovery::Query::kFingerprint) {
     asked = fingerprint_from(q.fingerprint());
@@ -228,10 +231,22 @@ void LighthouseServer::on_query(const udp::Endpoint& from, const LighthouseMessa
     subscribe(from, *fp, now);
   }
   if (target != nullptr) record_to_wire(*target, now, *body->add_records());
+  if (q.key_case() == proto::discovery::Query::kAddress && target == nullptr) {
+    // Unknown now; its host may be registering it this very moment (a workload just minted).
+    ++stats_.misses;
+    if (!misses_.remember(address, from, now)) drop(DropReason::OverLimit);
+  }
   for (std::size_t i = 1; i < also_count; ++i) {
     const auto it = records_.find(*also[i]);
     if (it == records_.end() || it->second.expires <= now) continue;
-    record_to_wire(it->second, now, *body->add_records());
+    // Only as many as fit one overlay packet (kMaxUnfragmentedMessage): the first is enough
+    // to start, the rest are failover candidates.
+    proto::discovery::Record wire;
+    record_to_wire(it->second, now, wire);
+    if (body->records_size() > 0 &&
+        reply.ByteSizeLong() + wire.ByteSizeLong() + 8 > kMaxUnfragmentedMessage)
+      break;
+    *body->add_records() = std::move(wire);
     subscribe(from, *also[i], now);
   }
   out.push_back(make(from, reply));
@@ -286,6 +301,29 @@ void LighthouseServer::notify_updated(const Stored& s, TimePoint now, std::vecto
     if (sub.until > now) out.push_back(Outgoing{sub.to, bytes});
 }
 
+void LighthouseServer::notify_earlier_askers(const Stored& s, TimePoint now,
+                                             std::vector<Outgoing>& out) {
+  if (misses_.size() == 0) return;
+  // Who notify_updated just told (they had asked for this fingerprint too).
+  std::unordered_set<udp::Endpoint> told;
+  if (const auto subs = subscribers_.find(s.record.fingerprint); subs != subscribers_.end())
+    for (const auto& sub : subs->second)
+      if (sub.until > now) told.insert(sub.to);
+  Bytes bytes;
+  for (const auto& n : s.record.networks)
+    for (const auto& who : misses_.take(n, now)) {
+      subscribe(who, s.record.fingerprint, now);  // its later changes and removal too
+      if (!told.insert(who).second) continue;
+      if (bytes.empty()) {
+        LighthouseMessage push;
+        record_to_wire(s, now, *push.mutable_notify()->mutable_updated());
+        bytes = encode_message(push);
+      }
+      ++stats_.miss_pushes;
+      out.push_back(Outgoing{who, bytes});
+    }
+}
+
 void LighthouseServer::erase(Records::iterator it, std::vector<Outgoing>& out) {
   Stored& s = it->second;
   for (const auto& n : s.record.networks) index_.remove(n, s.record.fingerprint);
@@ -303,6 +341,7 @@ void LighthouseServer::erase(Records::iterator it, std::vector<Outgoing>& out) {
 
 std::vector<Outgoing> LighthouseServer::tick(TimePoint now) {
   std::vector<Outgoing> out;
+  misses_.expire(now);
   for (auto it = records_.begin(); it != records_.end();) {
     auto next = std::next(it);
     if (it->second.expires <= now) erase(it, out);

@@ -10,6 +10,11 @@
 //  - Deregister, Query (by overlay address, longest prefix: every record holding that network,
 //    newest first, up to kMaxRecordsPerAddressReply; or by fingerprint), CrlRequest.
 //    A query subscribes its source to changes of that fingerprint for subscription_ttl.
+//  - A query by address that finds nothing is remembered (MissTable: `misses` bounds its
+//    size, per-asker share and lifetime); when a record covering that address registers
+//    later, the asker gets Notify(updated) at once and is subscribed to it. A workload that
+//    is looked up before its host registered it is thus reachable one push after the
+//    Register, not after the asker's next retry.
 //  - Query with `punch`: also sends the target's host a Notify(punch) naming the requester's
 //    public endpoint (NAT traversal is for later; the message flow is in place).
 //  - tick: expires records (Notify(removed) to subscribers) and subscriptions.
@@ -39,6 +44,7 @@
 #include "common/clock.h"
 #include "common/result.h"
 #include "discovery/lighthouse_messages.h"
+#include "discovery/miss_table.h"
 #include "discovery/prefix_index.h"
 #include "discovery/record.h"
 
@@ -52,6 +58,7 @@ struct LighthouseServerOptions {
   std::size_t max_subscriptions = 200000;     // (querier, fingerprint) pairs
   std::size_t max_subscribers_per_record = 256;
   std::chrono::seconds subscription_ttl{120};  // renewed by every query
+  MissTableOptions misses;  // unanswered address queries, pushed to when the record arrives
 };
 
 // One datagram to send: destination and bytes (owned).
@@ -85,8 +92,16 @@ class LighthouseServer {
   std::size_t subscription_count() const noexcept { return subscription_count_; }
   // The stored record (endpoints include the observed one); nullptr when unknown or expired.
   const Record* find(const Fingerprint& fp) const noexcept;
+  std::size_t miss_count() const noexcept { return misses_.size(); }
   const DropCounters& drops() const noexcept { return drops_; }
   std::uint64_t drops(DropReason r) const noexcept { return drops_[std::size_t(r)]; }
+
+  struct Stats {
+    std::uint64_t queries = 0;
+    std::uint64_t misses = 0;       // address queries answered "unknown" (and remembered)
+    std::uint64_t miss_pushes = 0;  // Notify(updated) sent to an earlier asker on registration
+  };
+  const Stats& stats() const noexcept { return stats_; }
 
  private:
   struct Stored {
@@ -110,6 +125,7 @@ class LighthouseServer {
   void erase(Records::iterator it, std::vector<Outgoing>& out);
   void subscribe(const udp::Endpoint& who, const Fingerprint& fp, TimePoint now);
   void notify_updated(const Stored& s, TimePoint now, std::vector<Outgoing>& out);
+  void notify_earlier_askers(const Stored& s, TimePoint now, std::vector<Outgoing>& out);
   void record_to_wire(const Stored& s, TimePoint now, proto::discovery::Record& out) const;
   Outgoing crl_message(const udp::Endpoint& to) const;
   void drop(DropReason r) noexcept { ++drops_[std::size_t(r)]; }
@@ -121,9 +137,11 @@ class LighthouseServer {
   std::unordered_map<IpAddress, std::size_t, IpAddressHash> per_source_;
   std::unordered_map<Fingerprint, std::vector<Subscriber>, FingerprintHash> subscribers_;
   std::size_t subscription_count_ = 0;
+  MissTable misses_;
   std::uint64_t next_order_ = 1;
   Bytes revocation_list_;
   std::optional<Fingerprint> revocation_digest_;
+  Stats stats_;
   DropCounters drops_{};
 };
 

@@ -1,6 +1,8 @@
 // Fuzzes the lighthouse message decoder and both ends of the protocol: the bytes go to a
 // LighthouseServer as a request and to a LighthouseClient as a reply from its lighthouse.
 // Neither may crash, throw or grow without bound; every reply the server makes must decode.
+// Every input comes from one host, so its remembered misses (queries by address that found
+// nothing, pushed when a Register covers them) stay within the per-asker cap.
 #include <cstdint>
 
 #include "discovery/lighthouse_client.h"
@@ -17,7 +19,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static LighthouseServer server(LighthouseServerOptions{.max_records = 64,
                                                          .max_records_per_source = 16,
                                                          .max_subscriptions = 64,
-                                                         .max_subscribers_per_record = 4});
+                                                         .max_subscribers_per_record = 4,
+                                                         .misses = {.max_entries = 8,
+                                                                    .max_per_asker = 4}});
   static LighthouseClient client(
       LighthouseClientOptions{.lighthouses = {lighthouse}, .max_pending = 16,
                               .cache = {.max_records = 64}},
@@ -36,5 +40,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   a.bytes = {100, 64, 1, 1};
   (void)client.lookup_address(a);
   if (server.record_count() > 64 || client.cache().size() > 64) __builtin_trap();
+  // Remembered misses stay within their caps, and each is pushed at most once.
+  if (server.miss_count() > 4 || server.stats().miss_pushes > server.stats().misses)
+    __builtin_trap();
   return 0;
 }

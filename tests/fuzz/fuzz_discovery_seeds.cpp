@@ -83,6 +83,33 @@ int main(int argc, char** argv) {
   m.mutable_query()->set_address(std::string("\x64\x40\x01\x05", 4));
   write(msg / "query_address.bin", encode_message(m));
   m.Clear();
+  // Misses the lighthouse remembers: an IPv6 address, and one of a /32 registered next.
+  m.set_request_id(6);
+  m.mutable_query()->set_address(std::string("\xfd\x00\x00\x02", 4) + std::string(11, '\0') + "\x07");
+  write(msg / "query_address_v6.bin", encode_message(m));
+  m.Clear();
+  m.set_request_id(7);
+  m.mutable_query()->set_address(std::string("\x64\x40\x02\x07", 4));
+  write(msg / "query_address_miss.bin", encode_message(m));
+  m.Clear();
+  {
+    identity::CertificateFields wf = lf;
+    wf.name = "node-a-w7";
+    wf.kind = identity::Kind::Workload;
+    wf.networks = {*IpPrefix::parse("100.64.2.7/32")};
+    const auto workload = *identity::sign_certificate(wf, &root, key);
+    const std::vector<identity::Certificate> wchain = {workload, root};
+    auto wrec = *record_from_chain(identity::serialize_chain(wchain),
+                                   {*udp::Endpoint::parse("198.18.0.2:51820")},
+                                   now + std::chrono::seconds(60));
+    proto::discovery::Record wwire;
+    to_wire(wrec, now, wwire);
+    m.set_request_id(8);
+    *m.mutable_register_()->add_records() = wwire;
+    m.mutable_register_()->set_ttl_seconds(60);
+    write(msg / "register_after_miss.bin", encode_message(m));
+  }
+  m.Clear();
   m.set_request_id(3);
   m.mutable_query()->set_fingerprint(record.fingerprint.data(), record.fingerprint.size());
   m.mutable_query()->set_punch(true);

@@ -20,6 +20,10 @@ km_netns_test(NAME netns_policy SCRIPT ${CMAKE_CURRENT_LIST_DIR}/policy.sh
               LABELS policy TIMEOUT 240)
 km_netns_test(NAME netns_discovery_lighthouse SCRIPT ${CMAKE_CURRENT_LIST_DIR}/discovery_lighthouse.sh
               LABELS discovery TIMEOUT 200)
+# A workload minted on one host, reachable from another within 1 s: lookup first and
+# registration first, 20 trials each.
+km_netns_test(NAME netns_discovery_race SCRIPT ${CMAKE_CURRENT_LIST_DIR}/discovery_race.sh
+              LABELS discovery TIMEOUT 100)
 # The README's first command, as a newcomer runs it (build already done by the suite).
 km_netns_test(NAME netns_demo SCRIPT ${CMAKE_SOURCE_DIR}/scripts/demo.sh
               LABELS discovery cni TIMEOUT 180)
