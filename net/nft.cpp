@@ -36,8 +36,10 @@ Result<std::string> nft_output(const std::string& script) {
     if (ctx.p == nullptr) return fail("nftables: cannot create a context");
     nft_ctx_buffer_output(ctx.p);
     nft_ctx_buffer_error(ctx.p);
-    if (nft_run_cmd_from_buffer(ctx.p, script.c_str()) == 0)
-      return std::string(nft_ctx_get_output_buffer(ctx.p) ? nft_ctx_get_output_buffer(ctx.p) : "");
+    // Each get_*_buffer call hands over what was written so far and empties the buffer.
+    const bool ok = nft_run_cmd_from_buffer(ctx.p, script.c_str()) == 0;
+    const char* output = nft_ctx_get_output_buffer(ctx.p);
+    if (ok) return std::string(output ? output : "");
     last = trimmed(nft_ctx_get_error_buffer(ctx.p));
   }
   return fail("nftables: " + (last.empty() ? std::string("the command failed") : last));

@@ -23,8 +23,9 @@
 #     for p1's veth grows. Both ends of every veth have IPv6 disabled.
 #  5. The underlay neighbour sends with p1's source (rp_filter 0 on ul0): nothing reaches p2
 #     or km0, and underlay_spoofed grows.
-#  6. A TCP service on the host's 0.0.0.0: p1 cannot connect (to the underlay address nor
-#     km0's) until the operator adds tcp . PORT to host_services; the host can still ping p1.
+#  6. TCP and UDP services on the host's 0.0.0.0 (as the lighthouse port is): p1 reaches
+#     neither (at the underlay address nor km0's) until the operator adds tcp . PORT to
+#     host_services; the host can still ping p1.
 #  7. CHECK passes, and fails (code 102, naming nftables) once p1's chain is flushed; DEL of
 #     p3 removes its chain, counter and elements.
 KM_DEADLINE=${KM_DEADLINE:-110}
@@ -137,9 +138,11 @@ t_end=$(($(date +%s%N) + 5000000000))
 n=0
 while (($(date +%s%N) < t_end)); do
   send "${IP[p1]}" "${IP[p2]}" 5 crash &
+  s1=$!
   send "${IP[p1]}" "${IP[p3]}" 5 crash &
+  s2=$!
   send "${IP[p1]}" 100.64.9.9 5 crash
-  wait
+  wait "$s1" "$s2" || true
   n=$((n + 15))
 done
 sleep 0.2
@@ -154,6 +157,7 @@ log "2. keymeshd killed: $n datagrams sent in 5 s; on p2's veth $got2, on p3's v
 # ------------------------------------------------------------------ 3. restart
 rm -f "$KM_TMP/a.sock"
 : >"$KM_TMP/p2.rx"
+: >"$KM_TMP/p3.rx"
 start_keymeshd a "$KM_TMP/a.yaml" "$KM_TMP/a-2.log"
 t0=$(date +%s%N)
 ok=0
@@ -188,12 +192,12 @@ for rp in 2 0; do
   capture_stop "$CAPU"
   after=$(counter "${VETH[p1]}")
   gotu=$(pcap_count "$KM_TMP/ul-$rp.pcap")
-  log "4. all.rp_filter=$rp: p1 spoofing p2: p3 got $(grep -c "spoof$rp" "$KM_TMP/p3.rx" || true), underlay $gotu, counter ${VETH[p1]} $before -> $after"
-  ! grep -q "spoof$rp" "$KM_TMP/p3.rx" || bad "4. rp_filter=$rp: spoofed datagrams reached p3"
+  log "4. all.rp_filter=$rp: p1 spoofing p2: p3 got $(grep -c "spoof$rp" "$KM_TMP/p3.rx" 2>/dev/null || true), underlay $gotu, counter ${VETH[p1]} $before -> $after"
+  ! grep -q "spoof$rp" "$KM_TMP/p3.rx" 2>/dev/null || bad "4. rp_filter=$rp: spoofed datagrams reached p3"
   ((gotu == 0)) || bad "4. rp_filter=$rp: spoofed packets on the underlay"
   ((after >= before + 40)) || bad "4. rp_filter=$rp: counter ${VETH[p1]} went $before -> $after, want +40"
 done
-on a sysctl -qw net.ipv4.conf.all.rp_filter=0
+on a sysctl -qw net.ipv4.conf.all.rp_filter=0 "net.ipv4.conf.${VETH[p1]}.rp_filter=1"
 
 # ------------------------------------------------------------------ 5. spoofing from the underlay
 on a sysctl -qw net.ipv4.conf.ul0.rp_filter=0
@@ -220,22 +224,28 @@ for dst in 198.18.0.1 100.64.1.1; do
     bad "6. p1 reached the host's tcp/8080 on $dst without a grant"
   fi
 done
+spawn a "$KM_TMP/hostudp.log" "$KM_PY" "$PROBE" serve-udp 0.0.0.0 7000 "$KM_TMP/host.rx"
+wait_for "grep -q LISTENING '$KM_TMP/hostudp.log'" 10 0.05 || fail "6. host udp service did not start"
+send "${IP[p1]}" 198.18.0.1 10 tohost
+send "${IP[p1]}" 100.64.1.1 10 tohost
+sleep 0.3
+(($(received "$KM_TMP/host.rx") == 0)) || bad "6. p1 reached the host's udp/7000 without a grant"
 on a ping -c1 -W2 "${IP[p1]}" >/dev/null || bad "6. the host cannot ping p1 (replies to host-initiated traffic)"
-on a nft add element $T host_services "{ tcp . 8080 }"
+on a nft add element $T host_services "{ tcp . 8080 }" || bad "6. no host_services set to grant tcp/8080 in"
 in_ctr "${NS[p1]}" "$KM_PY" "$PROBE" connect "${IP[p1]}" 198.18.0.1 8080 2 >/dev/null ||
   bad "6. p1 cannot reach tcp/8080 after host_services has it"
-log "6. host tcp/8080: refused from p1 until granted (to_host $(counter to_host)), then reached; host -> p1 ping works"
+log "6. host tcp/8080 and udp/7000: refused from p1 until granted (to_host $(counter to_host)), then reached; host -> p1 ping works"
 
 # ------------------------------------------------------------------ 7. CHECK and DEL
 with_prev() { jq -c --argjson r "$2" '. + {prevResult: $r}' <<<"$1"; }
 cni CHECK "${ID[p1]}" "${NS[p1]}" "$(with_prev "$(conf p1)" "${RES[p1]}")" p1
 ((RC == 0)) || bad "7. CHECK p1: exit $RC, $OUT"
-on a nft flush chain $T "${VETH[p1]}"
+on a nft flush chain $T "${VETH[p1]}" || bad "7. p1 has no chain in $T"
 cni CHECK "${ID[p1]}" "${NS[p1]}" "$(with_prev "$(conf p1)" "${RES[p1]}")" p1
 [[ $(jq -r .code <<<"$OUT") == 102 && $OUT == *nftables* ]] || bad "7. CHECK with p1's chain flushed: $OUT"
 cni DEL "${ID[p3]}" "${NS[p3]}" "$(conf p3)" p3
 ((RC == 0)) || bad "7. DEL p3: exit $RC, $OUT"
-! on a nft list table $T | grep -q "${VETH[p3]}" || bad "7. DEL left ${VETH[p3]} in $T: $(on a nft list table $T)"
+left=$(on a nft list table $T)
+! grep -q "${VETH[p3]}" <<<"$left" || bad "7. DEL left ${VETH[p3]} in $T: $left"
 log "7. CHECK sees a flushed chain (code 102); DEL removed ${VETH[p3]}'s chain, counter and elements"
 ((BAD == 0)) || fail "$BAD guarantee(s) did not hold (KM_SOFT=1)"
-log "PASS"
