@@ -43,7 +43,7 @@ if [[ ! -x $KEYMESH_BUILD_DIR/daemon/keymeshd || ! -x $KEYMESH_BUILD_DIR/tools/k
   cmake -S "$REPO" -B "$KEYMESH_BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
   cmake --build "$KEYMESH_BUILD_DIR" -j"${KM_JOBS:-2}" --target keymeshd keymesh keymesh-cni
 fi
-for t in ip ping python3 sha256sum timeout; do
+for t in ip nft ping python3 sha256sum timeout; do
   command -v "$t" >/dev/null || { echo "missing $t: run bash scripts/install-deps.sh as root" >&2; exit 1; }
 done
 
@@ -135,7 +135,10 @@ fi
 echo "   db -> web ping:        refused by policy"
 
 say "kill -9 keymeshd on a: the refused stays refused (docs/guarantees.md)"
-stop_pid "${KM_DAEMON_PID[a]}" KILL || true
+# A default route, as real hosts have: without the edge filter, web's packets would now
+# fall through to it and leave a in clear.
+on a ip route add default via "${UL[lh]}" dev ul0
+stop_pid "${KM_DAEMON_PID[a]}" KILL 2>/dev/null || true
 unset "KM_DAEMON_PID[a]"
 wait_for "! on a ip link show km0" 5 0.05 || fail "km0 on a outlived its keymeshd"
 echo "   keymeshd on a killed; km0 went with it"
@@ -145,7 +148,7 @@ for port in 22 5432; do
   fi
 done
 dropped=$(on a nft list counter inet keymesh_edge fail_closed | awk '/packets/{print $2}')
-echo "   web -> db tcp/22 and tcp/5432: dropped by the kernel on a (counter fail_closed: $dropped packets)"
+echo "   web -> db tcp/22 and tcp/5432: $dropped packets dropped by the kernel on a (counter fail_closed)"
 rm -f "$KM_TMP/a.sock"
 start_keymeshd a "$KM_TMP/a.yaml" "$KM_TMP/a-restarted.log"
 wait_for "in_ctr web $KM_PY $PROBE connect ${CTR_IP[web]} ${CTR_IP[db]} 5432 2" 20 0.2 ||
