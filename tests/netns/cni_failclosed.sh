@@ -28,7 +28,8 @@
 #     neither (at the underlay address nor km0's) until the operator adds tcp . PORT to
 #     host_services; the host can still ping p1.
 #  7. CHECK passes, and fails (code 102, naming nftables) once p1's chain is flushed; DEL of
-#     p3 removes its chain, counter and elements.
+#     p3 removes its chain, counter and elements; GC removes those of p2 once its veth
+#     vanished without a DEL, and keeps p1's.
 KM_DEADLINE=${KM_DEADLINE:-110}
 source "$(dirname "$0")/lib.sh"
 need jq tcpdump nft ping
@@ -249,5 +250,14 @@ cni DEL "${ID[p3]}" "${NS[p3]}" "$(conf p3)" p3
 ((RC == 0)) || bad "7. DEL p3: exit $RC, $OUT"
 left=$(on a nft list table $T)
 ! grep -q "${VETH[p3]}" <<<"$left" || bad "7. DEL left ${VETH[p3]} in $T: $left"
-log "7. CHECK sees a flushed chain (code 102); DEL removed ${VETH[p3]}'s chain, counter and elements"
+# A veth that vanished without DEL (a crash between steps): GC removes its filter objects.
+on a ip link del "${VETH[p2]}"
+gc_conf=$(printf '{"cniVersion":"1.1.0","name":"%s","type":"keymesh","socket":"%s","cni.dev/valid-attachments":[{"containerID":"%s","ifname":"eth0"},{"containerID":"%s","ifname":"eth0"}]}' \
+  "$NET" "$KM_TMP/a.sock" "${ID[p1]}" "${ID[p2]}")
+cni GC "" "" "$gc_conf" gc
+((RC == 0)) || bad "7. GC: exit $RC, $OUT"
+left=$(on a nft list table $T)
+! grep -q "${VETH[p2]}" <<<"$left" || bad "7. GC left the vanished ${VETH[p2]} in $T: $left"
+grep -q "${VETH[p1]}" <<<"$left" || bad "7. GC removed p1's (valid, present) ${VETH[p1]} from $T"
+log "7. CHECK sees a flushed chain (code 102); DEL removed ${VETH[p3]}'s chain, counter and elements; GC those of a vanished veth"
 ((BAD == 0)) || fail "$BAD guarantee(s) did not hold (KM_SOFT=1)"
