@@ -195,7 +195,6 @@ proto::Reply Daemon::Impl::workload_gc(const proto::WorkloadGcRequest& r) {
   // Set the reply's kind even when nothing goes: the client tells replies apart by it.
   reply.mutable_workload_gc();
   if (!workloads) return reply;
-  reply.mutable_workload_gc();  // the reply kind, also when nothing is removed
   std::set<node::Attachment> keep;
   for (const auto& a : r.keep()) keep.insert({a.container_id(), a.ifname()});
   const std::string door = r.front_door().empty() ? std::string(node::kFrontDoorCni)
