@@ -1,8 +1,8 @@
 // ADD: 1. open the container's netns and make sure CNI_IFNAME is free there;
 //      2. ask keymeshd for the workload (identity, address, gateway, MTU, TUN);
 //      3. create the veth pair (container end under its final name);
-//      4. container side: address, link up, default route via the gateway;
-//      5. host side: sysctls, /32 route, table 7300 into the TUN, rule;
+//      4. container side: address, link up, default route via the gateway, no IPv6;
+//      5. host side: sysctls, edge filter (nftables), /32 route, table 7300 into the TUN, rule;
 //      6. print the result.
 // Each step registers its undo; a failure anywhere runs them in reverse, so a failed ADD
 // leaves no veth, no rule and no workload in keymeshd. When keymeshd dies during the ADD, its
@@ -153,6 +153,8 @@ CniResult<std::string> cmd_add(const Context& ctx) {
   if (auto r = failpoint(ctx, "veth"); !r) return std::unexpected(r.error());
 
   // 4. Container side.
+  // (IPv6 off before the link comes up, so not even a router solicitation leaves.)
+  if (auto r = disable_container_ipv6(*ns, env.ifname); !r) return setup_failed(r.error());
   if (auto r = setup_container_side(*container, {env.ifname, *address, *gateway}); !r)
     return setup_failed(r.error());
   if (auto r = failpoint(ctx, "container"); !r) return std::unexpected(r.error());

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 
+#include "cni/edge_filter.h"
 #include "cni/sysctl.h"
 #include "common/log.h"
 
@@ -26,9 +27,10 @@ struct Setting {
 };
 constexpr Setting kHostVethSettings[] = {
     {"ipv4/conf", "forwarding", "1"},    // route the workload's packets into km0
-    {"ipv4/conf", "rp_filter", "1"},     // strict: only the workload's own source address
+    {"ipv4/conf", "rp_filter", "1"},     // strict (the edge filter holds without it)
     {"ipv4/conf", "proxy_arp", "1"},     // answer ARP for the link-local gateway
     {"ipv4/neigh", "proxy_delay", "0"},  // ... at once, not after up to 0.8 s
+    {"ipv6/conf", "disable_ipv6", "1"},  // no IPv6 on the host end: nothing to route around km0
 };
 
 IpPrefix default_v4() {
@@ -114,10 +116,8 @@ Result<void> setup_host_side(net::Netlink& host, const HostPlumbing& p) {
 
   for (const auto& s : kHostVethSettings)
     if (auto r = write_sysctl(sysctl_key(s.dir, p.host_ifname, s.leaf), s.value); !r) return r;
-  // The kernel applies the larger of conf/all and conf/<if>: "all" = 2 makes it loose.
-  if (auto all = read_sysctl("net/ipv4/conf/all/rp_filter"); all && *all == "2")
-    spdlog::warn("net.ipv4.conf.all.rp_filter=2 (loose) overrides strict reverse-path "
-                 "filtering on {}: workloads can spoof each other's addresses", p.host_ifname);
+  // Before the link is up, so that no packet of the workload ever passes unfiltered.
+  if (auto r = install_edge_filter({p.host_ifname, p.address, p.tun_ifname}); !r) return r;
   if (auto r = host.set_up((*veth)->index); !r) return r;
 
   net::RouteSpec to_workload;
@@ -146,6 +146,8 @@ Result<void> route_into_tun(net::Netlink& host, std::string_view tun_ifname) {
 }
 
 Result<void> teardown_host_side(net::Netlink& host, std::string_view host_ifname) {
+  // A failure here is reported at the end, after the rest is gone: the veth must go anyway.
+  auto filter = remove_edge_filter(host_ifname);
   auto rules = host.rules(AF_INET);
   if (!rules) return std::unexpected(rules.error());
   for (const auto& rule : *rules) {
@@ -162,7 +164,7 @@ Result<void> teardown_host_side(net::Netlink& host, std::string_view host_ifname
                   ", not a keymesh veth");
     if (auto r = host.delete_link((*link)->index); !r) return r;
   }
-  return {};
+  return filter;
 }
 
 std::vector<std::string> check_host_side(net::Netlink& host, const HostPlumbing& p) {
@@ -195,6 +197,9 @@ std::vector<std::string> check_host_side(net::Netlink& host, const HostPlumbing&
                        p.address.to_string() + " iif " + p.host_ifname + " lookup " +
                        std::to_string(kWorkloadTable) + " is missing");
 
+  for (auto& problem : check_edge_filter({p.host_ifname, p.address, p.tun_ifname}))
+    problems.push_back(std::move(problem));
+
   auto tun = host.link(p.tun_ifname);
   if (!tun || !*tun) {
     problems.push_back("keymeshd's interface " + p.tun_ifname + " is missing");
@@ -222,6 +227,14 @@ Result<void> setup_container_side(net::Netlink& container, const ContainerPlumbi
   def.oif = (*link)->index;
   def.onlink = true;  // the gateway is in no subnet of the container's
   return container.add_route(def, /*replace=*/true);
+}
+
+Result<void> disable_container_ipv6(const net::Netns& container, std::string_view ifname) {
+  const std::string key = sysctl_key("ipv6/conf", ifname, "disable_ipv6");
+  auto scope = net::NetnsScope::enter(container);
+  if (!scope) return std::unexpected(scope.error());
+  if (!read_sysctl(key)) return {};  // no IPv6 in this kernel or namespace
+  return write_sysctl(key, "1");
 }
 
 std::vector<std::string> check_container_side(net::Netlink& container, const ContainerPlumbing& p) {
@@ -270,6 +283,15 @@ Result<int> remove_orphan_rules(net::Netlink& host) {
     if (!link) return std::unexpected(link.error());
     if (*link) continue;
     if (auto r = host.delete_rule(rule); !r) return std::unexpected(r.error());
+    ++removed;
+  }
+  auto filtered = filtered_veths();
+  if (!filtered) return std::unexpected(filtered.error());
+  for (const auto& veth : *filtered) {
+    auto link = host.link(veth);
+    if (!link) return std::unexpected(link.error());
+    if (*link) continue;
+    if (auto r = remove_edge_filter(veth); !r) return std::unexpected(r.error());
     ++removed;
   }
   return removed;

@@ -9,8 +9,10 @@
 // The container's only route is a default route to a link-local gateway that nobody owns:
 // the host veth answers its ARP by proxy, so every packet the workload sends reaches the
 // host, where the rule sends it into km0 (keymeshd polices it, also when the destination
-// is on the same host). Replies come out of km0 and follow the /32 route back. Strict
-// reverse-path filtering on the host veth drops packets with any other source address.
+// is on the same host). Replies come out of km0 and follow the /32 route back. The edge
+// filter (cni/edge_filter.h, nftables) drops any other source address, anything the host
+// would forward elsewhere than km0 (keymeshd down: km0 gone), anything reaching the veth
+// around km0, and new connections to the host itself; docs/guarantees.md.
 //
 // Functions here act through the Netlink sockets they are given; the host-side ones also
 // write /proc/sys, so the calling thread must be in the host's network namespace.
@@ -71,9 +73,9 @@ struct HostPlumbing {
   std::string tun_ifname;   // keymeshd's TUN
 };
 
-// Sysctls and link up on the host veth, the /32 route, route_into_tun, and the rule. Each
-// step is idempotent. On failure the caller removes the veth and calls teardown_host_side
-// (which removes the rule).
+// Sysctls, the edge filter and link up on the host veth, the /32 route, route_into_tun, and
+// the rule. Each step is idempotent. On failure the caller removes the veth and calls
+// teardown_host_side (which removes the rule and the edge filter).
 Result<void> setup_host_side(net::Netlink& host, const HostPlumbing& plumbing);
 
 // Table kWorkloadTable's default route into the TUN (created or replaced) and forwarding on
@@ -81,8 +83,8 @@ Result<void> setup_host_side(net::Netlink& host, const HostPlumbing& plumbing);
 // a TUN vanish with it and a restarted keymeshd has a new one.
 Result<void> route_into_tun(net::Netlink& host, std::string_view tun_ifname);
 
-// Removes every kWorkloadTable rule with iif `host_ifname` and the veth itself (its peer
-// and its routes go with it). Absent pieces are not errors.
+// Removes the veth's edge filter objects, every kWorkloadTable rule with iif `host_ifname`
+// and the veth itself (its peer and its routes go with it). Absent pieces are not errors.
 Result<void> teardown_host_side(net::Netlink& host, std::string_view host_ifname);
 
 // What differs from setup_host_side's result; empty when all is in place.
@@ -96,6 +98,10 @@ struct ContainerPlumbing {
 
 // Address, link up and the onlink default route via the gateway.
 Result<void> setup_container_side(net::Netlink& container, const ContainerPlumbing& plumbing);
+
+// net.ipv6.conf.<ifname>.disable_ipv6=1 inside `container` (enters it for the write): the
+// workload sends no IPv6 at all, not even link-local. A kernel without IPv6 is fine.
+Result<void> disable_container_ipv6(const net::Netns& container, std::string_view ifname);
 std::vector<std::string> check_container_side(net::Netlink& container,
                                               const ContainerPlumbing& plumbing);
 
@@ -106,7 +112,8 @@ struct TaggedLink {
 };
 Result<std::vector<TaggedLink>> tagged_links(net::Netlink& host);
 
-// kWorkloadTable rules whose iif no longer exists (left by a crash between steps).
+// kWorkloadTable rules and edge filter objects whose veth no longer exists (left by a crash
+// between steps); returns how many went.
 Result<int> remove_orphan_rules(net::Netlink& host);
 
 }  // namespace keymesh::cni

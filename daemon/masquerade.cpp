@@ -1,12 +1,12 @@
 #include "daemon/masquerade.h"
 
-#include <nftables/libnftables.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 
 #include "daemon/tunnel.h"
+#include "net/nft.h"
 
 namespace keymesh::daemon {
 
@@ -45,31 +45,13 @@ std::string masquerade_ruleset(std::string_view interface, const IpAddress& to,
          "}\n";
 }
 
-Result<void> run_nft(const std::string& script) {
-  struct Ctx {
-    nft_ctx* p = nft_ctx_new(NFT_CTX_DEFAULT);
-    ~Ctx() {
-      if (p) nft_ctx_free(p);
-    }
-  } ctx;
-  if (ctx.p == nullptr) return fail("nftables: cannot create a context");
-  nft_ctx_buffer_output(ctx.p);
-  nft_ctx_buffer_error(ctx.p);
-  if (nft_run_cmd_from_buffer(ctx.p, script.c_str()) != 0) {
-    std::string err = nft_ctx_get_error_buffer(ctx.p) ? nft_ctx_get_error_buffer(ctx.p) : "";
-    while (!err.empty() && (err.back() == '\n' || err.back() == ' ')) err.pop_back();
-    return fail("nftables: " + (err.empty() ? std::string("the command failed") : err));
-  }
-  return {};
-}
-
 Result<std::unique_ptr<Masquerade>> Masquerade::start(std::string interface, IpAddress to,
                                                       std::vector<IpPrefix> sources) {
   if (!plain_interface_name(interface))
     return fail("masquerade: interface name " + interface +
                 " has characters nft would misread (use letters, digits, '-', '_', '.')");
   if (sources.empty() || to.family != AF_INET) return fail("masquerade: nothing to install");
-  if (auto r = run_nft(masquerade_ruleset(interface, to, sources)); !r)
+  if (auto r = net::run_nft(masquerade_ruleset(interface, to, sources)); !r)
     return fail("masquerade: " + r.error().message);
   std::string list;
   for (const auto& s : sources) list += (list.empty() ? "" : ", ") + s.to_string();
@@ -79,7 +61,7 @@ Result<std::unique_ptr<Masquerade>> Masquerade::start(std::string interface, IpA
 }
 
 Masquerade::~Masquerade() {
-  if (auto r = run_nft(delete_script()); !r)
+  if (auto r = net::run_nft(delete_script()); !r)
     spdlog::error("masquerade: could not delete table ip {}: {}", kMasqueradeTable,
                   r.error().message);
   else

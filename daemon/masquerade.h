@@ -49,9 +49,6 @@ class Masquerade {
   IpAddress to_;
 };
 
-// Runs one nft script through libnftables; the error is nft's own text.
-Result<void> run_nft(const std::string& script);
-
 // The composition root's entry (config `masquerade:` non-empty): the address is the first
 // IPv4 address of interface.addresses, which a certified local identity must cover.
 struct Config;

@@ -16,7 +16,9 @@
 #    certificate minted by its host's node CA;
 # 4. the policy "web may reach db on tcp/5432 (and ping it)": web reaches db:5432 across
 #    the encrypted overlay; web -> db:22 and db -> web are refused, and the audit log says so;
-# 5. prints keymesh status and the audit lines, then removes everything (unless --keep).
+# 5. kill -9 keymeshd on a: web's packets are dropped by the kernel, not sent around it; a's
+#    keymeshd started again: web -> db:5432 connects again, web -> db:22 is still refused;
+# 6. prints keymesh status and the audit lines, then removes everything (unless --keep).
 set -euo pipefail
 
 KEEP=0
@@ -41,7 +43,7 @@ if [[ ! -x $KEYMESH_BUILD_DIR/daemon/keymeshd || ! -x $KEYMESH_BUILD_DIR/tools/k
   cmake -S "$REPO" -B "$KEYMESH_BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
   cmake --build "$KEYMESH_BUILD_DIR" -j"${KM_JOBS:-2}" --target keymeshd keymesh keymesh-cni
 fi
-for t in ip ping python3 sha256sum timeout; do
+for t in ip nft ping python3 sha256sum timeout; do
   command -v "$t" >/dev/null || { echo "missing $t: run bash scripts/install-deps.sh as root" >&2; exit 1; }
 done
 
@@ -132,6 +134,31 @@ if in_ctr db ping -c2 -W1 "${CTR_IP[web]}" >/dev/null 2>&1; then
 fi
 echo "   db -> web ping:        refused by policy"
 
+say "kill -9 keymeshd on a: the refused stays refused (docs/guarantees.md)"
+# A default route, as real hosts have: without the edge filter, web's packets would now
+# fall through to it and leave a in clear.
+on a ip route add default via "${UL[lh]}" dev ul0
+stop_pid "${KM_DAEMON_PID[a]}" KILL 2>/dev/null || true
+unset "KM_DAEMON_PID[a]"
+wait_for "! on a ip link show km0" 5 0.05 || fail "km0 on a outlived its keymeshd"
+echo "   keymeshd on a killed; km0 went with it"
+for port in 22 5432; do
+  if in_ctr web "$KM_PY" "$PROBE" connect "${CTR_IP[web]}" "${CTR_IP[db]}" "$port" 2 >/dev/null; then
+    fail "web -> db tcp/$port connected while a's keymeshd was dead"
+  fi
+done
+dropped=$(on a nft list counter inet keymesh_edge fail_closed | awk '/packets/{print $2}')
+echo "   web -> db tcp/22 and tcp/5432: $dropped packets dropped by the kernel on a (counter fail_closed)"
+rm -f "$KM_TMP/a.sock"
+start_keymeshd a "$KM_TMP/a.yaml" "$KM_TMP/a-restarted.log"
+wait_for "in_ctr web $KM_PY $PROBE connect ${CTR_IP[web]} ${CTR_IP[db]} 5432 2" 20 0.2 ||
+  fail "web -> db tcp/5432 did not come back after a's keymeshd restarted"
+echo "   keymeshd on a started again: web -> db tcp/5432 connects, nothing re-attached"
+if in_ctr web "$KM_PY" "$PROBE" connect "${CTR_IP[web]}" "${CTR_IP[db]}" 22 2 >/dev/null; then
+  fail "web -> db tcp/22 connected after the restart"
+fi
+echo "   web -> db tcp/22:      still refused"
+
 say "keymesh status on a"
 timeout 5 "$KM" status --socket "$KM_TMP/a.sock" 2>&1 | sed 's/^/   /' || echo "   (status failed)"
 
@@ -146,6 +173,8 @@ echo "   - a and b had no peer list: they registered with the lighthouse and fou
 echo "   - each container got its own workload certificate from its host's node CA"
 echo "   - web reached db on tcp/5432 across the encrypted overlay; tcp/22 and db -> web were"
 echo "     refused, and every decision is an audit line naming both identities"
+echo "   - with keymeshd on a killed, the kernel dropped web's packets (nftables edge filter"
+echo "     installed by keymesh-cni); restarted, the granted came back and tcp/22 stayed refused"
 echo "   - look around (with --keep): keymesh status, keymesh identity list, keymesh audit tail"
 
 if ((KEEP)); then

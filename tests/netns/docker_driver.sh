@@ -23,11 +23,15 @@
 #     tcp/8080; db1 cannot reach web1 (denied, and audited).
 #  3. keymeshd restarts: the containers keep address and identity, allowed traffic works
 #     again, denied stays denied, and a new container joins a network created before.
+#  3b. kill -9 keymeshd: for 5 s web1 -> db1 (allowed) and db1 -> web1 (denied) both fail and
+#     no TCP reaches either container's veth (the edge filter drops them, counter fail_closed);
+#     keymeshd started again: web1 -> db1 works without re-creating anything, db1 -> web1
+#     stays refused.
 #  4. dockerd restarts: its containers stop and their endpoints go; db1 (--restart always)
 #     comes back, and a new container on webnet reaches it.
 #  5. docker rm + docker network rm: no tagged veth, no rule, no /32 route and no workload
 #     identity is left.
-KM_DEADLINE=${KM_DEADLINE:-115}
+KM_DEADLINE=${KM_DEADLINE:-140}
 source "$(dirname "$0")/lib.sh"
 need dockerd docker jq busybox
 RUNTIMES=${KM_RUNTIMES_DIR:-$KM_REPO/tests/runtimes}
@@ -178,6 +182,40 @@ page=$(timeout 60 docker run --rm --network webnet "$IMAGE" timeout 3 wget -O - 
   fail "a new container on webnet (created before the restart) cannot reach db1"
 [[ $page == db-ok ]] || fail "new container got \"$page\""
 log "3. keymeshd restarted: same addresses and identities, policy holds, new container joins"
+
+# ------------------------------------------------------------------ 3b. kill -9 keymeshd
+fail_closed() {  # packets the edge filter refused to forward out of a workload veth
+  on node nft -j list counter inet keymesh_edge fail_closed 2>/dev/null |
+    jq '[.nftables[] | select(.counter) | .counter.packets][0]' || echo 0
+}
+fc_before=$(fail_closed)
+CAPS=()
+for v in $(tagged_veths); do
+  capture_start node "$v" "$KM_TMP/$v.pcap" -Q out tcp port 8080
+  CAPS+=("$KM_LAST_PID")
+done
+stop_pid "${KM_DAEMON_PID[node]}" KILL || true
+unset "KM_DAEMON_PID[node]"
+wait_for "! on node ip link show km0" 5 0.05 || fail "3b. km0 still there after kill -9"
+t_end=$(($(date +%s) + 5))
+while (($(date +%s) < t_end)); do
+  if page=$(fetch web1 "http://$DB:8080/"); then fail "3b. keymeshd dead, web1 still fetched db1's page"; fi
+  if page=$(fetch db1 "http://$WEB:8080/"); then fail "3b. keymeshd dead, db1 fetched web1's page"; fi
+done
+for c in "${CAPS[@]}"; do capture_stop "$c"; done
+for v in $(tagged_veths); do
+  n=$(pcap_count "$KM_TMP/$v.pcap")
+  ((n == 0)) || fail "3b. keymeshd dead: $n TCP packets reached a container through $v"
+done
+fc_after=$(fail_closed)
+((fc_after > fc_before)) || fail "3b. fail_closed counter did not grow ($fc_before -> $fc_after)"
+rm -f "$KM_TMP/node.sock"
+start_keymeshd node "$KM_TMP/node.yaml" "$KM_TMP/node-3.log"
+t0=$(date +%s%N)
+wait_for "fetch web1 http://$DB:8080/" 10 0.1 || fail "3b. web1 -> db1 did not come back after keymeshd restarted"
+ms=$((($(date +%s%N) - t0) / 1000000))
+if page=$(fetch db1 "http://$WEB:8080/"); then fail "3b. after the restart db1 fetched web1's page"; fi
+log "3b. kill -9 keymeshd: 5 s with nothing delivered (fail_closed $fc_before -> $fc_after); restarted: web1 -> db1 back after $ms ms, db1 -> web1 refused"
 
 # ------------------------------------------------------------------ 4. dockerd restarts
 stop_dockerd

@@ -18,3 +18,7 @@ km_unit_test(NAME cni_manifests
              LIBS km_cni km_policy yaml-cpp
              LABELS cni)
 target_compile_definitions(cni_manifests PRIVATE KEYMESH_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
+km_unit_test(NAME cni_edge_filter
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/cni_edge_filter_test.cpp
+             LIBS km_attach
+             LABELS cni)

@@ -1,0 +1,58 @@
+// The edge filter: nftables state that keeps every workload packet inside keymesh, whatever
+// keymeshd is doing (docs/guarantees.md). keymesh-cni installs it at ADD and the Docker
+// driver at Join, through setup_host_side (cni/attach.h); it needs no daemon to work and
+// survives keymeshd's restarts and crashes.
+//
+//   table inet keymesh_edge
+//     set veths            workload host veths (one element per attachment)
+//     map ingress          veth -> jump <veth>
+//     chain <veth>         ip saddr <its address> accept; counter <veth> drop
+//                          (its own IPv4 source only: no spoofing, no IPv6, counted per veth)
+//     chain prerouting     raw: iifname vmap @ingress;
+//                          from anywhere but a veth, the TUN or lo with a source that routes
+//                          to a veth: counter underlay_spoofed drop
+//     chain forward        from a veth to anything but the TUN: counter fail_closed drop
+//                          to a veth from anything but the TUN: counter bypass drop
+//     chain input          from a veth: established/related accept; @host_services accept;
+//                          counter to_host drop
+//     set host_services    (protocol . port) a workload may open on its host; empty unless
+//                          the operator adds elements (`nft add element ...`)
+//
+// The per-veth objects are added and removed in one transaction each; the shared chains are
+// rewritten (same text) by every install, so concurrent ADDs agree. Nothing here depends on
+// the TUN existing: with keymeshd gone its name matches no packet, and "fail_closed" drops.
+// The calling thread must be in the host's network namespace.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/ip.h"
+#include "common/result.h"
+
+namespace keymesh::cni {
+
+inline constexpr std::string_view kEdgeTable = "keymesh_edge";  // family inet
+
+struct EdgeFilterSpec {
+  std::string host_ifname;
+  IpPrefix address;  // the workload's IPv4 /32
+  std::string tun_ifname;
+};
+
+// The nft scripts, pure text (for tests and the docs).
+std::string edge_filter_script(const EdgeFilterSpec& spec);
+std::string edge_filter_removal_script(std::string_view host_ifname);
+
+// Idempotent: installing twice, or removing what is not there, is not an error.
+Result<void> install_edge_filter(const EdgeFilterSpec& spec);
+Result<void> remove_edge_filter(std::string_view host_ifname);
+
+// The veths the filter holds (elements of `veths`); empty when there is no table.
+Result<std::vector<std::string>> filtered_veths();
+
+// What differs from install_edge_filter's result; empty when all is in place.
+std::vector<std::string> check_edge_filter(const EdgeFilterSpec& spec);
+
+}  // namespace keymesh::cni
