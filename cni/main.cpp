@@ -1,6 +1,6 @@
 // keymesh-cni: the CNI plugin (installed as "keymesh" in the runtime's CNI bin dir, since a
 // conflist names plugins by "type"). Everything happens in dispatcher.cpp; this is the one
-// place exceptions are caught (STYLE.md habit 7), where they become a CNI error.
+// place exceptions are caught (docs/style.md habit 7), where they become a CNI error.
 #include <unistd.h>
 
 #include <cstdlib>

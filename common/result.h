@@ -1,4 +1,4 @@
-// Result type for the control path (STYLE.md habit 7): std::expected with a module error.
+// Result type for the control path (docs/style.md habit 7): std::expected with a module error.
 // The packet path does not use this; it returns enums and counts drops instead.
 #pragma once
 

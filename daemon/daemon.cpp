@@ -19,7 +19,7 @@ constexpr std::size_t kPumpBudget = 256;
 constexpr std::uint64_t kTickMillis = 50;
 // How often site routes follow the remote identities the tunnel learned (routes.h).
 constexpr std::uint64_t kRoutesSyncMillis = 250;
-// IPv4 + UDP + WireGuard data overhead; IPv6 would be 80 (DESIGN.md §4). We default to the
+// IPv4 + UDP + WireGuard data overhead; IPv6 would be 80 (docs/architecture.md). We default to the
 // larger so the same MTU works over either underlay.
 constexpr int kOverlayOverhead = 80;
 }  // namespace

@@ -1,4 +1,4 @@
-// Daemon: the composition root (STYLE.md habit 12). Builds, in order: TUN device and its
+// Daemon: the composition root (docs/style.md habit 12). Builds, in order: TUN device and its
 // addresses and routes, UDP socket, Tunnel, libuv event sources (device, socket, tick timer,
 // signals), control server. Tears down in reverse. No globals.
 #pragma once

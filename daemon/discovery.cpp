@@ -1,4 +1,4 @@
-// Discovery in keymeshd (DESIGN.md §5, docs/discovery.md): where can the identity behind an
+// Discovery in keymeshd (docs/architecture.md, docs/discovery.md): where can the identity behind an
 // overlay address be reached? Backends (static file, lighthouses, etcd) sit behind one
 // DirectorySet. The daemon
 //  - publishes a record (certificate chain + underlay endpoints) for every certified local

@@ -1,4 +1,4 @@
-// The Docker remote network driver and IPAM driver (DESIGN.md §6, docs/docker.md):
+// The Docker remote network driver and IPAM driver (docs/architecture.md, docs/docker.md):
 //
 //   docker network create -d keymesh --ipam-driver keymesh -o keymesh.groups=web net1
 //   docker run --network net1 ...

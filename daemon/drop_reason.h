@@ -1,5 +1,5 @@
 // Every packet the daemon drops goes through one of these reasons and bumps its counter
-// (STYLE.md habit 6). Names are stable: they appear in `keymesh status` and metrics.
+// (docs/style.md habit 6). Names are stable: they appear in `keymesh status` and metrics.
 #pragma once
 
 #include <array>

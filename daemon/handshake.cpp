@@ -97,7 +97,7 @@ bool Tunnel::cookie_demanded(crypto::CookieChecker& checker, std::span<std::uint
 
 void Tunnel::receive_initiation(std::span<std::uint8_t> msg, const udp::Endpoint& from) noexcept {
   // Plain WireGuard initiations are for the identity that accepts raw-key peers (the host
-  // key); workload identities speak only the keymesh variant (DESIGN.md §1).
+  // key); workload identities speak only the keymesh variant (docs/architecture.md).
   LocalIdentity& local = *host_;
   if (!local.cookie_checker.check_mac1(msg)) return drop(DropReason::Mac1Invalid);
   const auto* init = reinterpret_cast<const crypto::MessageInitiation*>(msg.data());

@@ -2,7 +2,7 @@
 // remote identities it knows how to reach.
 //
 // A local identity is a static X25519 key plus, usually, a certificate chain that names it,
-// its overlay networks and groups (DESIGN.md §2). The host's own key (config
+// its overlay networks and groups (docs/architecture.md). The host's own key (config
 // `private_key_file`) is one; every workload the CNI plugin or the Docker driver attaches
 // is another. A remote identity is what a validated certificate chain says about a peer's
 // key, or, for raw-key WireGuard peers, what the config says.

@@ -1,4 +1,4 @@
-// NAT traversal (DESIGN.md §5, issue 8): how two daemons behind NAT routers reach each other
+// NAT traversal (docs/architecture.md, issue 8): how two daemons behind NAT routers reach each other
 // directly, with the lighthouse as the go-between.
 //
 //  1. Observed endpoint: the lighthouse reports the underlay endpoint it sees this node come

@@ -1,4 +1,4 @@
-// Identities, paths and the decisions about them (DESIGN.md §2-3).
+// Identities, paths and the decisions about them (docs/architecture.md).
 //
 // A path (one local identity <-> one certified remote identity) is opened by the first packet
 // that needs it, or by a valid initiation, and only while policy grants some traffic between

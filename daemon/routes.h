@@ -1,5 +1,5 @@
 // Site routes: kernel routes via the overlay interface for the networks of remote identities
-// (a gateway's site subnets, DESIGN.md §5) that the interface's own prefixes do not cover.
+// (a gateway's site subnets, docs/architecture.md) that the interface's own prefixes do not cover.
 // Inside km0 the tunnel already routes by longest prefix; these routes are what brings a
 // packet from the host (or from a LAN the host forwards for) to km0 in the first place.
 //

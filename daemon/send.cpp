@@ -154,7 +154,7 @@ void Tunnel::retry_unrouted() noexcept {
 
 void Tunnel::deliver_local(LocalIdentity& from, LocalIdentity& to,
                            std::span<const std::uint8_t> packet) noexcept {
-  // Same-host traffic between two workloads gets the same check as any other (DESIGN.md §3):
+  // Same-host traffic between two workloads gets the same check as any other (docs/architecture.md):
   // one tracker per pair, created on first use, from policy compiled for both directions.
   if (&from == &to) return drop(DropReason::NoRoute);  // the kernel routes these itself
   const bool forward = &from < &to;

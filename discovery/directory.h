@@ -1,5 +1,5 @@
 // discovery::Directory: where can identity X or overlay address Y be reached now?
-// (DESIGN.md §5.) One interface over every backend:
+// (docs/architecture.md.) One interface over every backend:
 //   MemoryDirectory    (memory_directory.h)  the cache each backend fills; records expire
 //   StaticDirectory    (static_directory.h)  a YAML file, reloadable
 //   LighthouseClient   (lighthouse_client.h) asks lighthouses inside the overlay

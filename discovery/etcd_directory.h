@@ -1,4 +1,4 @@
-// EtcdDirectory: discovery through etcd v3 (DESIGN.md §5), for clusters that outgrow one
+// EtcdDirectory: discovery through etcd v3 (docs/architecture.md), for clusters that outgrow one
 // lighthouse. Talks to etcd's v3 JSON gateway over HTTP (/v3/kv/txn, /v3/kv/range,
 // /v3/kv/deleterange, /v3/watch, /v3/lease/grant|keepalive|revoke) with libcurl.
 //

@@ -1,4 +1,4 @@
-// discovery::Record: where one identity can be reached now (DESIGN.md §5), and its wire form
+// discovery::Record: where one identity can be reached now (docs/architecture.md), and its wire form
 // (proto/discovery.proto, shared by the lighthouse protocol and the etcd backend).
 //
 // A record is UNTRUSTED. Its name, key and networks are read from the leaf certificate

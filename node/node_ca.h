@@ -1,6 +1,6 @@
 // The node CA: the CA certificate the root issued to this host (constrained to the node's
 // overlay range, a name pattern and a maximum lifetime) and its Ed25519 key. keymeshd uses it
-// to mint short-lived workload certificates for the containers it attaches (DESIGN.md §2).
+// to mint short-lived workload certificates for the containers it attaches (docs/architecture.md).
 //
 // Ownership: NodeCa owns its certificates and its key (a wiping CaKey). It is an immutable
 // value after loading; mint/issue are const and keep no state, so any thread may call them.

@@ -5,7 +5,7 @@
 #include "tools/commands.h"
 
 int main(int argc, char** argv) {
-  // The one place exceptions are caught (STYLE.md habit 7): CLI11 and the standard library
+  // The one place exceptions are caught (docs/style.md habit 7): CLI11 and the standard library
   // may throw; commands themselves return errors.
   try {
     CLI::App app{"Manage keymesh keys, certificates and query keymeshd", "keymesh"};

@@ -109,7 +109,7 @@ Result<std::unique_ptr<SocketBind>> SocketBind::open(std::uint16_t port, int buf
 
   set_buffer(o.fd, SO_RCVBUFFORCE, SO_RCVBUF, buffer_bytes);
   set_buffer(o.fd, SO_SNDBUFFORCE, SO_SNDBUF, buffer_bytes);
-  // Never fragment silently (DESIGN.md §4): DF on every datagram, and a datagram over the
+  // Never fragment silently (docs/architecture.md): DF on every datagram, and a datagram over the
   // known path MTU is refused with EMSGSIZE, which flush() counts (too_big) and the tunnel
   // reports as path_mtu_exceeded. Both levels: a dual-stack socket sends IPv4 too.
   if (options.dont_fragment) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # interop_wireguard_go.sh - keymeshd and Debian's stock wireguard-go complete handshakes and
-# carry traffic in both roles (the acceptance test for the crypto, DESIGN.md section 1).
+# carry traffic in both roles (the acceptance test for the crypto, docs/architecture.md).
 #
 #   ns km-interop_wireguard_go-<pid>-a              ns km-interop_wireguard_go-<pid>-b
 #   +-----------------------------+                 +--------------------------------+

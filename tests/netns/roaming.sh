@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # roaming.sh - a peer whose underlay address changes keeps its tunnel: the latest
-# authenticated packet's source becomes the endpoint (DESIGN.md section 5, as in WireGuard).
+# authenticated packet's source becomes the endpoint (docs/architecture.md, as in WireGuard).
 #
 #   ns km-roaming-<pid>-a                          ns km-roaming-<pid>-b
 #   +----------------------------+                 +-------------------------------------+

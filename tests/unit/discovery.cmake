@@ -1,4 +1,4 @@
-# Discovery (DESIGN.md §5): in-memory directory, static file, lighthouse protocol (server and
+# Discovery (docs/architecture.md): in-memory directory, static file, lighthouse protocol (server and
 # client in one process, and over the UDP transport on 127.0.0.x). km_discovery is defined in
 # discovery/CMakeLists.txt; the etcd backend's test is tests/netns/discovery.cmake.
 foreach(concept directory static lighthouse transport)
