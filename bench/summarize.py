@@ -8,11 +8,13 @@ Per mode: median [min-max] over the run's rounds of every metric. Per round: the
 keymesh (and of each NAME@PATH mode) to the other modes, then median [min-max] of those
 ratios. Ratios are never formed between different runs. Rows with an "error" field are left
 out and listed. Rows written by the harness this one replaced (keys tcpN_*, *_ovl_cpu_*,
-rss_peak_kb_*) are read too, so older result files print the same way.
+rss_peak_kb_*, Gbit per overlay CPU-second) are read too, so older result files print the
+same way.
 """
 import difflib
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -53,6 +55,14 @@ def normalize(row):
     for old, new in ALIASES.items():
         if old in row and new not in row:
             row[new] = row[old]
+    # The earlier harness stored Gbit carried per overlay CPU-second; per packet of MTU - 52
+    # payload bytes that is the same figure inverted.
+    per_cpu_s = row.get("tcp1_gbit_per_ovl_cpu_s")
+    if isinstance(per_cpu_s, (int, float)) and per_cpu_s > 0 and "tcp1_cpu_us_per_pkt" not in row:
+        m = re.search(r"\bmtu=(\d+)", str(row.get("config", "")))
+        mtu = int(m.group(1)) if m else 1420
+        row["tcp1_cpu_us_per_pkt"] = 1e6 * 8 * (mtu - 52) / (per_cpu_s * 1e9)
+        row.setdefault("mtu", mtu)
     for side in ("a", "b"):
         kb = row.get(f"rss_kb_{side}")
         if isinstance(kb, (int, float)) and kb > 0:
@@ -237,6 +247,8 @@ def self_check():
     old = summarize(os.path.join(here, "canned.jsonl"), "canned-old")
     old_rows = {line.split("  ")[0]: line.split() for line in old.splitlines()}
     expect("earlier harness's tcpN_gbps", old_rows.get("TCP 4 streams, Gbit/s", [])[-1:], ["1.50"])
+    # 1.0944 Gbit per CPU-second = 1e5 packets of 1368 payload bytes: 10 us each
+    expect("earlier harness's Gbit per CPU-second", old_rows.get("overlay CPU us per packet, TCP 1", [])[-1:], ["10.0"])
     expect("earlier harness's rss_peak_kb_a", old_rows.get("peak RSS side a, MiB", [])[-1:], ["2.00"])
 
     measure = [sys.executable, os.path.join(os.path.dirname(here), "measure.py")]
