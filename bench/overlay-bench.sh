@@ -77,6 +77,10 @@ usage: sudo $0 [options]
 EOF
 }
 
+# The interpreter itself rather than a wrapper such as a pyenv shim: it runs a few times per
+# test, and a shim's start-up is seconds on a loaded machine.
+PYTHON=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || PYTHON=python3
+
 log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 2; }
 
@@ -107,7 +111,7 @@ while (($#)); do
     --max-seconds) MAX_SECONDS=$2; shift ;;
     --summarize) SUMMARY_FILE=$2; shift ;;
     --run) SUMMARY_RUN=$2; shift ;;
-    --self-check) exec python3 "$SUMMARIZE" --self-check ;;
+    --self-check) exec "$PYTHON" "$SUMMARIZE" --self-check ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown argument '$1'" ;;
   esac
@@ -115,7 +119,7 @@ while (($#)); do
 done
 
 if [[ -n $SUMMARY_FILE ]]; then
-  exec python3 "$SUMMARIZE" "$SUMMARY_FILE" ${SUMMARY_RUN:+--run "$SUMMARY_RUN"}
+  exec "$PYTHON" "$SUMMARIZE" "$SUMMARY_FILE" ${SUMMARY_RUN:+--run "$SUMMARY_RUN"}
 fi
 
 # ---- checks before anything is created
@@ -294,7 +298,7 @@ test_ping() {
   local out=$WORK/ping.txt limit readings
   limit=$(awk -v n="$PINGS" -v i="$PING_INTERVAL" 'BEGIN { printf "%d", n * i + 5 }')
   run_bounded $((limit + 3)) "$out" "$NS_A" ping -n -c "$PINGS" -i "$PING_INTERVAL" -W 1 -w "$limit" "$OV_B"
-  readings=$(python3 "$MEASURE" ping "$out" "$PINGS") || { str ping_error "${readings#error=}"; return 1; }
+  readings=$("$PYTHON" "$MEASURE" ping "$out" "$PINGS") || { str ping_error "${readings#error=}"; return 1; }
   put ping $readings
   log "  ping: $(tr '\n' ' ' <<<"$readings")"
 }
@@ -307,7 +311,7 @@ test_tcp() {  # KEY STREAMS
   run_bounded $((TCP_TIME + 15)) "$out" "$NS_A" iperf3 -c "$OV_B" -t "$TCP_TIME" -P "$streams" -J --connect-timeout 3000
   a1=$(cpu_ticks "$OV_PID_A"); b1=$(cpu_ticks "$OV_PID_B"); read -r busy1 all1 < <(machine_ticks)
   [[ -n $OV_PID_A ]] && overlay=("$a0" "$a1" "$b0" "$b1")
-  readings=$(python3 "$MEASURE" tcp "$out" "$MTU" "$HZ" "$busy0" "$all0" "$busy1" "$all1" "${overlay[@]}") ||
+  readings=$("$PYTHON" "$MEASURE" tcp "$out" "$MTU" "$HZ" "$busy0" "$all0" "$busy1" "$all1" "${overlay[@]}") ||
     { str "${key}_error" "${readings#error=}"; log "  $key: ${readings#error=}"; return 1; }
   put "$key" $readings
   log "  $key: $(tr '\n' ' ' <<<"$readings")"
@@ -317,7 +321,7 @@ test_udp() {
   local out=$WORK/udp.json readings
   run_bounded $((UDP_TIME + 15)) "$out" "$NS_A" iperf3 -c "$OV_B" -u -b "$UDP_RATE" -l "$UDP_LEN" \
     -w 4M -t "$UDP_TIME" -J --connect-timeout 3000
-  readings=$(python3 "$MEASURE" udp "$out") || { str udp_error "${readings#error=}"; log "  udp: ${readings#error=}"; return 1; }
+  readings=$("$PYTHON" "$MEASURE" udp "$out") || { str udp_error "${readings#error=}"; log "  udp: ${readings#error=}"; return 1; }
   str udp_offered "$UDP_RATE"; num udp_len "$UDP_LEN"
   put udp $readings
   log "  udp @$UDP_RATE: $(tr '\n' ' ' <<<"$readings")"
@@ -359,7 +363,7 @@ run_mode() {  # INDEX ROUND
     log "  FAILED: $failed"
     for t in "$WORK"/*.log; do [[ -s $t ]] && { log "  --- $t"; tail -5 "$t" >&2; }; done
   fi
-  python3 "$MEASURE" row "$ROW" >>"$OUT" || log "  could not write the row"
+  "$PYTHON" "$MEASURE" row "$ROW" >>"$OUT" || log "  could not write the row"
   end_round
   [[ -z $KEEP_LOGS ]] || cp -a "$WORK" "$KEEP_LOGS/$RUN_ID-round$round-$i" 2>/dev/null
   rm -rf "$WORK"
@@ -389,4 +393,4 @@ for ((round = 1; round <= REPEAT; round++)); do
   for i in "${!MODE_NAMES[@]}"; do run_mode "$i" "$round"; done
 done
 echo
-python3 "$SUMMARIZE" "$OUT" --run "$RUN_ID"
+"$PYTHON" "$SUMMARIZE" "$OUT" --run "$RUN_ID"
