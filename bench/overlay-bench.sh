@@ -345,6 +345,9 @@ run_mode() {  # INDEX ROUND
   [[ -n $failed ]] || overlay_up || failed="$name: no path between the two sides"
   if [[ -z $failed ]]; then
     str overlay_a "$OV_A"; str overlay_b "$OV_B"
+    if [[ -n $OV_PID_A ]]; then  # the names of the measured processes, to show they are the overlay
+      str process_a "$(cat "/proc/$OV_PID_A/comm" 2>/dev/null)"; str process_b "$(cat "/proc/$OV_PID_B/comm" 2>/dev/null)"
+    fi
     test_ping
     spawn_in "$NS_B" "$WORK/iperf3-server.log" iperf3 -s -B "$OV_B"
     if wait_for 5 "iperf3 server" bash -c "ip netns exec $NS_B ss -Hltn 'sport = :5201' | grep -q ."; then
