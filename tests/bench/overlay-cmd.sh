@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# overlay-cmd.sh - keymeshd as the `cmd` overlay of shared/bench/overlay-bench.sh (the contract
-# is in that script's header). One file is the setup command and both sides:
-#   overlay-bench.sh --modes raw,wireguard-go,nebula,cmd --cmd-name keymesh \
-#     --cmd-setup "$PWD/tests/bench/overlay-cmd.sh" \
-#     --cmd-a "exec $PWD/tests/bench/overlay-cmd.sh" --cmd-b "exec $PWD/tests/bench/overlay-cmd.sh"
-# (scripts/bench.sh does exactly that.) Binaries come from $KEYMESH_BUILD_DIR, else the
-# repo's build/ relative to this file. KEYMESH_BENCH_LOG_LEVEL sets log_level (default info).
+# overlay-cmd.sh - how keymeshd is run in the benchmark: mode `keymesh` of
+# bench/overlay-bench.sh runs this file once per round as the setup step and then once per
+# side (scripts/bench.sh runs that harness). The harness passes:
+#   BENCH_SIDE              setup | a | b
+#   BENCH_SHARED_DIR        scratch directory of the round, shared by setup, a and b
+#   BENCH_WORKDIR           scratch directory of this side
+#   BENCH_OVERLAY_IP_A/_B   overlay address of each side (/24)
+#   BENCH_OVERLAY_IP, BENCH_PEER_OVERLAY_IP, BENCH_OVERLAY_CIDR   this side's view of them
+#   BENCH_UNDERLAY_IP, BENCH_PEER_UNDERLAY_IP                     underlay (veth) addresses
+#   BENCH_OVERLAY_MTU       tun MTU, the same for every overlay in the run
+#   BENCH_PORT              underlay UDP port of both sides
+# Setup runs without any network (unshare -n); each side runs inside its namespace and
+# must stay in the foreground (it execs keymeshd, whose PID the harness measures) until
+# SIGTERM. Binaries come from $KEYMESH_BUILD_DIR, else the repo's build/ relative to this
+# file. KEYMESH_BENCH_LOG_LEVEL sets log_level (default info).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BUILD=${KEYMESH_BUILD_DIR:-$HERE/../../build}
@@ -17,7 +25,7 @@ KEYMESH=$BUILD/tools/keymesh
 # connection tracking (a rule granting everything between the two). `raw` measures the plain
 # WireGuard mode (raw-key peers, no policy).
 MODE=${KEYMESH_BENCH_MODE:-cert}
-case "${BENCH_SIDE:?run me from overlay-bench.sh}" in
+case "${BENCH_SIDE:?run me from bench/overlay-bench.sh}" in
   setup)  # once per round, no network: keys (and certificates) for both sides
     [[ -x $KEYMESH ]] || { echo "keymesh not built at $KEYMESH" >&2; exit 1; }
     umask 077
