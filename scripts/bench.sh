@@ -2,7 +2,7 @@
 # bench.sh - keymesh against the raw veth, wireguard-go and nebula on this machine, in one
 # run of the project's harness bench/overlay-bench.sh (interleaved rounds, median [min-max],
 # per-round ratios; bench/README.md says what it measures).
-#   sudo bash scripts/bench.sh [--repeat N] [--out FILE.jsonl] [more overlay-bench.sh options]
+#   bash scripts/bench.sh [--repeat N] [--out FILE.jsonl] [more overlay-bench.sh options]
 # Defaults: --repeat 3, rows appended to build/bench/overlay-<time>.jsonl and everything
 # printed saved beside it (.txt). Builds keymeshd and keymesh into build/ first if either is
 # missing. About 40 s per mode per round, so ~8 min for the four modes and 3 rounds.
@@ -10,7 +10,8 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 export KEYMESH_BUILD_DIR=${KEYMESH_BUILD_DIR:-$REPO/build}
 
-if [[ $(id -u) -ne 0 ]]; then echo "bench.sh needs root: sudo bash $0 $*" >&2; exit 1; fi
+source "$REPO/scripts/lib/root.sh"
+need_root "$@"
 
 REPEAT=3
 OUT=""
