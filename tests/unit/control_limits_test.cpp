@@ -14,6 +14,7 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "proto/framing.h"
@@ -167,6 +168,8 @@ BOOST_AUTO_TEST_CASE(a_full_table_evicts_connections_of_the_process_holding_the_
   const pid_t child = ::fork();
   BOOST_REQUIRE(child >= 0);
   if (child == 0) {
+    ::close(up[0]);
+    ::close(go[1]);  // so that `go` reads EOF (and the child exits) if the parent is gone
     const int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
     if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) ::_exit(2);
     char b = 'u';
@@ -176,8 +179,23 @@ BOOST_AUTO_TEST_CASE(a_full_table_evicts_connections_of_the_process_holding_the_
     char header[4];
     ::_exit(::recv(fd, header, sizeof header, MSG_WAITALL) == 4 ? 0 : 5);
   }
+  ::close(up[1]);
+  ::close(go[0]);
+  // However this test case ends, the child is told to go (or sees EOF) and is reaped.
+  struct Reaper {
+    pid_t pid;
+    int go;
+    int status = -1;
+    int reap() {
+      if (go >= 0) ::close(std::exchange(go, -1));
+      if (pid > 0 && ::waitpid(std::exchange(pid, 0), &status, 0) < 0) status = -1;
+      return status;
+    }
+    ~Reaper() { reap(); }
+  } reaper{child, go[1]};
   char b;
   BOOST_REQUIRE(::read(up[0], &b, 1) == 1);
+  ::close(up[0]);
   std::this_thread::sleep_for(milliseconds(50));  // the server has accepted it by now
 
   std::vector<int> held;
@@ -203,13 +221,11 @@ BOOST_AUTO_TEST_CASE(a_full_table_evicts_connections_of_the_process_holding_the_
   }
   BOOST_TEST(evicted == 194);
 
-  BOOST_REQUIRE(::write(go[1], "g", 1) == 1);
-  int status = 0;
-  BOOST_REQUIRE(::waitpid(child, &status, 0) == child);
+  BOOST_REQUIRE(::write(reaper.go, "g", 1) == 1);
+  const int status = reaper.reap();
   BOOST_TEST(WIFEXITED(status));
   BOOST_TEST(WEXITSTATUS(status) == 0, "the other process's connection survived and was answered");
   for (int fd : held) ::close(fd);
-  for (int fd : {up[0], up[1], go[0], go[1]}) ::close(fd);
 }
 
 // Scenario: a stand-in daemon closes the first connection without reading the request (as
@@ -228,11 +244,12 @@ BOOST_AUTO_TEST_CASE(a_request_the_daemon_never_read_is_sent_once_more) {
   const std::string reply_frame = keymesh::proto::frame(canned.SerializeAsString());
   const auto wait_readable = [](int fd) {
     pollfd p{fd, POLLIN, 0};
-    return ::poll(&p, 1, 5000) == 1;
+    return ::poll(&p, 1, 3000) == 1;
   };
   int accepted = 0;
   for (const bool read_first : {false, true}) {
-    std::thread fake([&] {
+    std::thread fake([&] {  // every wait bounded, so a client that gives up cannot hang it
+      if (!wait_readable(listener)) return;
       const int a = ::accept(listener, nullptr, nullptr);
       ++accepted;
       wait_readable(a);
@@ -241,7 +258,7 @@ BOOST_AUTO_TEST_CASE(a_request_the_daemon_never_read_is_sent_once_more) {
         (void)::recv(a, buf, sizeof buf, 0);
       }
       ::close(a);  // with the request unread, the client sees a reset
-      if (read_first) return;
+      if (read_first || !wait_readable(listener)) return;
       const int b = ::accept(listener, nullptr, nullptr);
       ++accepted;
       wait_readable(b);
