@@ -25,6 +25,7 @@ proto::Reply Daemon::Impl::handle(const proto::Request& request) {
     case proto::Request::kStatus: {
       *reply.mutable_status() = tunnel->status();
       reply.mutable_status()->set_policy_file(config.policy_file);
+      if (control) *reply.mutable_status()->mutable_control_socket() = control->stats();
       return reply;
     }
 

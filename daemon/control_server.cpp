@@ -10,9 +10,12 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
+#include <optional>
 #include <span>
 #include <system_error>
+#include <unordered_map>
 #include <vector>
 
 #include "common/log.h"
@@ -24,8 +27,9 @@ namespace keymesh::daemon {
 namespace {
 
 constexpr int kBacklog = 16;
-constexpr std::size_t kMaxClients = 64;  // the CLI and the CNI plugin; more is a leak
 constexpr std::size_t kReadChunk = 64 * 1024;
+// Closures (timeouts, evictions) are logged at most this often; the counters have them all.
+constexpr std::uint64_t kReportIntervalMillis = 10'000;
 // A client that sends requests without reading replies stops being read above this.
 constexpr std::size_t kMaxQueuedWriteBytes = 4u << 20;
 
@@ -37,7 +41,7 @@ std::string errno_text(int err) { return std::error_code(err, std::generic_categ
 // memory. An owner's `server` pointer is cleared when the ControlServer goes away first.
 template <class Owner>
 void close_and_free(Owner* owner) {
-  auto* handle = reinterpret_cast<uv_handle_t*>(&owner->pipe);
+  auto* handle = owner->handle();
   if (uv_is_closing(handle)) return;
   uv_close(handle, [](uv_handle_t* h) { delete static_cast<Owner*>(h->data); });
 }
@@ -45,6 +49,14 @@ void close_and_free(Owner* owner) {
 struct Listener {
   uv_pipe_t pipe;
   ControlServer::Impl* server = nullptr;
+  uv_handle_t* handle() { return reinterpret_cast<uv_handle_t*>(&pipe); }
+};
+
+// Fires at (or before) the earliest client deadline; stopped while no client is connected.
+struct DeadlineTimer {
+  uv_timer_t timer;
+  ControlServer::Impl* server = nullptr;
+  uv_handle_t* handle() { return reinterpret_cast<uv_handle_t*>(&timer); }
 };
 
 struct Client {
@@ -53,6 +65,9 @@ struct Client {
   proto::FrameReader reader;
   std::array<char, kReadChunk> read_buffer;
   bool paused = false;
+  pid_t pid = 0;               // the connecting process (SO_PEERCRED); 0 when unknown
+  std::uint64_t deadline = 0;  // uv_now() by which its next request must be complete
+  uv_handle_t* handle() { return reinterpret_cast<uv_handle_t*>(&pipe); }
 };
 
 // Owns the bytes of one uv_write until its callback, which libuv calls (with UV_ECANCELED if
@@ -90,22 +105,46 @@ Result<sockaddr_un> unix_address(const std::string& path) {
   return addr;
 }
 
+pid_t peer_pid(Client* c) {
+  uv_os_fd_t fd;
+  if (uv_fileno(c->handle(), &fd) != 0) return 0;
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return 0;
+  return cred.pid;
+}
+
 }  // namespace
 
 struct ControlServer::Impl {
   uv_loop_t* loop = nullptr;
   std::string path;
   Handler handler;
+  ControlLimits limits;
   Listener* listener = nullptr;
+  DeadlineTimer* timer = nullptr;
   std::vector<Client*> clients;
   dev_t dev = 0;  // identity of the socket file we bound, so we unlink only our own
   ino_t ino = 0;
+  std::uint64_t timed_out = 0;
+  std::uint64_t evicted = 0;
+  std::uint64_t unreported_timed_out = 0;
+  std::uint64_t unreported_evicted = 0;
+  std::optional<std::uint64_t> last_report;
 
+  std::uint64_t deadline_from_now() const {
+    return uv_now(loop) + std::uint64_t(limits.request_deadline.count());
+  }
   void accept_client();
+  Client* eviction_victim(pid_t newcomer) const;
+  int start_reading(Client* c);
   void on_read(Client* c, ssize_t nread);
   void handle_frame(Client* c, const std::string& payload);
   void send(Client* c, std::string bytes);
   void drop(Client* c);
+  void arm_timer();
+  void on_timer();
+  void report();
 };
 
 void ControlServer::Impl::accept_client() {
@@ -117,13 +156,41 @@ void ControlServer::Impl::accept_client() {
     close_and_free(c);
     return;
   }
-  if (clients.size() >= kMaxClients) {
-    spdlog::warn("control socket: {} clients connected, refusing another", clients.size());
-    close_and_free(c);
-    return;
+  c->pid = peer_pid(c);
+  // Admit every newcomer: a full table says someone holds slots, not that this one should wait.
+  if (clients.size() >= limits.max_connections) {
+    if (Client* victim = eviction_victim(c->pid)) {
+      spdlog::debug("control socket: all {} slots taken, evicting a connection of pid {}",
+                    clients.size(), victim->pid);
+      drop(victim);
+      ++evicted;
+      ++unreported_evicted;
+      report();
+    }
   }
+  c->deadline = deadline_from_now();
   clients.push_back(c);
-  const int rc = uv_read_start(
+  if (start_reading(c) != 0) drop(c);
+  arm_timer();
+}
+
+// The longest-waiting connection of the process that holds the most (the newcomer counted),
+// so that one process opening many connections can only push out its own.
+Client* ControlServer::Impl::eviction_victim(pid_t newcomer) const {
+  std::unordered_map<pid_t, std::size_t> held;
+  ++held[newcomer];
+  for (const Client* c : clients) ++held[c->pid];
+  Client* victim = nullptr;
+  for (Client* c : clients) {
+    if (victim == nullptr || held[c->pid] > held[victim->pid] ||
+        (held[c->pid] == held[victim->pid] && c->deadline < victim->deadline))
+      victim = c;
+  }
+  return victim;
+}
+
+int ControlServer::Impl::start_reading(Client* c) {
+  return uv_read_start(
       stream(c),
       [](uv_handle_t* h, std::size_t, uv_buf_t* buf) {
         auto* client = static_cast<Client*>(h->data);
@@ -133,7 +200,6 @@ void ControlServer::Impl::accept_client() {
         auto* client = static_cast<Client*>(s->data);
         if (client->server) client->server->on_read(client, nread);
       });
-  if (rc != 0) drop(c);
 }
 
 void ControlServer::Impl::on_read(Client* c, ssize_t nread) {
@@ -186,6 +252,8 @@ void ControlServer::Impl::handle_frame(Client* c, const std::string& payload) {
     reply.SerializeToString(&bytes);
   }
   send(c, proto::frame(bytes));
+  // The next request (or the hang-up) is due within a fresh deadline.
+  c->deadline = deadline_from_now();
 }
 
 void ControlServer::Impl::send(Client* c, std::string bytes) {
@@ -204,16 +272,7 @@ void ControlServer::Impl::send(Client* c, std::string bytes) {
     if (client->paused &&
         uv_stream_get_write_queue_size(stream(client)) < kMaxQueuedWriteBytes / 2) {
       client->paused = false;
-      uv_read_start(
-          stream(client),
-          [](uv_handle_t* h, std::size_t, uv_buf_t* b) {
-            auto* cl = static_cast<Client*>(h->data);
-            *b = uv_buf_init(cl->read_buffer.data(), cl->read_buffer.size());
-          },
-          [](uv_stream_t* s, ssize_t nread, const uv_buf_t*) {
-            auto* cl = static_cast<Client*>(s->data);
-            if (cl->server) cl->server->on_read(cl, nread);
-          });
+      if (client->server->start_reading(client) != 0) client->server->drop(client);
     }
   });
   if (rc != 0) {
@@ -232,11 +291,67 @@ void ControlServer::Impl::drop(Client* c) {
   close_and_free(c);
 }
 
+// Due at the earliest client deadline, or when a held-back report may be logged. Deadlines
+// only move later after this (a request resets its client's), so firing early is harmless:
+// on_timer() finds nothing late and re-arms.
+void ControlServer::Impl::arm_timer() {
+  std::optional<std::uint64_t> due;
+  for (const Client* c : clients) due = std::min(due.value_or(c->deadline), c->deadline);
+  if (last_report && (unreported_timed_out > 0 || unreported_evicted > 0)) {
+    const std::uint64_t report_at = *last_report + kReportIntervalMillis;
+    due = std::min(due.value_or(report_at), report_at);
+  }
+  if (!due) {
+    uv_timer_stop(&timer->timer);
+    return;
+  }
+  const std::uint64_t now = uv_now(loop);
+  uv_timer_start(
+      &timer->timer,
+      [](uv_timer_t* h) {
+        auto* owner = static_cast<DeadlineTimer*>(h->data);
+        if (owner->server) owner->server->on_timer();
+      },
+      *due > now ? *due - now : 0, 0);
+}
+
+void ControlServer::Impl::on_timer() {
+  const std::uint64_t now = uv_now(loop);
+  std::vector<Client*> late;
+  for (Client* c : clients)
+    if (c->deadline <= now) late.push_back(c);
+  for (Client* c : late) drop(c);
+  timed_out += late.size();
+  unreported_timed_out += late.size();
+  report();
+  arm_timer();
+}
+
+// Logs the closures not yet logged, unless a line went out less than kReportIntervalMillis
+// ago; arm_timer() then brings the timer back when one may.
+void ControlServer::Impl::report() {
+  if (unreported_timed_out == 0 && unreported_evicted == 0) return;
+  const std::uint64_t now = uv_now(loop);
+  if (last_report && now - *last_report < kReportIntervalMillis) return;
+  last_report = now;
+  std::string what;
+  if (unreported_timed_out > 0)
+    what = fmt::format("closed {} connection(s) without a complete request within {} ms",
+                       unreported_timed_out, limits.request_deadline.count());
+  if (unreported_evicted > 0)
+    what += fmt::format("{}evicted {} connection(s) to admit new ones (all {} slots taken)",
+                        what.empty() ? "" : ", ", unreported_evicted, limits.max_connections);
+  spdlog::warn("control socket: {} (totals: {} timed out, {} evicted)", what, timed_out, evicted);
+  unreported_timed_out = 0;
+  unreported_evicted = 0;
+}
+
 ControlServer::ControlServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Result<std::unique_ptr<ControlServer>> ControlServer::start(uv_loop_t* loop,
                                                             const std::string& path,
-                                                            Handler handler) {
+                                                            Handler handler,
+                                                            ControlLimits limits) {
   // libuv writes with write(2), so a client that hangs up before its reply would raise
   // SIGPIPE and kill the daemon. Ignoring it turns that into EPIPE for this client only.
   ::signal(SIGPIPE, SIG_IGN);
@@ -273,6 +388,8 @@ Result<std::unique_ptr<ControlServer>> ControlServer::start(uv_loop_t* loop,
   impl->loop = loop;
   impl->path = path;
   impl->handler = std::move(handler);
+  impl->limits = limits;
+  impl->limits.max_connections = std::max<std::size_t>(limits.max_connections, 1);
   impl->dev = st.st_dev;
   impl->ino = st.st_ino;
 
@@ -281,6 +398,11 @@ Result<std::unique_ptr<ControlServer>> ControlServer::start(uv_loop_t* loop,
   uv_pipe_init(loop, &listener->pipe, 0);
   listener->pipe.data = listener;
   impl->listener = listener;
+  auto* timer = new DeadlineTimer;
+  timer->server = impl.get();
+  uv_timer_init(loop, &timer->timer);
+  timer->timer.data = timer;
+  impl->timer = timer;
   int rc = uv_pipe_open(&listener->pipe, fd);
   if (rc != 0) ::close(fd);  // not adopted by the handle
   if (rc == 0) {
@@ -304,6 +426,16 @@ Result<std::unique_ptr<ControlServer>> ControlServer::start(uv_loop_t* loop,
   return std::unique_ptr<ControlServer>(new ControlServer(std::move(impl)));
 }
 
+proto::ControlSocketStatus ControlServer::stats() const {
+  proto::ControlSocketStatus s;
+  s.set_open(std::uint32_t(impl_->clients.size()));
+  s.set_max_open(std::uint32_t(impl_->limits.max_connections));
+  s.set_request_deadline_ms(std::uint32_t(impl_->limits.request_deadline.count()));
+  s.set_timed_out(impl_->timed_out);
+  s.set_evicted(impl_->evicted);
+  return s;
+}
+
 ControlServer::~ControlServer() {
   if (!impl_) return;
   for (Client* c : impl_->clients) {
@@ -314,6 +446,10 @@ ControlServer::~ControlServer() {
   if (impl_->listener) {
     impl_->listener->server = nullptr;
     close_and_free(impl_->listener);
+  }
+  if (impl_->timer) {
+    impl_->timer->server = nullptr;
+    close_and_free(impl_->timer);
   }
   // Another daemon may have replaced the file since (after deciding ours was stale).
   struct stat st {};

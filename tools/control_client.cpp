@@ -36,6 +36,14 @@ Result<void> wait_for(int fd, short events, Deadline deadline) {
   }
 }
 
+// True when the daemon has already closed this connection (it closes idle ones after its
+// request deadline, docs/config.md): EOF or a reset is pending and nothing else is.
+bool closed_by_daemon(int fd) {
+  char byte;
+  const ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR);
+}
+
 }  // namespace
 
 ControlClient::ControlClient(int fd, std::string path, std::chrono::milliseconds timeout)
@@ -102,7 +110,27 @@ Result<proto::Reply> ControlClient::call(const proto::Request& request) {
 }
 
 Result<proto::Reply> ControlClient::call_raw(const std::string& payload) {
+  if (fd_ >= 0 && closed_by_daemon(fd_)) {
+    // An idle connection the daemon timed out: a new one is as good, nothing was sent.
+    auto fresh = connect(path_, timeout_);
+    if (!fresh) return std::unexpected(fresh.error());
+    *this = std::move(*fresh);
+  }
+  auto reply = exchange(payload);
+  if (!reply && unconsumed_) {
+    // The daemon closed the connection with our request (partly) unread, so it never acted
+    // on it (e.g. evicted under load before reading): once more on a new connection.
+    auto fresh = connect(path_, timeout_);
+    if (!fresh) return std::unexpected(reply.error());
+    *this = std::move(*fresh);
+    reply = exchange(payload);
+  }
+  return reply;
+}
+
+Result<proto::Reply> ControlClient::exchange(const std::string& payload) {
   if (fd_ < 0) return fail("not connected");
+  unconsumed_ = false;
   const Deadline deadline = std::chrono::steady_clock::now() + timeout_;
   const auto broken = [&](const std::string& why) {
     ::close(std::exchange(fd_, -1));
@@ -118,6 +146,7 @@ Result<proto::Reply> ControlClient::call_raw(const std::string& payload) {
     } else if (errno == EAGAIN) {
       if (auto r = wait_for(fd_, POLLOUT, deadline); !r) return broken(r.error().message);
     } else if (errno != EINTR) {
+      unconsumed_ = errno == EPIPE || errno == ECONNRESET;
       return broken("send: " + errno_text(errno));
     }
   }
@@ -145,6 +174,8 @@ Result<proto::Reply> ControlClient::call_raw(const std::string& payload) {
     } else if (errno == EAGAIN) {
       if (auto r = wait_for(fd_, POLLIN, deadline); !r) return broken(r.error().message);
     } else if (errno != EINTR) {
+      // Linux resets a Unix stream when its reader closes with bytes unread: ours.
+      unconsumed_ = errno == ECONNRESET;
       return broken("recv: " + errno_text(errno));
     }
   }

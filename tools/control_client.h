@@ -22,7 +22,9 @@ class ControlClient {
 
   // Sends `request` and returns the daemon's reply (which may carry reply.error()). Fails on
   // a broken connection or when no reply arrives within the timeout; the connection is then
-  // unusable.
+  // unusable. Reconnects first when the daemon has closed this connection as idle, and sends
+  // once more on a new connection when the daemon closed it without reading the request
+  // (both are safe: the daemon never saw the request).
   Result<proto::Reply> call(const proto::Request& request);
   // The same with raw payload bytes (tests use it to send malformed requests).
   Result<proto::Reply> call_raw(const std::string& payload);
@@ -35,7 +37,10 @@ class ControlClient {
 
  private:
   ControlClient(int fd, std::string path, std::chrono::milliseconds timeout);
+  // One send and one reply on the current connection.
+  Result<proto::Reply> exchange(const std::string& payload);
   int fd_ = -1;
+  bool unconsumed_ = false;  // the last exchange failed with the request not read by the daemon
   std::string path_;
   std::chrono::milliseconds timeout_;
 };

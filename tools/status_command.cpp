@@ -173,6 +173,14 @@ std::string format_status(const proto::StatusReply& s, bool all_drops, std::int6
              human_bytes(p.bytes()) + "\n";
   }
 
+  if (s.has_control_socket()) {  // docs/config.md, "Control socket"
+    const auto& c = s.control_socket();
+    out += "\ncontrol socket: " + std::to_string(c.open()) + " of " +
+           plural(c.max_open(), "connection") + " open, " + std::to_string(c.timed_out()) +
+           " timed out (no request within " + std::to_string(c.request_deadline_ms()) +
+           " ms), " + std::to_string(c.evicted()) + " evicted\n";
+  }
+
   std::string drops;
   for (const auto& d : s.drops()) {
     if (d.count() == 0 && !all_drops) continue;

@@ -14,3 +14,9 @@ km_unit_test(NAME control_cli_test
              LIBS km_control km_control_client)
 target_compile_definitions(control_cli_test PRIVATE KEYMESH_CLI="$<TARGET_FILE:keymesh>")
 add_dependencies(control_cli_test keymesh)
+# The control socket's request deadline and slot eviction (a hung or hostile client must not
+# lock out the CLI and the CNI plugin), and the client's reconnect.
+km_unit_test(NAME control_limits_test
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/control_limits_test.cpp
+             LIBS km_control km_control_client
+             LABELS cni)

@@ -23,9 +23,10 @@ namespace keymesh::test {
 // every handle was closed.
 class ServerThread {
  public:
-  ServerThread(const std::string& path, daemon::ControlServer::Handler handler) {
+  ServerThread(const std::string& path, daemon::ControlServer::Handler handler,
+               daemon::ControlLimits limits = {}) {
     uv_loop_init(&loop_);
-    auto server = daemon::ControlServer::start(&loop_, path, std::move(handler));
+    auto server = daemon::ControlServer::start(&loop_, path, std::move(handler), limits);
     if (!server) {
       error_ = server.error().message;
       uv_run(&loop_, UV_RUN_DEFAULT);  // finish any closes start() began
@@ -53,6 +54,8 @@ class ServerThread {
   }
 
   bool ok() const { return error_.empty(); }
+  // The server, for its handler to read stats() on the loop thread.
+  daemon::ControlServer* server() const { return server_.get(); }
   const std::string& error() const { return error_; }
 
  private:
