@@ -33,12 +33,6 @@ rules:
     allow: [udp/4243]
 )";
 
-IpAddress address_of(const udp::Endpoint& ep) {
-  IpAddress a;
-  a.family = ep.family;
-  std::memcpy(a.bytes.data(), ep.addr.data(), a.bytes.size());
-  return a;
-}
 
 udp::Endpoint endpoint_of(const IpAddress& a, std::uint16_t port) {
   udp::Endpoint ep;
@@ -136,7 +130,7 @@ Result<void> Daemon::Impl::open_discovery() {
   if (config.lighthouse) {
     lighthouse_server = std::make_unique<discovery::LighthouseServer>(
         discovery::LighthouseServerOptions{}, [this](const udp::Endpoint& source) {
-          return tunnel->endpoint_of(address_of(source));
+          return tunnel->endpoint_of(source.address());
         });
     auto transport = discovery::UdpTransport::open(
         &loop, endpoint_of(*host_address, discovery::kLighthousePort),

@@ -9,13 +9,6 @@ namespace keymesh::discovery {
 
 namespace {
 
-IpAddress address_of(const udp::Endpoint& e) noexcept {
-  IpAddress a;
-  a.family = e.family;
-  a.bytes = e.addr;
-  return a;
-}
-
 bool same_address(const udp::Endpoint& a, const udp::Endpoint& b) noexcept {
   return a.family == b.family && a.addr == b.addr;
 }
@@ -99,7 +92,7 @@ void LighthouseServer::on_register(const udp::Endpoint& from, const LighthouseMe
                               options_.max_ttl);
   std::optional<udp::Endpoint> observed = observed_ ? observed_(from) : std::optional(from);
   std::uint32_t accepted = 0, rejected = 0;
-  const IpAddress source = address_of(from);
+  const IpAddress source = from.address();
   int index = 0;
   for (const auto& wire : reg.records()) {
     if (index++ >= int(kMaxRecordsPerMessage)) {
@@ -327,7 +320,7 @@ void LighthouseServer::notify_earlier_askers(const Stored& s, TimePoint now,
 void LighthouseServer::erase(Records::iterator it, std::vector<Outgoing>& out) {
   Stored& s = it->second;
   for (const auto& n : s.record.networks) index_.remove(n, s.record.fingerprint);
-  const IpAddress source = address_of(s.source);
+  const IpAddress source = s.source.address();
   if (auto p = per_source_.find(source); p != per_source_.end() && --p->second == 0)
     per_source_.erase(p);
   if (const auto subs = subscribers_.find(s.record.fingerprint); subs != subscribers_.end()) {

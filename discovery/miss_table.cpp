@@ -5,17 +5,6 @@
 
 namespace keymesh::discovery {
 
-namespace {
-
-IpAddress address_of(const udp::Endpoint& e) noexcept {
-  IpAddress a;
-  a.family = e.family;
-  a.bytes = e.addr;
-  return a;
-}
-
-}  // namespace
-
 MissTable::Key MissTable::key_of(const IpAddress& a) noexcept {
   Key k{};
   k[0] = a.family;
@@ -30,9 +19,9 @@ bool MissTable::remember(const IpAddress& address, const udp::Endpoint& asker, T
       a.until = now + options_.ttl;
       return true;
     }
-  auto& held = per_asker_[address_of(asker)];
+  auto& held = per_asker_[asker.address()];
   if (size_ >= options_.max_entries || held >= options_.max_per_asker) {
-    if (held == 0) per_asker_.erase(address_of(asker));
+    if (held == 0) per_asker_.erase(asker.address());
     if (askers.empty()) misses_.erase(key_of(address));
     return false;
   }
@@ -43,7 +32,7 @@ bool MissTable::remember(const IpAddress& address, const udp::Endpoint& asker, T
 }
 
 void MissTable::forget(const udp::Endpoint& asker) noexcept {
-  const auto it = per_asker_.find(address_of(asker));
+  const auto it = per_asker_.find(asker.address());
   if (it != per_asker_.end() && --it->second == 0) per_asker_.erase(it);
   --size_;
 }

@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/ip.h"
+
 namespace keymesh::udp {
 
 struct Endpoint {
@@ -20,6 +22,13 @@ struct Endpoint {
   std::array<std::uint8_t, 16> addr{};  // IPv4 uses the first 4 bytes
 
   bool valid() const noexcept { return family != 0; }
+  // The address alone, without the port.
+  IpAddress address() const noexcept {
+    IpAddress a;
+    a.family = family;
+    a.bytes = addr;
+    return a;
+  }
   bool operator==(const Endpoint&) const = default;
 
   // "198.18.0.1:51820" or "[2001:db8::1]:51820"
