@@ -37,6 +37,13 @@ std::size_t message_capacity(std::size_t mtu) {
   return sizeof(crypto::MessageDataHeader) + mtu + crypto::kPaddingMultiple +
          crypto::kTagSize + kRelayEnvelopeSize;
 }
+// The destination address of a parsed inside packet, as discovery looks it up.
+IpAddress destination_of(const IpHeaderView& ip) noexcept {
+  IpAddress dst;
+  dst.family = ip.version == 4 ? AF_INET : AF_INET6;
+  std::memcpy(dst.bytes.data(), ip.dst, ip.version == 4 ? 4 : 16);
+  return dst;
+}
 }  // namespace
 
 void Tunnel::pump_inside(std::size_t budget) noexcept {
@@ -99,10 +106,7 @@ void Tunnel::wait_for_route(std::span<const std::uint8_t> packet, const IpHeader
       drop(DropReason::NoRoute);
     }
     unrouted_.push_back({std::vector<std::uint8_t>(packet.begin(), packet.end()), now()});
-    IpAddress dst;
-    dst.family = ip.version == 4 ? AF_INET : AF_INET6;
-    std::memcpy(dst.bytes.data(), ip.dst, ip.version == 4 ? 4 : 16);
-    on_route_miss_(dst);
+    on_route_miss_(destination_of(ip));
   } catch (...) {
     drop(DropReason::NoRoute);
   }
@@ -115,10 +119,7 @@ void Tunnel::repeat_route_misses() noexcept {
     std::vector<IpAddress> destinations;
     for (const auto& u : unrouted_) {
       if (now() - u.since >= kUnroutedWait) continue;
-      const IpHeaderView ip = parse_ip_header(u.packet);
-      IpAddress dst;
-      dst.family = ip.version == 4 ? AF_INET : AF_INET6;
-      std::memcpy(dst.bytes.data(), ip.dst, ip.version == 4 ? 4 : 16);
+      const IpAddress dst = destination_of(parse_ip_header(u.packet));
       if (std::find(destinations.begin(), destinations.end(), dst) == destinations.end())
         destinations.push_back(dst);  // at most kMaxUnrouted
     }
