@@ -29,3 +29,5 @@ km_netns_test(NAME netns_demo SCRIPT ${CMAKE_SOURCE_DIR}/scripts/demo.sh
               LABELS discovery cni TIMEOUT 180)
 km_netns_test(NAME netns_discovery_etcd_daemons SCRIPT ${CMAKE_CURRENT_LIST_DIR}/discovery_etcd_daemons.sh
               LABELS discovery TIMEOUT 150)
+km_netns_test(NAME netns_flow_records SCRIPT ${CMAKE_CURRENT_LIST_DIR}/flow_records.sh
+              LABELS policy TIMEOUT 180)
