@@ -31,3 +31,8 @@ km_netns_test(NAME netns_discovery_etcd_daemons SCRIPT ${CMAKE_CURRENT_LIST_DIR}
               LABELS discovery TIMEOUT 150)
 km_netns_test(NAME netns_flow_records SCRIPT ${CMAKE_CURRENT_LIST_DIR}/flow_records.sh
               LABELS policy TIMEOUT 180)
+# Installs the .deb on this machine (and purges it): a disposable test machine only.
+km_netns_test(NAME netns_install_deb SCRIPT ${CMAKE_CURRENT_LIST_DIR}/install_deb.sh
+              LABELS runtime TIMEOUT 200)
+km_netns_test(NAME netns_image SCRIPT ${CMAKE_CURRENT_LIST_DIR}/image.sh
+              LABELS runtime TIMEOUT 200)
