@@ -26,7 +26,7 @@
 #    with status 0.
 # 5. scripts/demo.sh passes with the installed binaries.
 # 6. dpkg --purge removes binaries, unit, config and state.
-KM_DEADLINE=${KM_DEADLINE:-170}
+KM_DEADLINE=${KM_DEADLINE:-190}
 source "$(dirname "$0")/lib.sh"
 need dpkg dpkg-deb cpack
 

@@ -33,6 +33,6 @@ km_netns_test(NAME netns_flow_records SCRIPT ${CMAKE_CURRENT_LIST_DIR}/flow_reco
               LABELS policy TIMEOUT 180)
 # Installs the .deb on this machine (and purges it): a disposable test machine only.
 km_netns_test(NAME netns_install_deb SCRIPT ${CMAKE_CURRENT_LIST_DIR}/install_deb.sh
-              LABELS runtime TIMEOUT 200)
+              LABELS runtime TIMEOUT 240)
 km_netns_test(NAME netns_image SCRIPT ${CMAKE_CURRENT_LIST_DIR}/image.sh
-              LABELS runtime TIMEOUT 200)
+              LABELS runtime TIMEOUT 240)
