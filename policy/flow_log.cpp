@@ -108,7 +108,9 @@ void FlowLog::ended(const FlowRecord& r, FlowEnd why, WallTime now) noexcept {
 
 void FlowLog::emit(const FlowRecord& r, const FlowEnd* end, WallTime now) noexcept {
   std::lock_guard lock(mutex_);
-  if (now >= window_ + std::chrono::seconds(1) || now < window_) {
+  // End records carry their flow's last packet time, which may lie before the window:
+  // they count against the current second.
+  if (now >= window_ + std::chrono::seconds(1)) {
     write_dropped(now);
     window_ = now;
     in_window_ = 0;
