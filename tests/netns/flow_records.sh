@@ -24,6 +24,9 @@
 #    and lines after the SIGHUP go to the new file.
 # 4. copytruncate (cp, then truncate to 0) while quiet: the next lines start at offset 0 of the
 #    truncated file (no hole of NUL bytes), and old copy + file together hold every line.
+# 5. audit_syslog: a's daemon restarted with it, in a private mount namespace whose /dev/log
+#    is a socket of the test's: flow and audit lines arrive as "keymeshd[PID]: {json}"
+#    messages, and the file keeps being written.
 KM_DEADLINE=${KM_DEADLINE:-150}
 source "$(dirname "$0")/lib.sh"
 need jq python3
@@ -181,4 +184,44 @@ nuls=$(tr -cd '\000' <"$AUDIT_A" | wc -c)
 jq -c . "$AUDIT_A" >/dev/null || fail "4. the truncated file holds a broken line"
 now_started=$(flows "$AUDIT_A" | jq -s '[.[] | select(.event == "flow_started")] | length')
 log "4. copytruncate: copy holds $copied flow_started lines, the file continues at offset 0 with $now_started"
+
+# 5. syslog: a's keymeshd again, with audit_syslog, in a private mount namespace whose /dev
+# is a tmpfs holding the devices keymeshd needs and a /dev/log socket of ours.
+stop_keymeshd a
+echo "audit_syslog: true" >>"$KM_TMP/a.yaml"
+cat >"$KM_TMP/syslogd.py" <<'PY'
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); os.chmod(sys.argv[1], 0o666)
+with open(sys.argv[3], "w") as p: p.write(str(os.getpid()))
+with open(sys.argv[2], "ab", buffering=0) as out:
+    while True:
+        out.write(s.recv(65536) + b"\n")
+PY
+cat >"$KM_TMP/with-syslog.sh" <<SH
+set -e
+mount --make-rprivate /
+D=$KM_TMP/dev
+mkdir -p \$D && mount -t tmpfs tmpfs \$D && mkdir -p \$D/net
+for f in null zero random urandom; do touch \$D/\$f; mount --bind /dev/\$f \$D/\$f; done
+touch \$D/net/tun && mount --bind /dev/net/tun \$D/net/tun
+"$KM_PY" "$KM_TMP/syslogd.py" \$D/log "$KM_TMP/syslog.txt" "$KM_TMP/syslogd.pid" &
+for i in \$(seq 50); do [[ -S \$D/log ]] && break; sleep 0.1; done
+mount --rbind \$D /dev
+exec ip netns exec "$(nsname a)" "$(binary keymeshd)" --config "$KM_TMP/a.yaml"
+SH
+unshare -m bash "$KM_TMP/with-syslog.sh" >"$KM_TMP/a-syslog.log" 2>&1 &
+KM_DAEMON_PID[a]=$!
+record_pid "$!" "keymeshd on a (syslog)" "$KM_TMP/a-syslog.log"
+wait_for "[[ -s $KM_TMP/syslogd.pid ]]" 10 0.1 || fail "5. the syslog listener did not start"
+record_pid "$(cat "$KM_TMP/syslogd.pid")" "syslog listener"
+wait_for "[[ -S $KM_TMP/a.sock ]] && km_cli status --socket $KM_TMP/a.sock >/dev/null 2>&1" 10 0.2 ||
+  fail "5. keymeshd with audit_syslog did not come up"
+on a ip addr add "$WEB/32" dev km0  # km0 is new: web-1's address again, as at the start
+kill -HUP "${KM_DAEMON_PID[a]}"
+wait_for "on a $KM_PY $KM_TMP/client.py $WEB $DB 5432 100 >/dev/null" 15 0.5 || fail "5. connect after restart"
+wait_for "grep -q 'keymeshd\\[[0-9]*\\]: {.*\"event\":\"flow_started\"' '$KM_TMP/syslog.txt'" 10 0.2 ||
+  fail "5. no flow_started line through syslog: $(tail -c 300 "$KM_TMP/syslog.txt" 2>/dev/null)"
+grep -q '"event":"policy_reloaded"' "$KM_TMP/syslog.txt" || fail "5. no policy_reloaded line through syslog"
+grep -q '"event":"flow_started"' "$AUDIT_A" || fail "5. the file sink stopped when syslog was added"
+log "5. audit_syslog: $(grep -c . "$KM_TMP/syslog.txt") syslog messages ($(grep -m1 -o '^<[0-9]*>' "$KM_TMP/syslog.txt") keymeshd[pid]: JSON), the file still written"
 log "all scenarios passed"
