@@ -28,6 +28,8 @@
 #include "discovery/udp_transport.h"
 #include "node/workloads.h"
 #include "policy/audit.h"
+#include "policy/flow_log.h"
+#include "policy/log_sinks.h"
 #include "policy/evaluator.h"
 #include "tun/linux_tun.h"
 #include "udp/socket_bind.h"
@@ -42,8 +44,10 @@ struct Daemon::Impl {
   uv_loop_t loop{};
   std::unique_ptr<tun::LinuxTun> device;
   std::unique_ptr<udp::SocketBind> bind;
-  std::unique_ptr<policy::AuditSink> audit_sink;
+  std::unique_ptr<policy::LogSinks> audit_sink;  // audit_log and/or audit_syslog
   std::unique_ptr<policy::AuditLog> audit;
+  std::unique_ptr<policy::FlowLog> flow_log;     // flow_log.enabled
+  UvHandle<uv_timer_t> log_timer;                // follows a rotated audit_log
   std::unique_ptr<Tunnel> tunnel;
   std::shared_ptr<const policy::Policy> policy;  // what the tunnel enforces
   identity::TrustStore trust;                     // roots + current CRL (copied into the tunnel)

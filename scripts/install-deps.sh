@@ -35,6 +35,9 @@ PKGS=(
   # protoc for its messages), busybox-static for a local image; the Docker driver's tests
   # run a real dockerd (docker.io)
   podman runc containerd python3-grpcio python3-protobuf busybox-static docker.io
+  # packaging (docs/operations.md): the .deb's Depends (dpkg-shlibdeps in dpkg-dev), the unit
+  # check (systemd-analyze in systemd), the OCI image (scripts/image.sh)
+  dpkg-dev fakeroot systemd umoci binutils
 )
 
 source "$(dirname "$0")/lib/root.sh"
