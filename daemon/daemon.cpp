@@ -127,6 +127,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
   if (auto r = impl->load_identities(); !r) return std::unexpected(r.error());
   if (auto r = impl->open_workloads(); !r) return std::unexpected(r.error());
   if (auto r = impl->open_discovery(); !r) return std::unexpected(r.error());
+  if (auto r = impl->open_revocations(); !r) return std::unexpected(r.error());
   if (!cfg.masquerade.empty()) {
     auto masquerade = start_masquerade(cfg, *impl->tunnel);
     if (!masquerade) return std::unexpected(masquerade.error());
