@@ -258,12 +258,10 @@ BOOST_AUTO_TEST_CASE(expired_remote_identities_are_forgotten) {
   BOOST_REQUIRE(w.gw->add_remote(w.mint(live, "100.64.2.11/32", {}, "db-live", 12 * kHour),
                                  {ep("198.18.0.9:51820")}));
   BOOST_TEST(w.gw->find_remote("db-old") != nullptr);
-  BOOST_TEST(w.gw->endpoint_of(*IpAddress::parse("100.64.2.10")).has_value());
   for (int i = 0; i < 3 * 60; ++i) {  // 3 hours in 1-minute ticks
     w.clock.advance(std::chrono::minutes(1));
     w.gw->tick();
   }
   BOOST_TEST(w.gw->find_remote("db-old") == nullptr);
-  BOOST_TEST(!w.gw->endpoint_of(*IpAddress::parse("100.64.2.10")).has_value());  // route gone
   BOOST_TEST(w.gw->find_remote("db-live") != nullptr);
 }

@@ -19,7 +19,7 @@ BOOST_AUTO_TEST_CASE(a_failed_keymesh_initiation_disarms_the_earlier_one) {
   std::size_t n = 0;
   BOOST_TEST_REQUIRE(hi.create_keymesh_initiation(out, 5, ids.clock.wall_now(), chain, n) ==
                      HandshakeError::None);
-  BOOST_TEST_REQUIRE(hi.pending_local_index() == std::optional<std::uint32_t>(5));
+  BOOST_TEST_REQUIRE(hi.pending_local_index().value_or(0) == 5u);
 
   const Bytes too_big(kMaxHandshakePayload + 1, 0x42);
   BOOST_TEST(hi.create_keymesh_initiation(out, 6, ids.clock.wall_now(), too_big, n) ==
