@@ -39,7 +39,9 @@ Result<std::string> get_string(const YAML::Node& n, const std::string& path);
 Result<std::int64_t> get_int(const YAML::Node& n, const std::string& path, std::int64_t lo,
                              std::int64_t hi);
 // Documents in `text`, counting no further than two (YAML::LoadAll would build every one;
-// short junk inputs can hold thousands of empty documents).
+// short junk inputs can hold thousands of empty documents). Without a `---` or `...` in the
+// text there can be no second document: the answer is 1 without scanning (also for an empty
+// text), so callers asking "more than one?" pay a second scan only when one is possible.
 std::size_t count_documents(const std::string& text);
 
 // Calls fn(element, element_path) -> Result<void> for each element of a list, stopping at

@@ -266,8 +266,10 @@ HandshakeError Handshake::create_keymesh_initiation(MutSpan out, std::uint32_t l
                                                     std::size_t& written) noexcept {
   written = 0;
   const std::size_t n = payload.size();
-  if (n > kMaxHandshakePayload || out.size() < keymesh_initiation_size(n))
+  if (n > kMaxHandshakePayload || out.size() < keymesh_initiation_size(n)) {
+    clear();  // as start_initiation does: no earlier initiation stays armed behind a failure
     return HandshakeError::BadLength;
+  }
   const MutSpan msg = out.first(keymesh_initiation_size(n));
   std::memset(msg.data(), 0, msg.size());
   auto* hdr = reinterpret_cast<KeymeshInitiationHeader*>(msg.data());

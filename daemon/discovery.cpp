@@ -230,9 +230,14 @@ void Daemon::Impl::learn(const discovery::Record& record) {
   const std::string fp = identity::short_hex(record.fingerprint);
   for (const LocalIdentity* l : tunnel->local_identities())
     if (l->certified && l->cert.fingerprint.starts_with(fp)) return;  // one of ours
-  learn_relays(record);  // relay.cpp
+  // Relays and host key are not covered by the chain's signatures: they are taken only from a
+  // record whose chain validated (now, or before with the same fingerprint), and capped
+  // (docs/discovery.md, "What a record can steer").
   auto known = learned.find(fp);
-  if (known != learned.end() && known->second == record.endpoints) return;
+  if (known != learned.end() && known->second == record.endpoints) {
+    learn_relays(record);  // relay.cpp
+    return;
+  }
   auto chain = identity::parse_chain(ByteSpan(record.chain.data(), record.chain.size()));
   if (!chain) return;
   // Validated here, against our roots: a forged or stale record ends at this line.
@@ -241,6 +246,7 @@ void Daemon::Impl::learn(const discovery::Record& record) {
     return;
   }
   learned[fp] = record.endpoints;
+  learn_relays(record);
   spdlog::info("discovery: {} at {}", record.describe(), record.endpoints.front().to_string());
   want_punch(record);  // nat.cpp
 }

@@ -80,6 +80,10 @@ struct LocalIdentity {
 
   // Paths of this identity to keymesh peers, by remote static key.
   std::unordered_map<crypto::Key, Peer*, KeyHash> paths;
+
+  // Its share of discovery lookups on send-path misses (send.cpp, token bucket).
+  double miss_tokens = 0;
+  std::optional<TimePoint> miss_refilled;
 };
 
 struct RemoteIdentity {

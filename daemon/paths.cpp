@@ -343,6 +343,7 @@ Result<const LocalIdentity*> Tunnel::add_local_identity(LocalIdentitySpec spec) 
     if (!validated) return fail(validated.error().message);
     if (auto same = identity::check_static_key(*validated, local->statics.public_key); !same)
       return fail(same.error().message + " (the private key does not belong to it)");
+    if (auto r = refuse_raw_overlap(validated->networks); !r) return std::unexpected(r.error());
     local->certified = true;
     local->cert = std::move(*validated);
     local->chain_bytes = identity::serialize_chain(spec.chain);
@@ -414,7 +415,15 @@ Result<void> Tunnel::renew_local_identity(std::string_view name,
     return fail(same.error().message);
   if (local->certified && validated->networks != local->cert.networks)
     return fail("a renewed certificate must keep the networks of the one it replaces");
+  // Checked before anything changes, as at add_local_identity: a renewal that would not fit a
+  // handshake keeps the old certificate.
+  Bytes chain_bytes = identity::serialize_chain(chain);
+  if (chain_bytes.size() > crypto::kMaxHandshakePayload)
+    return fail("renewed certificate chain of " + std::to_string(chain_bytes.size()) +
+                " bytes does not fit a handshake (at most " +
+                std::to_string(crypto::kMaxHandshakePayload) + ")");
   if (!local->certified) {
+    if (auto r = refuse_raw_overlap(validated->networks); !r) return std::unexpected(r.error());
     // First certificate of an identity that had only its key (the host key from the config).
     for (const auto& other : locals_)
       for (const auto& a : other->cert.networks)
@@ -427,7 +436,7 @@ Result<void> Tunnel::renew_local_identity(std::string_view name,
     local->certified = true;
   }
   local->cert = std::move(*validated);
-  local->chain_bytes = identity::serialize_chain(chain);
+  local->chain_bytes = std::move(chain_bytes);
   local->subject = policy::subject_from(local->cert);
   local->renew_at = renew_at;
   ++local_generation_;

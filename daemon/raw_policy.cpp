@@ -117,6 +117,30 @@ bool Tunnel::raw_policy_allows(Peer& peer, const IpHeaderView& ip,
   return false;
 }
 
+Result<void> Tunnel::refuse_raw_overlap(const std::vector<IpPrefix>& networks) const {
+  for (const auto& peer : peers_) {
+    if (peer->keymesh) continue;
+    for (const auto& raw : peer->allowed_ips)
+      for (const auto& net : networks) {
+        if (raw.address.family != net.address.family) continue;
+        const IpPrefix& shorter = raw.length <= net.length ? raw : net;
+        const IpPrefix& longer = raw.length <= net.length ? net : raw;
+        if (shorter.network().contains(longer.address))
+          return fail("certificate network " + net.to_string() + " overlaps allowed_ips " +
+                      raw.to_string() + " of raw-key peer " + peer->name +
+                      " (an address has one owner: change the peer's allowed_ips)");
+      }
+  }
+  return {};
+}
+
+bool Tunnel::raw_unpoliced_allows(const IpHeaderView& ip, bool inbound) noexcept {
+  const LocalIdentity* local = local_routes_.lookup(address_of(inbound ? ip.dst : ip.src, ip.version));
+  if (local == nullptr || local == host_ || !local->certified) return true;
+  drop(DropReason::PolicyDenied);
+  return false;
+}
+
 std::uint32_t Tunnel::recompile_raw_policies(const LocalIdentity* only) noexcept {
   std::size_t dropped = 0;
   for (auto& p : peers_) {

@@ -9,7 +9,11 @@
 // destination coming in), or the host identity when none does.
 //
 // Without a policy file nothing here exists (Peer::raw_policy is null) and a raw-key peer
-// keeps pure WireGuard semantics: it may send from its allowed IPs, nothing else is checked.
+// keeps WireGuard semantics for the host: it may send from its allowed IPs to addresses that
+// no certified identity holds (the host's own, forwarded LANs of plain-WireGuard setups). It
+// fails closed for everything else: packets to or from a workload or gateway identity's
+// networks are dropped (policy_denied), as a certified peer without a grant would be
+// (Tunnel::raw_unpoliced_allows).
 //
 // Ownership and threading: a RawPeerPolicy belongs to its Peer (Tunnel's thread only). It
 // holds LocalIdentity pointers; the tunnel calls forget() before an identity goes away.

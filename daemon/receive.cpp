@@ -79,8 +79,9 @@ void Tunnel::receive_data(std::span<std::uint8_t> msg, const udp::Endpoint& from
     const Peer* owner =
         ip.version == 4 ? allowed_ips_.lookup_v4(ip.src) : allowed_ips_.lookup_v6(ip.src);
     if (owner != &peer) return drop(DropReason::SourceNotAllowed);
-    if (peer.raw_policy && !raw_policy_allows(peer, ip, plain.first(ip.total_length), true))
-      return;  // counted and audited
+    if (peer.raw_policy ? !raw_policy_allows(peer, ip, plain.first(ip.total_length), true)
+                        : !raw_unpoliced_allows(ip, true))
+      return;  // counted (and audited under policy)
   }
   if (!device_.write(plain.first(ip.total_length))) return drop(DropReason::TunWriteFailed);
   timers_data_received(peer);

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <unordered_map>
 
 #include "daemon/ip_packet.h"
 #include "daemon/tunnel.h"
@@ -29,6 +30,13 @@ namespace {
 // lighthouse answers in one round trip; three tries at one second each fit).
 constexpr std::size_t kMaxUnrouted = 256;
 constexpr auto kUnroutedWait = std::chrono::seconds(3);
+// Fair shares of that queue and of the directory's lookups (20 new queries a second node-wide,
+// docs/discovery.md): one local identity holds at most a quarter of the waiting packets and
+// starts at most 5 lookups a second (bursts of 10), so one workload sending to addresses
+// nobody holds cannot crowd out the others' misses.
+constexpr std::size_t kMaxUnroutedPerSource = kMaxUnrouted / 4;
+constexpr double kMissLookupsPerSecond = 5;
+constexpr double kMissLookupBurst = 10;
 
 // Room a data message needs around an inside packet of up to `mtu` bytes: header in front,
 // padding (at most 15) and tag behind, and a relay envelope (relay.cpp moves the message
@@ -75,8 +83,9 @@ void Tunnel::send_inside_packet(std::span<std::uint8_t> buffer, std::size_t size
   if (ip.version == 0) return drop(DropReason::InsideMalformed);
   const bool v4 = ip.version == 4;
   if (Peer* raw = v4 ? allowed_ips_.lookup_v4(ip.dst) : allowed_ips_.lookup_v6(ip.dst)) {
-    if (raw->raw_policy && !raw_policy_allows(*raw, ip, packet.first(ip.total_length), false))
-      return;  // counted and audited
+    if (raw->raw_policy ? !raw_policy_allows(*raw, ip, packet.first(ip.total_length), false)
+                        : !raw_unpoliced_allows(ip, false))
+      return;  // counted (and audited under policy)
     return transmit(*raw, buffer, packet);
   }
 
@@ -85,7 +94,7 @@ void Tunnel::send_inside_packet(std::span<std::uint8_t> buffer, std::size_t size
   if (LocalIdentity* to = v4 ? local_routes_.lookup_v4(ip.dst) : local_routes_.lookup_v6(ip.dst))
     return deliver_local(*local, *to, packet);
   RemoteIdentity* remote = v4 ? remote_routes_.lookup_v4(ip.dst) : remote_routes_.lookup_v6(ip.dst);
-  if (remote == nullptr) return wait_for_route(packet.first(ip.total_length), ip);
+  if (remote == nullptr) return wait_for_route(*local, packet.first(ip.total_length), ip);
   Peer* peer = path_for(*local, *remote);
   if (peer == nullptr) return;  // counted (and audited) by path_for
   const auto view = policy::parse_packet(packet.first(ip.total_length));
@@ -97,15 +106,39 @@ void Tunnel::send_inside_packet(std::span<std::uint8_t> buffer, std::size_t size
   transmit(*peer, buffer, packet);
 }
 
-void Tunnel::wait_for_route(std::span<const std::uint8_t> packet, const IpHeaderView& ip) noexcept {
+void Tunnel::wait_for_route(LocalIdentity& from, std::span<const std::uint8_t> packet,
+                            const IpHeaderView& ip) noexcept {
   // The miss path, not the fast path: it may allocate (one copy per waiting packet).
   if (!on_route_miss_) return drop(DropReason::NoRoute);
   try {
-    if (unrouted_.size() >= kMaxUnrouted) {
-      unrouted_.pop_front();
+    // Over its share, a source loses its own oldest packet; when the queue is full, the
+    // source holding the most loses its oldest (never the others first).
+    std::unordered_map<const void*, std::size_t> held;
+    for (const auto& u : unrouted_) ++held[u.from];
+    const void* evict = nullptr;
+    if (held[&from] >= kMaxUnroutedPerSource) {
+      evict = &from;
+    } else if (unrouted_.size() >= kMaxUnrouted) {
+      std::size_t most = 0;
+      for (const auto& [who, n] : held)
+        if (n > most) most = n, evict = who;
+    }
+    if (evict != nullptr) {
+      auto oldest = std::find_if(unrouted_.begin(), unrouted_.end(),
+                                 [&](const Unrouted& u) { return u.from == evict; });
+      if (oldest != unrouted_.end()) unrouted_.erase(oldest);
       drop(DropReason::NoRoute);
     }
-    unrouted_.push_back({std::vector<std::uint8_t>(packet.begin(), packet.end()), now()});
+    unrouted_.push_back({std::vector<std::uint8_t>(packet.begin(), packet.end()), now(), &from});
+    const TimePoint t = now();
+    if (!from.miss_refilled) from.miss_tokens = kMissLookupBurst;
+    else
+      from.miss_tokens = std::min(kMissLookupBurst,
+                                  from.miss_tokens + kMissLookupsPerSecond *
+                                      std::chrono::duration<double>(t - *from.miss_refilled).count());
+    from.miss_refilled = t;
+    if (from.miss_tokens < 1) return;  // waits; repeat_route_misses asks again at the next tick
+    from.miss_tokens -= 1;
     on_route_miss_(destination_of(ip));
   } catch (...) {
     drop(DropReason::NoRoute);
@@ -117,11 +150,14 @@ void Tunnel::repeat_route_misses() noexcept {
   try {
     // Collected first: a hit routes the packets (add_remote -> retry_unrouted) meanwhile.
     std::vector<IpAddress> destinations;
+    std::unordered_map<const void*, std::size_t> asked;  // per source: its fair share again
     for (const auto& u : unrouted_) {
       if (now() - u.since >= kUnroutedWait) continue;
       const IpAddress dst = destination_of(parse_ip_header(u.packet));
-      if (std::find(destinations.begin(), destinations.end(), dst) == destinations.end())
-        destinations.push_back(dst);  // at most kMaxUnrouted
+      if (std::find(destinations.begin(), destinations.end(), dst) != destinations.end()) continue;
+      if (asked[u.from] >= std::size_t(kMissLookupBurst)) continue;
+      ++asked[u.from];
+      destinations.push_back(dst);  // at most kMaxUnrouted
     }
     for (const auto& d : destinations) on_route_miss_(d);
   } catch (...) {

@@ -69,6 +69,7 @@ void Tunnel::tick() noexcept {
   }
   check_paths_on_tick();  // certificates, grants and schedules, once a second (paths.cpp)
   tick_relays();          // relay fallback, direct probes, paths with our relays (relay.cpp)
+  prune_remotes();        // remote identities nobody can use (remote_prune.cpp)
   bind_.flush();
 }
 

@@ -177,7 +177,8 @@ class Tunnel {
   void send_staged(Peer& peer) noexcept;
   void keep_key_fresh_on_send(Peer& peer) noexcept;
 
-  void wait_for_route(std::span<const std::uint8_t> packet, const IpHeaderView& ip) noexcept;
+  void wait_for_route(LocalIdentity& from, std::span<const std::uint8_t> packet,
+                      const IpHeaderView& ip) noexcept;
   void retry_unrouted() noexcept;
   void transmit(Peer& peer, std::span<std::uint8_t> buffer,
                 std::span<std::uint8_t> packet) noexcept;
@@ -193,6 +194,12 @@ class Tunnel {
   // raw_policy.cpp: raw-key peers under policy (only when Peer::raw_policy is set)
   bool raw_policy_allows(Peer& peer, const IpHeaderView& ip, std::span<const std::uint8_t> packet,
                          bool inbound) noexcept;
+  // Without a policy file: may a raw-key peer reach (or be reached from) our end of `ip`?
+  // Only addresses no certified local identity but the host holds (fail closed, raw_policy.h).
+  bool raw_unpoliced_allows(const IpHeaderView& ip, bool inbound) noexcept;
+  // A certificate's networks must not overlap a raw-key peer's allowed_ips: one address, two
+  // owners. The error names the peer and both prefixes.
+  Result<void> refuse_raw_overlap(const std::vector<IpPrefix>& networks) const;
   std::uint32_t recompile_raw_policies(const LocalIdentity* only) noexcept;
   void forget_raw_trackers(const LocalIdentity& local) noexcept;
   void tick_raw_policies() noexcept;
@@ -271,6 +278,10 @@ class Tunnel {
   void update_endpoint(Peer& peer, const udp::Endpoint& from) noexcept;
   void handshake_completed(Peer& peer, bool as_initiator) noexcept;
 
+  // remote_prune.cpp: remote identities nobody can use any more (expired, revoked, root gone)
+  // and no path holds are forgotten, routes and relay lists with them, every kPruneInterval.
+  void prune_remotes() noexcept;
+
   // site_failover.cpp
   void route_candidate(const IpPrefix& prefix, RemoteIdentity* remote);
   void unroute_candidate(const IpPrefix& prefix, const RemoteIdentity& remote);
@@ -348,6 +359,7 @@ class Tunnel {
   policy::FlowLog* flow_log_ = nullptr;
   std::optional<WallTime> policy_next_change_;
   TimePoint next_recheck_{};
+  TimePoint next_prune_{};
   // path_refused lines are written once per pair per kRefusedAuditInterval.
   std::unordered_map<std::uint64_t, TimePoint> refused_audited_;
 
@@ -355,6 +367,7 @@ class Tunnel {
   struct Unrouted {
     std::vector<std::uint8_t> packet;
     TimePoint since;
+    const void* from = nullptr;  // the sending local identity, as a key only (never dereferenced)
   };
   std::deque<Unrouted> unrouted_;
   RouteMissFn on_route_miss_;

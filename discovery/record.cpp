@@ -20,6 +20,30 @@ WallTime add_seconds(WallTime now, std::chrono::seconds ttl) noexcept {
 
 }  // namespace
 
+const char* unusable_endpoint(const udp::Endpoint& e) noexcept {
+  if (!e.valid()) return "has no address";
+  if (e.port == 0) return "has port 0";
+  const std::uint8_t* a = e.addr.data();
+  if (e.family == AF_INET6) {
+    static constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (std::memcmp(a, kMapped, sizeof kMapped) == 0) {
+      a += 12;  // ::ffff:a.b.c.d is a.b.c.d: checked as IPv4 below
+    } else {
+      if (a[0] == 0xff) return "is multicast";
+      static constexpr std::uint8_t kZero[15] = {};
+      if (std::memcmp(a, kZero, 15) == 0) return a[15] == 0 ? "is unspecified" : a[15] == 1 ? "is loopback" : nullptr;
+      return nullptr;
+    }
+  } else if (e.family != AF_INET) {
+    return "has an unknown address family";
+  }
+  if (a[0] == 0) return "is unspecified (0.0.0.0/8)";
+  if (a[0] == 127) return "is loopback";
+  if (a[0] >= 224 && a[0] < 240) return "is multicast";
+  if (a[0] >= 240) return "is broadcast or reserved (240.0.0.0/4)";
+  return nullptr;
+}
+
 std::string Record::describe() const {
   return "record \"" + name + "\" (" + identity::short_hex(fingerprint) + ")";
 }
@@ -79,8 +103,11 @@ Result<void> check_record(const Record& r) {
     return fail(r.describe() + ": " + std::to_string(r.endpoints.size()) +
                 " endpoints (at most " + std::to_string(kMaxEndpoints) + ")");
   for (const auto& e : r.endpoints)
-    if (!e.valid() || e.port == 0)
-      return fail(r.describe() + ": endpoint " + e.to_string() + " is not usable");
+    if (const char* why = unusable_endpoint(e))
+      return fail(r.describe() + ": endpoint " + e.to_string() + " " + why);
+  if (r.relays.size() > kMaxRecordRelays)
+    return fail(r.describe() + ": " + std::to_string(r.relays.size()) + " relays (at most " +
+                std::to_string(kMaxRecordRelays) + ")");
   if (r.chain.size() > kMaxRecordChainBytes)
     return fail(r.describe() + ": certificate chain larger than " +
                 std::to_string(kMaxRecordChainBytes) + " bytes");

@@ -78,9 +78,16 @@ Record raw_key_record(const crypto::Key& public_key, std::vector<IpPrefix> netwo
                       WallTime expires = WallTime::max());
 // SHA-256 of the 32 key bytes: the directory key of a raw-key record.
 Fingerprint raw_key_fingerprint(const crypto::Key& public_key) noexcept;
-// Limits every record must respect (endpoints valid and at most kMaxEndpoints, chain size,
-// network count, name length, at least one network). Backends refuse records that fail it.
+// Limits every record must respect (endpoints valid, underlay-usable and at most
+// kMaxEndpoints, chain size, network count, name length, at least one network, relays at most
+// kMaxRecordRelays). Backends refuse records that fail it.
 Result<void> check_record(const Record& record);
+// Why an endpoint cannot be an underlay peer address, or nullptr when it can. Refused: port 0,
+// the unspecified address, loopback (127/8, ::1), multicast (224/4, ff00::/8), broadcast and
+// the reserved 240/4, 0/8, and IPv4-mapped forms of these. Nobody listens for keymesh there,
+// and a record naming one would turn initiations and punches at this host itself or at a whole
+// segment (docs/discovery.md, "What a record can steer").
+const char* unusable_endpoint(const udp::Endpoint& endpoint) noexcept;
 
 // ---- Wire form ----
 // `now` converts between `expires` and ttl_seconds (relative, so hosts need no common clock).

@@ -78,14 +78,21 @@ std::string format_audit_line(const AuditEvent& e) {
 Result<std::unique_ptr<FileAuditSink>> FileAuditSink::open(const std::string& path) {
   if (path == "-")
     return std::unique_ptr<FileAuditSink>(new FileAuditSink(STDOUT_FILENO, false, ""));
-  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  // O_NOFOLLOW: keymeshd runs as root; a symbolic link planted at the audit path must not make
+  // it append to (or create) a file of the planter's choice.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+  if (fd < 0 && errno == ELOOP)
+    return fail("cannot open audit log " + path + ": it is a symbolic link (refused)");
   if (fd < 0) return fail("cannot open audit log " + path + ": " + std::strerror(errno));
   return std::unique_ptr<FileAuditSink>(new FileAuditSink(fd, true, path));
 }
 
 Result<void> FileAuditSink::reopen() {
   if (!owned_) return {};
-  const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  const int fd =
+      ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+  if (fd < 0 && errno == ELOOP)
+    return fail("cannot reopen audit log " + path_ + ": it is a symbolic link (refused)");
   if (fd < 0) return fail("cannot reopen audit log " + path_ + ": " + std::strerror(errno));
   // dup2 keeps fd_'s number (and its close-on-exec flag we set again below), so no write
   // ever sees a closed descriptor.

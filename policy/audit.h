@@ -69,7 +69,8 @@ class AuditSink {
   virtual void write(std::string_view line) = 0;
 };
 
-// Appends to a file opened with O_APPEND (one write(2) per line, so lines from several
+// Appends to a file opened with O_APPEND and O_NOFOLLOW (a symbolic link at the path is
+// refused with an error saying so; one write(2) per line, so lines from several
 // processes do not interleave), or writes to stdout when opened with path "-".
 // Rotation (docs/operations.md): reopen() opens the path afresh (SIGHUP after `mv`); follow()
 // (from a ~1 s timer) reopens when the path names another file or none, and counts a file

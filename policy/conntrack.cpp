@@ -340,12 +340,16 @@ Verdict ConnTrack::on_packet(const PacketView& p, bool outbound, TimePoint now,
   if (p.fragment)
     return policy.allows_all_ports(p.proto, wall) ? Verdict::kAllowedUntracked
                                                   : Verdict::kDeniedFragment;
-  if (p.icmp == IcmpKind::kError && p.inner_valid) {
+  if (p.icmp == IcmpKind::kError) {
+    // An error passes only about a flow tracked on this path, whatever `icmp` grants: an
+    // unrelated "unreachable" or "packet too big" is a way to reset or shrink flows of others.
+    if (!p.inner_valid) return Verdict::kDeniedPolicy;
     bool swapped = false;
     const std::uint32_t e = find(make_key(p.inner, swapped));
-    if (e != kNil && entries_[e].expires > now) return Verdict::kAllowedRelated;
+    return e != kNil && entries_[e].expires > now ? Verdict::kAllowedRelated
+                                                  : Verdict::kDeniedPolicy;
   }
-  if (p.icmp == IcmpKind::kError || p.icmp == IcmpKind::kOther)
+  if (p.icmp == IcmpKind::kOther)
     return policy.allows(Proto::kIcmp, 0, wall) ? Verdict::kAllowedUntracked
                                                 : Verdict::kDeniedPolicy;
 
