@@ -18,6 +18,7 @@
 #include "daemon/masquerade.h"
 #include "daemon/routes.h"
 #include "daemon/daemon.h"
+#include "daemon/edge_keeper.h"
 #include "daemon/tunnel.h"
 #include "identity/chain.h"
 #include "discovery/directory_set.h"
@@ -130,6 +131,10 @@ struct Daemon::Impl {
 
   // masquerade.h: table ip keymesh while `masquerade:` is configured (deleted with Impl)
   std::unique_ptr<Masquerade> masquerade;
+
+  // edge_keeper.h: keymeshd's share of table inet keymesh_edge (host grants, repair)
+  std::unique_ptr<EdgeKeeper> edge;
+  UvHandle<uv_timer_t> edge_timer;
 
   // control_handlers.cpp
   proto::Reply handle(const proto::Request& request);
