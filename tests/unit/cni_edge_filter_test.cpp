@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cni/edge_filter.h"
+#include "cni/edge_state.h"
 
 using namespace keymesh;
 using namespace keymesh::cni;
