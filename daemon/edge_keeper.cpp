@@ -132,6 +132,12 @@ void EdgeKeeper::tick(const Tunnel& tunnel, const node::WorkloadStore* workloads
   if (!workloads && !gateway_) return;  // never has a table
   if (ticks_ % 2 == 1) repair(workloads);
 
+  sync(tunnel, workloads, now);
+  if (ticks_ % 4 == 0) report_denials(tunnel, workloads, audit, now);
+}
+
+void EdgeKeeper::sync(const Tunnel& tunnel, const node::WorkloadStore* workloads, WallTime now) {
+  if (!workloads && !gateway_) return;
   cni::EdgeState want;
   want.lan_interfaces = lan_interfaces_;
   want.overlay_nets = overlay_nets_;
@@ -154,7 +160,6 @@ void EdgeKeeper::tick(const Tunnel& tunnel, const node::WorkloadStore* workloads
       applied_ = std::move(want);
     }
   }
-  if (ticks_ % 4 == 0) report_denials(tunnel, workloads, audit, now);
 }
 
 void EdgeKeeper::report_denials(const Tunnel& tunnel, const node::WorkloadStore* workloads,

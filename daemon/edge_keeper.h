@@ -56,6 +56,8 @@ class EdgeKeeper {
   // repair check every second tick, denials every fourth.
   void tick(const Tunnel& tunnel, const node::WorkloadStore* workloads, policy::AuditLog* audit,
             WallTime now);
+  // The sets only (no repair, no denials): at once after a workload came or went.
+  void sync(const Tunnel& tunnel, const node::WorkloadStore* workloads, WallTime now);
   // Appends edge_* counters to `status.drops`.
   void describe(const node::WorkloadStore* workloads, proto::StatusReply& status) const;
 
