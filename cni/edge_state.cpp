@@ -168,15 +168,13 @@ Result<std::map<std::string, std::uint64_t>> edge_counters() {
 Result<bool> edge_table_intact(const std::string& tun_ifname) {
   auto present = table_present();
   if (!present || !*present) return present;
-  // The last rule of each shared chain: a flushed chain, or one an older build wrote, lacks it.
-  auto forward = net::nft_output("list chain " + edge_table_name() + " forward\n");
-  auto input = net::nft_output("list chain " + edge_table_name() + " input\n");
-  auto pre = net::nft_output("list chain " + edge_table_name() + " prerouting\n");
-  if (!forward || !input || !pre) return false;
-  return forward->find("iifname != \"" + tun_ifname + "\" counter") != std::string::npos &&
-         forward->find("@lan_interfaces") != std::string::npos &&
-         input->find("@host_grants_proto") != std::string::npos &&
-         pre->find("@overlay_nets") != std::string::npos;
+  // One read of the whole table: the last rule of each shared chain must be there (a
+  // flushed chain, or one an older build wrote, lacks it).
+  auto text = net::nft_output("list table " + edge_table_name() + "\n");
+  if (!text) return false;
+  return text->find("iifname != \"" + tun_ifname + "\" counter name \"not_lan\"") != std::string::npos &&
+         text->find("@host_grants_proto accept") != std::string::npos &&
+         text->find("@overlay_nets counter") != std::string::npos;
 }
 
 }  // namespace keymesh::cni

@@ -130,7 +130,7 @@ void EdgeKeeper::tick(const Tunnel& tunnel, const node::WorkloadStore* workloads
                       policy::AuditLog* audit, WallTime now) {
   ++ticks_;
   if (!workloads && !gateway_) return;  // never has a table
-  if (ticks_ % 2 == 1) repair(workloads);
+  repair(workloads);
 
   sync(tunnel, workloads, now);
   if (ticks_ % 4 == 0) report_denials(tunnel, workloads, audit, now);

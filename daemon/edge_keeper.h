@@ -14,7 +14,7 @@
 //   4. Visibility: denied pod -> host attempts (host_denied) become packet_denied audit
 //      lines naming the pod; the table's counters show in `keymesh status` as edge_* drops.
 //
-// Threading: the loop thread only (a timer every kTickMillis). Each nft call is a few ms.
+// Threading: the loop thread only (a timer every kTick). Each nft call is a few ms.
 #pragma once
 
 #include <chrono>
@@ -52,8 +52,8 @@ class EdgeKeeper {
 
   explicit EdgeKeeper(const Config& config);
 
-  // One timer tick: grants and config sets every tick (nft only when they changed), the
-  // repair check every second tick, denials every fourth.
+  // One timer tick: the repair check (two nft reads) and the sets every tick (nft writes
+  // only when they changed), denials every fourth tick.
   void tick(const Tunnel& tunnel, const node::WorkloadStore* workloads, policy::AuditLog* audit,
             WallTime now);
   // The sets only (no repair, no denials): at once after a workload came or went.

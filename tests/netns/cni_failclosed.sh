@@ -29,7 +29,7 @@
 #     overlay address, as source: nothing enters km0 either.
 #  5b. Gateway LAN interfaces: the LAN host behind lan0 reaches km0 (its packets to an overlay
 #     address are forwarded in); the underlay neighbour sending with the same LAN source does
-#     not (counter not_lan).
+#     not (counter not_lan); the LAN host sending with an overlay source does not either.
 #  6. TCP and UDP services on the host's 0.0.0.0 (as the lighthouse port is): p1 reaches
 #     neither (at the underlay address nor km0's); each attempt is counted (to_host, and
 #     edge_to_host in `keymesh status`) and audited as packet_denied naming p1 and "(own
@@ -242,7 +242,7 @@ on a sysctl -qw net.ipv4.conf.all.rp_filter=0 "net.ipv4.conf.${VETH[p1]}.rp_filt
 
 # ------------------------------------------------------------------ 5. spoofing from the underlay
 on a sysctl -qw net.ipv4.conf.ul0.rp_filter=0
-capture_start a km0 "$KM_TMP/km0.pcap" udp port 7000 and \( src host "${IP[p1]}" or src host 100.64.1.1 \)
+capture_start a km0 "$KM_TMP/km0.pcap" udp port 7000 and src net 100.64.0.0/10
 CAPK=$KM_LAST_PID
 before=$(counter underlay_spoofed)
 on nb ip route add 100.64.0.0/10 via 198.18.0.1 dev ul0
@@ -256,7 +256,7 @@ after=$(counter underlay_spoofed)
 gotk=$(pcap_count "$KM_TMP/km0.pcap")
 log "5. underlay sending as p1: p2 got $(grep -c under "$KM_TMP/p2.rx" || true), km0 saw $gotk, underlay_spoofed $before -> $after"
 ! grep -q under "$KM_TMP/p2.rx" || bad "5. datagrams from the underlay with p1's source reached p2"
-((gotk == 0)) || bad "5. $gotk datagrams from the underlay with p1's or the host's source entered km0"
+((gotk == 0)) || bad "5. $gotk datagrams from the underlay with an overlay source (p1's, the host's, 100.64.77.7) entered km0"
 ((after >= before + 60)) || bad "5. underlay_spoofed went $before -> $after, want +60"
 
 # ------------------------------------------------------------------ 5b. gateway LAN interfaces
@@ -278,6 +278,15 @@ log "5b. LAN source 198.19.5.2: from lan0 $got_lan of 10 entered km0, from the u
 ((got_lan >= 10)) || bad "5b. the LAN host behind lan0 (gateway.lan_interfaces) did not reach km0 ($got_lan of 10)"
 ((got_ul == 0)) || bad "5b. $got_ul datagrams with a LAN source from the underlay entered km0"
 ((after >= before + 20)) || bad "5b. not_lan went $before -> $after, want +20"
+# Behind a LAN interface too, an overlay source is someone posing as the overlay.
+capture_start a km0 "$KM_TMP/km0-lan-ov.pcap" udp port 7000 and src net 100.64.0.0/10
+CAPK=$KM_LAST_PID
+on lan "$KM_PY" "$SPOOF" 100.64.77.7 100.64.9.9 7000 10 lan-overlay >/dev/null
+sleep 0.3
+capture_stop "$CAPK"
+got_ov=$(pcap_count "$KM_TMP/km0-lan-ov.pcap")
+log "5b. LAN host sending with overlay source 100.64.77.7: $got_ov of 10 entered km0"
+((got_ov == 0)) || bad "5b. $got_ov datagrams with an overlay source from lan0 entered km0"
 
 # ------------------------------------------------------------------ 6. the host as a subject
 status_drop() {  # status_drop REASON : its count in `keymesh status --json`
@@ -385,13 +394,17 @@ log "7. IPv6 from p1 (stack with fd00::1 and 20 raw 0x86dd frames): p2's veth $g
 # ------------------------------------------------------------------ 8. nft flush ruleset
 : >"$KM_TMP/p2.rx"
 : >"$KM_TMP/p3.rx"
+t_flush=$(date -u +%s.%N)
 on a nft flush ruleset
-t0=$(date +%s%N)
 wait_for "on a nft list chain $T input 2>/dev/null | grep -q host_grants_proto && on a nft list set $T host_grants | grep -q 8080" 5 0.02 ||
   bad "8. keymeshd did not re-install $T after nft flush ruleset"
-ms_fix=$((($(date +%s%N) - t0) / 1000000))
-((ms_fix <= 1500)) || bad "8. the table came back after $ms_fix ms (want <= 1500)"
-grep -q "re-installed it for" "$KM_TMP/a-2.log" || bad "8. keymeshd's log does not say it re-installed the table"
+# Timed by keymeshd's own log line (local time), not by our polling under load.
+fixed_line=$(grep "re-installed it for [1-9]" "$KM_TMP/a-2.log" | tail -1)
+[[ -n $fixed_line ]] || bad "8. keymeshd's log does not say it re-installed the table"
+ms_fix=$("$KM_PY" -c "import sys,datetime
+t=datetime.datetime.strptime(sys.argv[1][:23],'%Y-%m-%dT%H:%M:%S.%f').timestamp()  # local time, as spdlog writes
+print(int((t-float(sys.argv[2]))*1000))" "${fixed_line:-1970-01-01T00:00:00.000}" "$t_flush")
+((ms_fix <= 1000)) || bad "8. the table came back after $ms_fix ms (want <= 1000)"
 send "${IP[p1]}" "${IP[p3]}" 10 flushed
 wait_for "send ${IP[p1]} ${IP[p2]} 1 flushed; grep -q flushed '$KM_TMP/p2.rx'" 5 0.2 ||
   bad "8. p1 -> p2 (granted) does not work after the repair"
