@@ -9,6 +9,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <array>
 #include <cerrno>
 #include <charconv>
@@ -37,7 +38,7 @@ constexpr std::size_t kMaxInterfaceName = 15;  // IFNAMSIZ - 1
 constexpr std::size_t kMaxSocketPath = 107;    // sizeof(sockaddr_un::sun_path) - 1
 constexpr std::int64_t kMaxTimerMs = 86'400'000;
 
-constexpr std::array<std::string_view, 27> kRootKeys = {"private_key_file",
+constexpr std::array<std::string_view, 28> kRootKeys = {"private_key_file",
                                                         "lighthouse",
                                                         "relay",
                                                         "relays",
@@ -63,7 +64,8 @@ constexpr std::array<std::string_view, 27> kRootKeys = {"private_key_file",
                                                        "peers",
                                                        "testing",
                                                         "docker",
-                                                        "masquerade"};
+                                                        "masquerade",
+                                                        "gateway"};
 constexpr std::array<std::string_view, 3> kLighthouseKeys = {"address", "certificate",
                                                              "endpoints"};
 constexpr std::array<std::string_view, 2> kDiscoveryKeys = {"static", "etcd"};
@@ -683,6 +685,41 @@ Result<void> parse_masquerade(const YAML::Node& root, Config& config) {
   return {};
 }
 
+// gateway: { lan_interfaces: [eth1] }: the interfaces besides workload veths that may forward
+// into the TUN (docs/guarantees.md); names go into nftables, so only plain characters.
+Result<void> parse_gateway(const YAML::Node& root, Config& config) {
+  const auto n = field(root, "gateway");
+  if (!present(n)) return {};
+  static constexpr std::array<std::string_view, 1> kGatewayKeys = {"lan_interfaces"};
+  if (!n.IsMap()) return fail("gateway: expected a map ({ lan_interfaces: [eth1] }), got " + describe(n));
+  if (auto r = check_map(n, "gateway", kGatewayKeys); !r) return r;
+  GatewayConfig gateway;
+  if (auto list = field(n, "lan_interfaces"); present(list)) {
+    auto r = for_each_item(list, "gateway.lan_interfaces",
+                           [&](const YAML::Node& a, const std::string& p) -> Result<void> {
+      auto name = get_string(a, p);
+      if (!name) return std::unexpected(name.error());
+      const bool plain = !name->empty() && name->size() <= kMaxInterfaceName &&
+                         std::all_of(name->begin(), name->end(), [](char c) {
+                           return std::isalnum(static_cast<unsigned char>(c)) || c == '-' ||
+                                  c == '_' || c == '.';
+                         });
+      if (!plain)
+        return fail(p + ": " + quote(*name) + " is not an interface name (1-15 letters, digits, '-', '_', '.')");
+      if (*name == config.interface_name || *name == "lo")
+        return fail(p + ": " + quote(*name) + " is not a LAN interface");
+      if (std::find(gateway.lan_interfaces.begin(), gateway.lan_interfaces.end(), *name) !=
+          gateway.lan_interfaces.end())
+        return fail(p + ": " + quote(*name) + " is listed twice");
+      gateway.lan_interfaces.push_back(*name);
+      return {};
+    });
+    if (!r) return r;
+  }
+  config.gateway = std::move(gateway);
+  return {};
+}
+
 Result<Config> parse_document(std::string_view yaml_text, std::string_view base_dir) {
   if (yaml_text.size() > kMaxConfigBytes) return fail("config is larger than 1 MiB");
   const std::string text(yaml_text);
@@ -768,6 +805,7 @@ Result<Config> parse_document(std::string_view yaml_text, std::string_view base_
 
   if (auto r = parse_docker(root, base_dir, config); !r) return std::unexpected(r.error());
   if (auto r = parse_masquerade(root, config); !r) return std::unexpected(r.error());
+  if (auto r = parse_gateway(root, config); !r) return std::unexpected(r.error());
 
   if (auto r = check_peers(config, crypto::public_key(config.private_key)); !r)
     return std::unexpected(r.error());

@@ -83,6 +83,12 @@ struct DockerConfig {
   std::string socket = "/run/docker/plugins/keymesh.sock";  // dockerd finds plugins there
 };
 
+// A gateway's LAN side (`gateway:`, docs/guarantees.md): the interfaces besides workload
+// veths that may forward into the TUN. Everything else is dropped in table inet keymesh_edge.
+struct GatewayConfig {
+  std::vector<std::string> lan_interfaces;
+};
+
 struct Config {
   std::string path;  // the file it was loaded from
   crypto::SecretKey private_key;  // from private_key_file (must be 0600 or stricter)
@@ -128,6 +134,8 @@ struct Config {
   // LAN sources rewritten to the first IPv4 interface address as they enter the interface
   // (daemon/masquerade.h). Empty: off, and nftables is not touched.
   std::vector<IpPrefix> masquerade;
+
+  std::optional<GatewayConfig> gateway;     // unset: no LAN interfaces (and no table without workloads)
 };
 
 // Parses YAML text (no file access except for key files it names, which are read relative

@@ -26,6 +26,7 @@ proto::Reply Daemon::Impl::handle(const proto::Request& request) {
       *reply.mutable_status() = tunnel->status();
       reply.mutable_status()->set_policy_file(config.policy_file);
       if (control) *reply.mutable_status()->mutable_control_socket() = control->stats();
+      if (edge) edge->describe(workloads ? &*workloads : nullptr, *reply.mutable_status());
       return reply;
     }
 

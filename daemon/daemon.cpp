@@ -27,6 +27,7 @@ constexpr int kOverlayOverhead = 80;
 Daemon::Impl::~Impl() {
   // Reverse order of construction; closing handles needs the loop to run once more.
   docker.reset();
+  edge_timer.reset();
   control.reset();
   routes_timer.reset();
   close_discovery();
@@ -205,6 +206,19 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
     if (!docker) return std::unexpected(docker.error());
     impl->docker = std::move(*docker);
   }
+
+  // After the front doors: the edge filter's sets follow policy and workloads from here on.
+  impl->edge = std::make_unique<EdgeKeeper>(cfg);
+  uv_timer_init(&impl->loop, impl->edge_timer.get());
+  impl->edge_timer.get()->data = self;
+  uv_timer_start(
+      impl->edge_timer.get(),
+      [](uv_timer_t* h) {
+        auto* self = static_cast<Impl*>(h->data);
+        self->edge->tick(*self->tunnel, self->workloads ? &*self->workloads : nullptr,
+                         self->audit.get(), self->time.wall_now());
+      },
+      0, std::uint64_t(EdgeKeeper::kTick.count()));
 
   spdlog::info("keymeshd up: interface {} mtu {}, listening on UDP port {}, public key {}, {} "
                "peer(s)",

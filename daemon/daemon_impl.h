@@ -18,6 +18,7 @@
 #include "daemon/masquerade.h"
 #include "daemon/routes.h"
 #include "daemon/daemon.h"
+#include "daemon/edge_keeper.h"
 #include "daemon/tunnel.h"
 #include "identity/chain.h"
 #include "discovery/directory_set.h"
@@ -152,6 +153,9 @@ struct Daemon::Impl {
   void load_saved_revocation_lists();
   void revoke_issued(const identity::Certificate& cert);  // a workload went away
   void carry_revocation_lists(const identity::TrustStore& from, identity::TrustStore& into) const;
+  // edge_keeper.h: keymeshd's share of table inet keymesh_edge (host grants, repair)
+  std::unique_ptr<EdgeKeeper> edge;
+  UvHandle<uv_timer_t> edge_timer;
 
   // control_handlers.cpp
   proto::Reply handle(const proto::Request& request);

@@ -144,6 +144,7 @@ Result<const node::Workload*> Daemon::Impl::add_workload(const node::WorkloadSpe
   spdlog::info("workload {} attached: {}/{} at {}", (*added)->name(), spec.container_id,
                spec.ifname, (*added)->address.to_string());
   publish_now();  // the Docker driver's path too, not only the control socket's
+  if (edge) edge->sync(*tunnel, &*workloads, time.wall_now());  // its host grants, now
   return *added;
 }
 
@@ -159,6 +160,7 @@ Result<bool> Daemon::Impl::remove_workload(const std::string& container_id,
   if (!removed) return std::unexpected(removed.error());
   if (cert) revoke_issued(*cert);  // its node CA's list, distributed (revocations.cpp)
   if (*removed) spdlog::info("workload {}/{} detached", container_id, ifname);
+  if (*removed && edge) edge->sync(*tunnel, &*workloads, time.wall_now());
   return *removed;
 }
 

@@ -24,9 +24,15 @@ std::string trimmed(const char* text) {
   return s;
 }
 
+Result<std::string> run(const std::string& script, bool json);
+
 }  // namespace
 
-Result<std::string> nft_output(const std::string& script) {
+Result<std::string> nft_output(const std::string& script) { return run(script, false); }
+Result<std::string> nft_json(const std::string& script) { return run(script, true); }
+
+namespace {
+Result<std::string> run(const std::string& script, bool json) {
   std::string last;
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
     // CNI ADDs run in parallel; each writes its own objects, but two transactions that
@@ -34,6 +40,7 @@ Result<std::string> nft_output(const std::string& script) {
     if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(2 + 3 * attempt));
     Context ctx;
     if (ctx.p == nullptr) return fail("nftables: cannot create a context");
+    if (json) nft_ctx_output_set_flags(ctx.p, NFT_CTX_OUTPUT_JSON);
     nft_ctx_buffer_output(ctx.p);
     nft_ctx_buffer_error(ctx.p);
     // Each get_*_buffer call hands over what was written so far and empties the buffer.
@@ -44,6 +51,7 @@ Result<std::string> nft_output(const std::string& script) {
   }
   return fail("nftables: " + (last.empty() ? std::string("the command failed") : last));
 }
+}  // namespace
 
 Result<void> run_nft(const std::string& script) {
   if (auto r = nft_output(script); !r) return std::unexpected(r.error());

@@ -16,5 +16,7 @@ Result<void> run_nft(const std::string& script);
 
 // As run_nft, and returns what nft printed (for `list` commands).
 Result<std::string> nft_output(const std::string& script);
+// As nft_output, in nft's JSON form (`nft -j`).
+Result<std::string> nft_json(const std::string& script);
 
 }  // namespace keymesh::net

@@ -24,4 +24,4 @@ km_netns_test(NAME netns_cni_crash SCRIPT ${CMAKE_CURRENT_LIST_DIR}/cni_crash.sh
 # The edge filter with the real keymeshd: fail closed across kill -9 and restart, no spoofing
 # from a pod (rp_filter 2 and 0) or from the underlay, pod -> host refused unless granted.
 km_netns_test(NAME netns_cni_failclosed SCRIPT ${CMAKE_CURRENT_LIST_DIR}/cni_failclosed.sh
-              LABELS cni TIMEOUT 150)
+              LABELS cni TIMEOUT 200)

@@ -22,3 +22,7 @@ km_unit_test(NAME cni_edge_filter
              SOURCES ${CMAKE_CURRENT_LIST_DIR}/cni_edge_filter_test.cpp
              LIBS km_attach
              LABELS cni)
+km_unit_test(NAME edge_host_grants
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/edge_host_grants_test.cpp
+             LIBS km_daemon
+             LABELS cni)

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "cni/edge_filter.h"
+#include "cni/edge_state.h"
 
 using namespace keymesh;
 using namespace keymesh::cni;
@@ -80,4 +81,45 @@ BOOST_AUTO_TEST_CASE(refuses_what_nft_would_misread_before_running_it) {
   BOOST_TEST(has(r.error().message, "not an IPv4 /32"));
   // A name install would refuse was never installed: nothing to remove, and nft not run.
   BOOST_TEST(bool(remove_edge_filter("bad name; flush ruleset")));
+}
+
+BOOST_AUTO_TEST_CASE(shared_chains_hold_lan_overlay_and_host_grants) {
+  const std::string s = edge_shared_script("km0");
+  BOOST_TEST(has(s, "ip saddr @overlay_nets counter name \"underlay_spoofed\" drop"));
+  BOOST_TEST(has(s, "oifname \"km0\" iifname != @veths iifname != @lan_interfaces iifname != \"km0\" "
+                    "counter name \"not_lan\" drop"));
+  BOOST_TEST(has(s, "ip saddr . meta l4proto . th dport @host_grants accept"));
+  BOOST_TEST(has(s, "ip saddr . meta l4proto @host_grants_proto accept"));
+  BOOST_TEST(has(s, "update @host_denied"));
+  // keymeshd's sets are never flushed by an attachment: they hold policy grants.
+  BOOST_TEST(!has(s, "flush set"));
+  // The grants come before the operator's set and the drop.
+  BOOST_TEST(s.find("@host_grants accept") < s.find("counter name \"to_host\" drop"));
+}
+
+BOOST_AUTO_TEST_CASE(state_script_merges_what_nft_would_refuse_as_overlapping) {
+  auto a = *IpAddress::parse("100.64.7.2");
+  auto b = *IpAddress::parse("100.64.7.3");
+  EdgeState st;
+  st.host_grants = {
+      {a, false, 6, 8000, 8080}, {a, false, 6, 8080, 8090}, {a, false, 6, 8091, 8091},  // one range
+      {a, false, 17, 53, 53},    {a, false, 17, 53, 53},                                // duplicate
+      {b, false, 1, 0, 65535},   {b, true, 0, 0, 65535},   {b, false, 1, 0, 65535},     // any covers icmp
+      {b, false, 6, 22, 22},     {*IpAddress::parse("fd00::2"), false, 6, 1, 2},         // IPv6: left out
+  };
+  st.lan_interfaces = {"eth1"};
+  st.overlay_nets = {*IpPrefix::parse("100.64.1.1/10"), *IpPrefix::parse("fd00::1/64")};
+  const std::string s = edge_state_script(st);
+  const std::string t = "inet keymesh_edge ";
+  BOOST_TEST(has(s, "flush set " + t + "host_grants\n"));
+  BOOST_TEST(has(s, "add element " + t + "host_grants { 100.64.7.2 . tcp . 8000-8091, "
+                    "100.64.7.2 . udp . 53, 100.64.7.3 . tcp . 22 }"));
+  BOOST_TEST(has(s, "add element " + t + "host_grants_proto { 100.64.7.3 . 0-255 }"));
+  BOOST_TEST(has(s, "add element " + t + "lan_interfaces { \"eth1\" }"));
+  BOOST_TEST(has(s, "add element " + t + "overlay_nets { 100.64.0.0/10 }"));
+  BOOST_TEST(!has(s, "fd00"));
+  // Nothing granted: the sets are emptied, nothing added.
+  const std::string empty = edge_state_script({});
+  BOOST_TEST(has(empty, "flush set " + t + "host_grants_proto\n"));
+  BOOST_TEST(!has(empty, "add element"));
 }

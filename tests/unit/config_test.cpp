@@ -478,6 +478,27 @@ BOOST_AUTO_TEST_CASE(relay_keys) {
              "relays[4]: at most 4 relays");
 }
 
+// gateway.lan_interfaces: what may forward into the TUN besides workload veths
+// (docs/guarantees.md); the names go into nftables.
+BOOST_AUTO_TEST_CASE(gateway_lan_interfaces_parse_and_errors_name_the_key) {
+  auto off = parse(kMinimal);
+  BOOST_REQUIRE(off);
+  BOOST_TEST(!off->gateway);
+  auto c = parse(kMinimal + "gateway: { lan_interfaces: [eth1, br-lan.10] }\n");
+  BOOST_REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
+  BOOST_REQUIRE(c->gateway);
+  BOOST_TEST(c->gateway->lan_interfaces == (std::vector<std::string>{"eth1", "br-lan.10"}));
+  BOOST_TEST(error(kMinimal + "gateway: [eth1]\n").starts_with("gateway: expected a map"));
+  BOOST_TEST(error(kMinimal + "gateway: { lan_interface: [eth1] }\n").find("lan_interfaces") !=
+             std::string::npos);
+  BOOST_TEST(error(kMinimal + "gateway: { lan_interfaces: [\"eth1\\\"; flush ruleset\"] }\n")
+                 .starts_with("gateway.lan_interfaces[0]: "));
+  BOOST_TEST(error(kMinimal + "gateway: { lan_interfaces: [km0] }\n") ==
+             "gateway.lan_interfaces[0]: \"km0\" is not a LAN interface");
+  BOOST_TEST(error(kMinimal + "gateway: { lan_interfaces: [eth1, eth1] }\n") ==
+             "gateway.lan_interfaces[1]: \"eth1\" is listed twice");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 BOOST_FIXTURE_TEST_CASE(flow_log_and_audit_syslog, Fixture) {
