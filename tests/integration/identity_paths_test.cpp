@@ -469,3 +469,64 @@ BOOST_FIXTURE_TEST_CASE(a_host_answers_for_many_identities_on_one_port, World) {
   BOOST_TEST(hosts["a"].tunnel->path_count() == 50u);
   BOOST_TEST(drops("b", DropReason::Mac1Invalid) == 0u);
 }
+
+// Issue 15 §1: W1 deleted, its address re-issued to W2; an attacker holding W1's key and
+// chain replays W1's captured initiation and also handshakes afresh with it. Traffic for the
+// address keeps reaching W2 only (newest not_before owns an address; routes change only
+// after a granted, non-replayed handshake).
+BOOST_FIXTURE_TEST_CASE(an_older_certificate_cannot_take_an_address_back, TwoHosts) {
+  Host& m = add_host("m", "198.18.0.3:51820", "100.64.3.0/24");
+  Host& a = hosts["a"];
+  Host& b = hosts["b"];
+  // W1 (group ops, so it may ping web-a) at 100.64.2.20 on b.
+  add_workload("b", "ops-x", "100.64.2.20/32", {"ops"});
+  introduce("a", "b", "ops-x", "198.18.0.2:51820");
+  b.device->inject(ping("100.64.2.20", "100.64.1.10"));
+  b.tunnel->pump_inside(1000);  // W1's initiation towards web-a
+  std::vector<std::uint8_t> storage(65536);
+  std::array<udp::Datagram, 1> batch{udp::Datagram{std::span(storage), 0, {}}};
+  BOOST_REQUIRE_EQUAL(a.bind->receive_batch(batch), 1u);
+  const std::vector<std::uint8_t> captured(storage.begin(), storage.begin() + batch[0].size);
+  std::vector<std::uint8_t> copy = captured;
+  a.tunnel->receive_outside(copy, batch[0].from);  // a answers W1 as usual
+  run_for(1s);
+  BOOST_REQUIRE_EQUAL(send("a", "b", ping("100.64.1.11", "100.64.2.20", 9)).size(), 1u);
+
+  // W1 is deleted on b; a second later the address goes to W2 (group web... any), whose
+  // handshake reaches a.
+  Workload w1 = std::move(b.workloads["ops-x"]);
+  BOOST_REQUIRE(b.tunnel->remove_local_identity("ops-x"));
+  run_for(1s, 500ms);
+  add_workload("b", "ops-y", "100.64.2.20/32", {"ops"});
+  // A directory record alone does not move the route from the confirmed W1...
+  introduce("a", "b", "ops-y", "198.18.0.2:51820");
+  // ...W2's own handshake does.
+  b.device->inject(ping("100.64.2.20", "100.64.1.10", 11));
+  run_for(1s);
+  BOOST_REQUIRE_EQUAL(send("a", "b", ping("100.64.1.11", "100.64.2.20", 11)).size(), 1u);
+
+  // The attacker m holds W1's key and chain.
+  daemon::LocalIdentitySpec spec;
+  spec.private_key.assign(w1.key.span());
+  spec.chain = w1.chain;
+  BOOST_REQUIRE(m.tunnel->add_local_identity(std::move(spec)));
+  // 1. The captured initiation, replayed from m's address.
+  copy = captured;
+  a.tunnel->receive_outside(copy, ep("198.18.0.3:51820"));
+  // 2. A fresh initiation with W1's key and chain: m's ops-x pings web-a.
+  BOOST_REQUIRE(m.tunnel->add_remote(a.workloads.at("web-a").chain, {ep("198.18.0.1:51820")}));
+  m.device->take_written();
+  auto got_by_m = send("m", "a", ping("100.64.2.20", "100.64.1.10", 12));
+  BOOST_TEST(got_by_m.empty());  // a refused W1: nothing from it is delivered
+  BOOST_TEST(drops("a", DropReason::AddressNotOwned) >= 1u);
+  run_for(1500ms);  // rejection lines are aggregated per source and second
+  BOOST_TEST(audited("handshake_rejected", "an older certificate for 100.64.2.20/32"));
+  BOOST_TEST(audited("handshake_rejected", "repeated byte for byte"));
+
+  // Traffic for the address (ops-a may ping anything) reaches b's W2, never m.
+  m.device->take_written();
+  BOOST_TEST(send("a", "b", ping("100.64.1.11", "100.64.2.20", 14)).size() == 1u);
+  BOOST_TEST(m.device->take_written().empty());
+  BOOST_TEST(send("a", "b", ping("100.64.1.11", "100.64.2.20", 15)).size() == 1u);
+  BOOST_TEST(m.device->take_written().empty());
+}
