@@ -16,12 +16,15 @@ namespace keymesh::daemon {
   X(Mac1Invalid, "mac1_invalid")                 /* not addressed to our key */            \
   X(UnsupportedHandshake, "unsupported_handshake") /* keymesh variant, no certificate/roots */\
   X(CookieRequired, "cookie_required")           /* under load without valid mac2 */       \
+  X(HandshakeRepeated, "handshake_repeated")     /* same message seen within a minute */   \
+  X(HandshakeRateLimited, "handshake_rate_limited") /* source over its initiations/s */   \
   X(HandshakeDecryptFailed, "handshake_decrypt_failed")                                    \
   X(HandshakeDhFailed, "handshake_dh_failed")                                              \
   X(UnknownPeer, "unknown_peer")                 /* initiator key not configured */        \
   X(CertificateRejected, "certificate_rejected") /* handshake chain failed validation */   \
   X(CertificateKeyMismatch, "certificate_key_mismatch") /* chain names another key */      \
   X(PathNotGranted, "path_not_granted")          /* policy grants nothing between the two */\
+  X(AddressNotOwned, "address_not_owned")        /* older certificate for a held address */\
   X(HandshakeReplayed, "handshake_replayed")     /* timestamp not newer */                 \
   X(HandshakeFlood, "handshake_flood")           /* initiations too close together */      \
   X(HandshakeCrossed, "handshake_crossed")       /* both initiated; the other key answers */\

@@ -2,7 +2,8 @@
 // WireGuard messages here (raw-key peers of the host key); the certificate-carrying keymesh
 // variant in handshake_keymesh.cpp, sharing the steps after the Noise work.
 //
-//  Initiation in:  mac1 (is it for us?) -> cookie if under load -> consume (2 DH) -> which
+//  Initiation in:  mac1 (is it for us?) -> repeat / per-source limit (handshake_guard.h) ->
+//                  cookie if under load -> consume (2 DH) -> which
 //                  peer -> timestamp/flood checks -> response out -> keypair waits in `next`.
 //  Response in:    mac1 -> cookie if under load -> receiver index must be the outstanding
 //                  initiation -> consume -> keypair to `current` -> staged packets or keepalive.
@@ -17,9 +18,7 @@
 
 namespace keymesh::daemon {
 
-namespace {
-
-crypto::CookieSource cookie_source(const udp::Endpoint& ep) {
+crypto::CookieSource cookie_source_of(const udp::Endpoint& ep) noexcept {
   crypto::CookieSource src;
   const std::size_t n = ep.family == AF_INET ? 4 : 16;
   std::memcpy(src.bytes.data(), ep.addr.data(), n);
@@ -28,8 +27,6 @@ crypto::CookieSource cookie_source(const udp::Endpoint& ep) {
   src.size = n + 2;
   return src;
 }
-
-}  // namespace
 
 DropReason drop_for(crypto::HandshakeError e) noexcept {
   switch (e) {
@@ -85,7 +82,7 @@ void Tunnel::send_initiation(Peer& peer, bool is_retry) noexcept {
 
 bool Tunnel::cookie_demanded(crypto::CookieChecker& checker, std::span<std::uint8_t> msg,
                              const std::uint8_t* sender, const udp::Endpoint& from) noexcept {
-  const auto src = cookie_source(from);
+  const auto src = cookie_source_of(from);
   if (!under_load() || checker.check_mac2(msg, src, now())) return false;
   crypto::MessageCookieReply reply;
   checker.create_reply(reply, msg, load_le32(sender), src, now());
@@ -101,7 +98,7 @@ void Tunnel::receive_initiation(std::span<std::uint8_t> msg, const udp::Endpoint
   LocalIdentity& local = *host_;
   if (!local.cookie_checker.check_mac1(msg)) return drop(DropReason::Mac1Invalid);
   const auto* init = reinterpret_cast<const crypto::MessageInitiation*>(msg.data());
-  if (cookie_demanded(local.cookie_checker, msg, init->sender, from)) return;
+  if (!initiation_admitted(local.cookie_checker, msg, init->sender, from)) return;
 
   crypto::ConsumedInitiation consumed;
   if (auto e = crypto::consume_initiation(local.statics, *init, consumed);

@@ -2,19 +2,24 @@
 // chain as encrypted payload, between a local identity and a certified remote one.
 //
 //  Initiation in:  receiver hint -> local identity (O(1)), mac1 with its key confirms it
-//                  before any DH -> cookie if under load -> consume (2 DH, payload) ->
-//                  validate the chain against our roots -> the chain's key must be the
-//                  handshake's static key -> policy grants something between the two ->
-//                  path (found or opened) -> timestamp/flood checks -> response with our chain.
+//                  before any DH -> an exact repeat, or a source over its rate, is refused
+//                  (handshake_guard.h) -> cookie if under load -> consume (2 DH, payload) ->
+//                  replay/flood memory of (local identity, remote key) -> validate the chain
+//                  against our roots -> the chain's key must be the handshake's static key ->
+//                  policy grants something between the two -> the certificate may own its
+//                  networks (address_owners.h) -> only now anything changes: timestamp
+//                  committed, remote learned and routed, path (found or opened) -> response.
 //  Response in:    receiver index -> path with that outstanding initiation -> mac1 -> cookie
 //                  if under load -> consume -> validate the responder's chain, same key ->
-//                  grant still there -> keypair to `current` -> staged packets.
+//                  grant still there, address owned -> learned -> keypair to `current`.
 // A failure at any step is answered with silence, counted, and (from the certificate check
-// on) audited: the sender may be an impostor holding a stolen certificate, and learns nothing.
+// on) audited, at most one line per source per second (rejection_audit.h): the sender may
+// be an impostor holding a stolen certificate, and learns nothing.
 #include <spdlog/spdlog.h>
 
 #include "common/bytes.h"
 #include "daemon/tunnel.h"
+#include "policy/subject_of.h"
 
 namespace keymesh::daemon {
 
@@ -32,8 +37,9 @@ void Tunnel::send_keymesh_initiation(Peer& peer, std::uint32_t index) noexcept {
   send_initiation_bytes(peer, bytes);
 }
 
-std::shared_ptr<const RemoteIdentity> Tunnel::certified_remote(
-    const LocalIdentity& local, const crypto::Key& remote_static) {
+std::shared_ptr<RemoteIdentity> Tunnel::certified_remote(const LocalIdentity& local,
+                                                         const crypto::Key& remote_static,
+                                                         const udp::Endpoint& from) {
   using policy::AuditEventType;
   if (!trust_) {
     drop(DropReason::UnsupportedHandshake);
@@ -42,9 +48,10 @@ std::shared_ptr<const RemoteIdentity> Tunnel::certified_remote(
   auto validated = trust_->validate(ByteSpan(payload_.data(), payload_.size()), wall_now());
   if (!validated) {
     drop(DropReason::CertificateRejected);
-    audit(AuditEventType::kCertificateRejected, &local, nullptr, "",
-          "handshake from key " + to_base64(remote_static).substr(0, 8) + ": " +
-              validated.error().message);
+    audit_rejection(AuditEventType::kCertificateRejected, &local, nullptr,
+                    "handshake from key " + to_base64(remote_static).substr(0, 8) + ": " +
+                        validated.error().message,
+                    from);
     return nullptr;
   }
   if (auto same = identity::check_static_key(*validated, remote_static); !same) {
@@ -52,10 +59,88 @@ std::shared_ptr<const RemoteIdentity> Tunnel::certified_remote(
     RemoteIdentity claimed;
     claimed.name = validated->name;
     claimed.cert = std::move(*validated);
-    audit(AuditEventType::kHandshakeRejected, &local, &claimed, "", same.error().message);
+    audit_rejection(AuditEventType::kHandshakeRejected, &local, &claimed, same.error().message,
+                    from);
     return nullptr;
   }
-  return learn_remote(std::move(*validated));
+  // Nothing is stored yet: the caller commits with learn_remote() once every check passed.
+  if (auto known = remotes_.find(validated->public_key);
+      known != remotes_.end() && known->second &&
+      known->second->cert.fingerprint == validated->fingerprint)
+    return known->second;
+  auto fresh = std::make_shared<RemoteIdentity>();
+  fresh->name = validated->name;
+  fresh->public_key = validated->public_key;
+  fresh->certified = true;
+  fresh->subject = policy::subject_from(*validated);
+  fresh->networks = validated->networks;
+  fresh->source = "handshake";
+  fresh->cert = std::move(*validated);
+  return fresh;
+}
+
+bool Tunnel::remote_admitted(const LocalIdentity& local, const RemoteIdentity& remote,
+                             const udp::Endpoint& from) {
+  if (!path_granted(local, remote, nullptr)) {
+    drop(DropReason::PathNotGranted);
+    audit_refused(local, remote);
+    return false;
+  }
+  if (auto why = owners_.refusal(remote.cert, wall_now())) {
+    drop(DropReason::AddressNotOwned);
+    audit_rejection(policy::AuditEventType::kHandshakeRejected, &local, &remote, *why, from);
+    return false;
+  }
+  return true;
+}
+
+bool Tunnel::initiation_admitted(crypto::CookieChecker& checker, std::span<std::uint8_t> msg,
+                                 const std::uint8_t* sender, const udp::Endpoint& from) noexcept {
+  const auto admitted = guard_->admit(crypto::mac1_of(msg), from, now(), [&] {
+    return checker.check_mac2(msg, cookie_source_of(from), now());
+  });
+  switch (admitted) {
+    case HandshakeGuard::Admit::Yes: break;
+    case HandshakeGuard::Admit::Repeated:
+      drop(DropReason::HandshakeRepeated);
+      audit_rejection(policy::AuditEventType::kHandshakeRejected, nullptr, nullptr,
+                      "initiation repeated byte for byte (a replay)", from);
+      return false;
+    case HandshakeGuard::Admit::SendCookie: {
+      crypto::MessageCookieReply reply;
+      checker.create_reply(reply, msg, load_le32(sender), cookie_source_of(from), now());
+      send_reply(from, std::span(reinterpret_cast<const std::uint8_t*>(&reply), sizeof reply));
+      ++cookies_sent_;
+      [[fallthrough]];
+    }
+    case HandshakeGuard::Admit::RateLimited:
+      drop(DropReason::HandshakeRateLimited);
+      audit_rejection(policy::AuditEventType::kHandshakeRejected, nullptr, nullptr,
+                      "initiations over the per-source rate limit", from);
+      return false;
+  }
+  // Counted towards the global load only once the source is within its share: one loud
+  // source alone does not make every peer pay the cookie round trip.
+  return !cookie_demanded(checker, msg, sender, from);
+}
+
+void Tunnel::audit_rejection(policy::AuditEventType type, const LocalIdentity* local,
+                             const RemoteIdentity* remote, std::string reason,
+                             const udp::Endpoint& from) noexcept {
+  if (audit_ == nullptr) return;
+  try {
+    policy::AuditEvent e;
+    e.time = wall_now();
+    e.event = type;
+    if (local) e.local = policy::AuditParty{local->name, local->cert.fingerprint, local->cert.groups};
+    if (remote)
+      e.remote = policy::AuditParty{remote->name, remote->cert.fingerprint, remote->cert.groups};
+    const std::string source = from.address().to_string();
+    e.reason = std::move(reason) + " (from " + source + ")";
+    if (auto line = rejections_.admit(source, std::move(e))) audit_->record(*line);
+  } catch (...) {
+    // Out of memory while formatting: the refusal stands, the line is lost.
+  }
 }
 
 void Tunnel::receive_keymesh_initiation(std::span<std::uint8_t> msg,
@@ -73,18 +158,33 @@ void Tunnel::receive_keymesh_initiation(std::span<std::uint8_t> msg,
   if (local == nullptr) return drop(DropReason::Mac1Invalid);
   if (!local->certified) return drop(DropReason::UnsupportedHandshake);
   const auto& header = crypto::keymesh_initiation_header(msg);
-  if (cookie_demanded(local->cookie_checker, msg, header.sender, from)) return;
+  if (!initiation_admitted(local->cookie_checker, msg, header.sender, from)) return;
 
   crypto::ConsumedInitiation consumed;
   if (auto e = crypto::consume_keymesh_initiation(local->statics, msg, consumed, payload_);
       e != crypto::HandshakeError::None)
     return drop(drop_for(e));
-  auto remote = certified_remote(*local, consumed.remote_static);
-  if (!remote) return;
-  if (!path_granted(*local, *remote, nullptr)) {
-    drop(DropReason::PathNotGranted);
-    return audit_refused(*local, *remote);
+  // Replay and flood memory per (local identity, remote key), before the chain work.
+  const crypto::Key& local_key = local->statics.public_key;
+  if (auto e = guard_->check(local_key, consumed.remote_static, consumed.timestamp, now(),
+                             wall_now());
+      e != crypto::HandshakeError::None) {
+    drop(drop_for(e));
+    return audit_rejection(policy::AuditEventType::kHandshakeRejected, local, nullptr,
+                           e == crypto::HandshakeError::Flood
+                               ? "initiations from key " +
+                                     to_base64(consumed.remote_static).substr(0, 8) +
+                                     " closer together than 20 ms"
+                               : "replayed or stale initiation from key " +
+                                     to_base64(consumed.remote_static).substr(0, 8),
+                           from);
   }
+  auto candidate = certified_remote(*local, consumed.remote_static, from);
+  if (!candidate || !remote_admitted(*local, *candidate, from)) return;
+  const crypto::Timestamp timestamp = consumed.timestamp;
+  if (!guard_->commit(local_key, consumed.remote_static, timestamp, now()))
+    return drop(DropReason::HandshakeFlood);  // replay table full: cannot guard, so refuse
+  auto remote = learn_remote(std::move(candidate));
   Peer* peer = path_for(*local, const_cast<RemoteIdentity&>(*remote));
   if (peer == nullptr) return;  // counted by path_for
   attach_remote(*peer, remote);
@@ -122,15 +222,14 @@ void Tunnel::receive_keymesh_response(std::span<std::uint8_t> msg, const udp::En
       e != crypto::HandshakeError::None)
     return drop(drop_for(e));
   // The Noise work proved the responder holds the key we addressed; its chain must name that
-  // key, chain to our roots, and still be granted by policy under what it says.
-  auto remote = certified_remote(local, peer.public_key);
-  if (!remote) return;
-  if (!path_granted(local, *remote, nullptr)) {
-    drop(DropReason::PathNotGranted);
-    audit_refused(local, *remote);
-    return close_path(peer, "the responder's certificate is not granted by policy");
-  }
-  attach_remote(peer, std::move(remote));
+  // key, chain to our roots, still be granted by policy under what it says, and not be an
+  // older certificate for an address a newer one holds.
+  auto candidate = certified_remote(local, peer.public_key, from);
+  if (!candidate) return;
+  if (!remote_admitted(local, *candidate, from))
+    return close_path(peer, "the responder's certificate is not granted or does not own its "
+                            "address");
+  attach_remote(peer, learn_remote(std::move(candidate)));
   initiator_completed(peer, std::move(keys), from);
 }
 

@@ -212,27 +212,32 @@ void Tunnel::close_paths(const std::vector<Peer*>& doomed, std::string_view reas
   for (Peer* p : doomed) close_path(*p, reason);
 }
 
-std::shared_ptr<const RemoteIdentity> Tunnel::learn_remote(identity::ValidatedIdentity&& v) {
-  auto& slot = remotes_[v.public_key];
-  if (slot && slot->cert.fingerprint == v.fingerprint) return slot;
-  auto fresh = std::make_shared<RemoteIdentity>();
-  fresh->name = v.name;
-  fresh->public_key = v.public_key;
-  fresh->certified = true;
-  fresh->subject = policy::subject_from(v);
-  fresh->networks = v.networks;
-  fresh->source = "handshake";
-  if (slot) fresh->endpoints = slot->endpoints;  // what the directory said still holds
-  fresh->cert = std::move(v);
+std::shared_ptr<const RemoteIdentity> Tunnel::learn_remote(std::shared_ptr<RemoteIdentity> fresh) {
+  const std::vector<crypto::Key> displaced = owners_.claim(fresh->cert, wall_now(), true);
+  auto& slot = remotes_[fresh->public_key];
+  if (slot && slot != fresh && slot->cert.fingerprint != fresh->cert.fingerprint)
+    fresh->endpoints = slot->endpoints;  // what the directory said still holds
+  if (slot && slot->cert.fingerprint == fresh->cert.fingerprint) fresh = slot;
+  // Routed again even when already known: the owner's handshake wins its address back from
+  // whatever a directory record or an older certificate routed there meanwhile.
   route_remote(fresh);
   slot = fresh;
+  for (const auto& key : displaced) {
+    if (key == fresh->public_key) continue;
+    std::vector<Peer*> doomed;
+    for (auto& l : locals_)
+      if (auto p = l->paths.find(key); p != l->paths.end()) doomed.push_back(p->second);
+    close_paths(doomed, "its address is owned by a newer certificate (" + fresh->name + ", " +
+                            fresh->cert.fingerprint.substr(0, 16) + ")");
+  }
   return fresh;
 }
 
 void Tunnel::route_remote(const std::shared_ptr<RemoteIdentity>& remote) {
   // Several remote identities may hold one network (gateways of one site): route_candidate
   // keeps them all and routes to the chosen one (site_failover.cpp).
-  if (auto old = remotes_.find(remote->public_key); old != remotes_.end() && old->second) {
+  if (auto old = remotes_.find(remote->public_key);
+      old != remotes_.end() && old->second && old->second != remote) {
     remote_routes_.remove_all(old->second.get());
     for (const auto& prefix : old->second->networks)
       if (std::find(remote->networks.begin(), remote->networks.end(), prefix) ==
@@ -284,6 +289,10 @@ void Tunnel::check_paths_on_tick() noexcept {
                     "more packets denied on this path");
   }
   tick_raw_policies();
+  guard_->prune(now());
+  owners_.prune(wall_now());
+  for (auto& line : rejections_.due(wall_now()))
+    if (audit_) audit_->record(line);
   if (audit_) audit_->flush(wall_now());
   if (flow_log_) flow_log_->flush(wall_now());
 }
@@ -482,6 +491,18 @@ Result<const RemoteIdentity*> Tunnel::add_remote(std::span<const identity::Certi
   refresh_now();
   auto validated = trust_->validate(chain, wall_now());
   if (!validated) return fail(validated.error().message);
+  // A record is a claim, not a proof: it may name who holds an address nobody confirmed, and
+  // its not_before counts for the ownership rule, but it never moves a route away from a
+  // key that completed a handshake (address_owners.h).
+  if (auto why = owners_.refusal(*validated, wall_now())) return fail(*why);
+  if (auto known = remotes_.find(validated->public_key);
+      known != remotes_.end() && known->second && known->second->source == "handshake" &&
+      known->second->cert.fingerprint == validated->fingerprint) {
+    known->second->endpoints = std::move(endpoints);
+    return known->second.get();
+  }
+  const bool route = !owners_.confirmed_elsewhere(*validated, wall_now());
+  owners_.claim(*validated, wall_now(), false);
   auto remote = std::make_shared<RemoteIdentity>();
   remote->name = validated->name;
   remote->public_key = validated->public_key;
@@ -491,7 +512,9 @@ Result<const RemoteIdentity*> Tunnel::add_remote(std::span<const identity::Certi
   remote->endpoints = std::move(endpoints);
   remote->source = "directory";
   remote->cert = std::move(*validated);
-  route_remote(remote);
+  if (route) route_remote(remote);
+  else if (auto old = remotes_.find(remote->public_key); old != remotes_.end() && old->second)
+    remote_routes_.remove_all(old->second.get());
   for (auto& l : locals_)
     if (auto p = l->paths.find(remote->public_key); p != l->paths.end() && !remote->endpoints.empty()
         && !p->second->endpoint.valid())

@@ -75,8 +75,8 @@ bool Tunnel::candidate_usable(const crypto::Key& key) const noexcept {
 void Tunnel::route_candidate(const IpPrefix& prefix, RemoteIdentity* remote) {
   const std::string text = prefix.network().to_string();
   // Only gateways share a network. Any other identity takes the network over, as a prefix
-  // does in WireGuard's allowed IPs: a workload re-minted with a new key for the same
-  // address replaces the old one at once.
+  // does in WireGuard's allowed IPs; callers route it only once address_owners.h let its
+  // certificate hold the network (newest not_before wins).
   if (!is_gateway(*remote)) {
     remote_routes_.insert(prefix, remote);
     return;

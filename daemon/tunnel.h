@@ -33,12 +33,15 @@
 #include "crypto/cookie.h"
 #include "crypto/keypair.h"
 #include "crypto/noise.h"
+#include "daemon/address_owners.h"
 #include "daemon/allowed_ips.h"
 #include "daemon/ip_packet.h"
 #include "daemon/config.h"
 #include "daemon/drop_reason.h"
+#include "daemon/handshake_guard.h"
 #include "daemon/identities.h"
 #include "daemon/peer.h"
+#include "daemon/rejection_audit.h"
 #include "daemon/relay.h"
 #include "daemon/site_failover.h"
 #include "identity/chain.h"
@@ -250,8 +253,19 @@ class Tunnel {
   void receive_keymesh_initiation(std::span<std::uint8_t> msg, const udp::Endpoint& from);
   void receive_keymesh_response(std::span<std::uint8_t> msg, const udp::Endpoint& from);
   // The remote identity a handshake payload proves, or null (dropped, counted, audited).
-  std::shared_ptr<const RemoteIdentity> certified_remote(const LocalIdentity& local,
-                                                         const crypto::Key& remote_static);
+  std::shared_ptr<RemoteIdentity> certified_remote(const LocalIdentity& local,
+                                                   const crypto::Key& remote_static,
+                                                   const udp::Endpoint& from);
+  // Policy gate and address ownership (address_owners.h) for a validated remote; audits
+  // (aggregated per source) what it refuses.
+  bool remote_admitted(const LocalIdentity& local, const RemoteIdentity& remote,
+                       const udp::Endpoint& from);
+  // Steps 1-2 of handshake_guard.h for an initiation; false when it was refused.
+  bool initiation_admitted(crypto::CookieChecker& checker, std::span<std::uint8_t> msg,
+                           const std::uint8_t* sender, const udp::Endpoint& from) noexcept;
+  void audit_rejection(policy::AuditEventType type, const LocalIdentity* local,
+                       const RemoteIdentity* remote, std::string reason,
+                       const udp::Endpoint& from) noexcept;
 
   // paths.cpp
   Peer* path_for(LocalIdentity& local, RemoteIdentity& remote) noexcept;
@@ -261,7 +275,10 @@ class Tunnel {
   void attach_remote(Peer& peer, std::shared_ptr<const RemoteIdentity> remote);
   void close_path(Peer& peer, std::string_view reason) noexcept;
   void close_paths(const std::vector<Peer*>& doomed, std::string_view reason) noexcept;
-  std::shared_ptr<const RemoteIdentity> learn_remote(identity::ValidatedIdentity&& validated);
+  // Commits a remote identity that passed every check of a handshake: its certificate
+  // becomes the confirmed owner of its networks and is routed (paths of keys it displaced
+  // close). Call only after the policy gate, the ownership rule and the replay check.
+  std::shared_ptr<const RemoteIdentity> learn_remote(std::shared_ptr<RemoteIdentity> remote);
   void route_remote(const std::shared_ptr<RemoteIdentity>& remote);
   void check_paths_on_tick() noexcept;
   void audit(policy::AuditEventType type, const LocalIdentity* local,
@@ -362,6 +379,10 @@ class Tunnel {
   TimePoint next_prune_{};
   // path_refused lines are written once per pair per kRefusedAuditInterval.
   std::unordered_map<std::uint64_t, TimePoint> refused_audited_;
+  // Handshake admission (handshake_guard.h), address ownership, aggregated rejection lines.
+  std::unique_ptr<HandshakeGuard> guard_ = std::make_unique<HandshakeGuard>();
+  AddressOwners owners_;
+  RejectionAudit rejections_;
 
   // Packets waiting for discovery to name their destination's identity.
   struct Unrouted {

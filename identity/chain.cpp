@@ -308,6 +308,7 @@ CertResult<ValidatedIdentity> TrustStore::validate(std::span<const Certificate> 
   id.networks = f.networks;
   id.groups = f.groups;
   id.labels = f.labels;
+  id.not_before = f.not_before;
   id.not_after = f.not_after;
   id.fingerprint = leaf.fingerprint_hex();
   for (const Certificate* c : *path) id.chain_fingerprints.push_back(c->fingerprint());

@@ -53,6 +53,7 @@ struct ValidatedIdentity {
   std::vector<IpPrefix> networks;             // cryptokey routing: allowed inner sources
   std::vector<std::string> groups;
   std::map<std::string, std::string> labels;
+  std::int64_t not_before = 0;                // unix seconds, the leaf's (address ownership)
   std::int64_t not_after = 0;                 // unix seconds (see below)
   std::string fingerprint;                    // leaf, 64 hex digits
   // Leaf first, ending with the trusted root: to re-check revocation and root removal later.

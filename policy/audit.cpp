@@ -68,7 +68,10 @@ std::string format_audit_line(const AuditEvent& e) {
   out += ",\"rule\":";
   out += e.rule.empty() ? std::string("null") : json_string(e.rule);
   out += ",\"reason\":" + json_string(e.reason);
-  if (e.event == AuditEventType::kPacketDenied) out += ",\"count\":" + std::to_string(e.count);
+  // Handshake and certificate rejections are aggregated per source (daemon/rejection_audit.h).
+  if (e.event == AuditEventType::kPacketDenied || e.event == AuditEventType::kHandshakeRejected ||
+      e.event == AuditEventType::kCertificateRejected || e.event == AuditEventType::kPathRefused)
+    out += ",\"count\":" + std::to_string(e.count);
   out += "}\n";
   return out;
 }

@@ -371,6 +371,9 @@ BOOST_FIXTURE_TEST_CASE(expiry_closes_the_path, TwoHosts) {
   // A short-lived db-b: 90 s.
   Host& b = hosts["b"];
   BOOST_REQUIRE(b.tunnel->remove_local_identity("db-b"));
+  // A second later: a certificate for a held address must be newer than the holder's
+  // (address_owners.h), so the re-mint is not minted in the same second.
+  run_for(1s, 500ms);
   Workload w = mint(b, "db-b", "100.64.2.10/32", {"db"}, 90);
   daemon::LocalIdentitySpec spec;
   spec.private_key.assign(w.key.span());
@@ -465,4 +468,113 @@ BOOST_FIXTURE_TEST_CASE(a_host_answers_for_many_identities_on_one_port, World) {
   }
   BOOST_TEST(hosts["a"].tunnel->path_count() == 50u);
   BOOST_TEST(drops("b", DropReason::Mac1Invalid) == 0u);
+}
+
+// Issue 15 §1: W1 deleted, its address re-issued to W2; an attacker holding W1's key and
+// chain replays W1's captured initiation and also handshakes afresh with it. Traffic for the
+// address keeps reaching W2 only (newest not_before owns an address; routes change only
+// after a granted, non-replayed handshake).
+BOOST_FIXTURE_TEST_CASE(an_older_certificate_cannot_take_an_address_back, TwoHosts) {
+  Host& m = add_host("m", "198.18.0.3:51820", "100.64.3.0/24");
+  Host& a = hosts["a"];
+  Host& b = hosts["b"];
+  // W1 (group ops, so it may ping web-a) at 100.64.2.20 on b.
+  add_workload("b", "ops-x", "100.64.2.20/32", {"ops"});
+  introduce("a", "b", "ops-x", "198.18.0.2:51820");
+  b.device->inject(ping("100.64.2.20", "100.64.1.10"));
+  b.tunnel->pump_inside(1000);  // W1's initiation towards web-a
+  std::vector<std::uint8_t> storage(65536);
+  std::array<udp::Datagram, 1> batch{udp::Datagram{std::span(storage), 0, {}}};
+  BOOST_REQUIRE_EQUAL(a.bind->receive_batch(batch), 1u);
+  const std::vector<std::uint8_t> captured(storage.begin(), storage.begin() + batch[0].size);
+  std::vector<std::uint8_t> copy = captured;
+  a.tunnel->receive_outside(copy, batch[0].from);  // a answers W1 as usual
+  run_for(1s);
+  BOOST_REQUIRE_EQUAL(send("a", "b", ping("100.64.1.11", "100.64.2.20", 9)).size(), 1u);
+
+  // W1 is deleted on b; a second later the address goes to W2 (group web... any), whose
+  // handshake reaches a.
+  Workload w1 = std::move(b.workloads["ops-x"]);
+  BOOST_REQUIRE(b.tunnel->remove_local_identity("ops-x"));
+  run_for(1s, 500ms);
+  add_workload("b", "ops-y", "100.64.2.20/32", {"ops"});
+  // A directory record alone does not move the route from the confirmed W1...
+  introduce("a", "b", "ops-y", "198.18.0.2:51820");
+  // ...W2's own handshake does.
+  b.device->inject(ping("100.64.2.20", "100.64.1.10", 11));
+  run_for(1s);
+  BOOST_REQUIRE_EQUAL(send("a", "b", ping("100.64.1.11", "100.64.2.20", 11)).size(), 1u);
+
+  // The attacker m holds W1's key and chain.
+  daemon::LocalIdentitySpec spec;
+  spec.private_key.assign(w1.key.span());
+  spec.chain = w1.chain;
+  BOOST_REQUIRE(m.tunnel->add_local_identity(std::move(spec)));
+  // 1. The captured initiation, replayed from m's address.
+  copy = captured;
+  a.tunnel->receive_outside(copy, ep("198.18.0.3:51820"));
+  // 2. A fresh initiation with W1's key and chain: m's ops-x pings web-a.
+  BOOST_REQUIRE(m.tunnel->add_remote(a.workloads.at("web-a").chain, {ep("198.18.0.1:51820")}));
+  m.device->take_written();
+  auto got_by_m = send("m", "a", ping("100.64.2.20", "100.64.1.10", 12));
+  BOOST_TEST(got_by_m.empty());  // a refused W1: nothing from it is delivered
+  BOOST_TEST(drops("a", DropReason::AddressNotOwned) >= 1u);
+  run_for(1500ms);  // rejection lines are aggregated per source and second
+  BOOST_TEST(audited("handshake_rejected", "an older certificate for 100.64.2.20/32"));
+  BOOST_TEST(audited("handshake_rejected", "repeated byte for byte"));
+
+  // Traffic for the address (ops-a may ping anything) reaches b's W2, never m.
+  m.device->take_written();
+  BOOST_TEST(send("a", "b", ping("100.64.1.11", "100.64.2.20", 14)).size() == 1u);
+  BOOST_TEST(m.device->take_written().empty());
+  BOOST_TEST(send("a", "b", ping("100.64.1.11", "100.64.2.20", 15)).size() == 1u);
+  BOOST_TEST(m.device->take_written().empty());
+}
+
+// Issue 15 §3, in one process: one source sends 100,000 initiations with a valid mac1 (half
+// the same captured message, half fresh ones) spread over one second, while ops-a completes
+// its first handshake with db-b. The legitimate handshake completes, the flood costs at most
+// the per-source share of Diffie-Hellman work, and the audit trail grows by a few lines.
+BOOST_FIXTURE_TEST_CASE(a_flood_from_one_source_does_not_burn_the_host, TwoHosts) {
+  Host& a = hosts["a"];
+  Host& b = hosts["b"];
+  a.device->inject(tcp("100.64.1.10", "100.64.2.10", 40000, 5432));
+  a.tunnel->pump_inside(1000);  // web-a's initiation to db-b
+  std::vector<std::uint8_t> storage(65536);
+  std::array<udp::Datagram, 1> batch{udp::Datagram{std::span(storage), 0, {}}};
+  BOOST_REQUIRE_EQUAL(b.bind->receive_batch(batch), 1u);
+  const std::vector<std::uint8_t> captured(storage.begin(), storage.begin() + batch[0].size);
+  crypto::CookieGenerator stamp(crypto::public_key(b.workloads.at("db-b").key));
+  const auto attacker = ep("198.18.0.9:40000");
+  const std::size_t lines_before = audit_sink.lines.size();
+  const auto dh_before = drops("b", DropReason::HandshakeDecryptFailed) +
+                         drops("b", DropReason::HandshakeReplayed);
+
+  a.device->inject(ping("100.64.1.11", "100.64.2.10", 21));  // ops-a's first handshake
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<std::uint8_t> msg;
+  for (int i = 0; i < 100000; ++i) {
+    msg = captured;
+    if (i % 2) {  // fresh: another ephemeral key, mac1 stamped again
+      std::memcpy(msg.data() + 12, &i, sizeof i);
+      stamp.add_macs(msg, clock.now());
+    }
+    b.tunnel->receive_outside(msg, attacker);
+    if (i % 1000 == 999) step(10ms);  // 100 steps: one second; a and b run meanwhile
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  run_for(500ms);
+  BOOST_TEST_MESSAGE("100000 flooded initiations processed in " << seconds << " s ("
+                     << int(100000 / seconds) << " per second on one core)");
+  // The legitimate handshake completed during the flood: ops-a's ping arrived.
+  BOOST_TEST(b.tunnel->find_path("db-b", crypto::public_key(a.workloads.at("ops-a").key)) != nullptr);
+  // Only the source's share reached the Diffie-Hellman work: burst + rate, not 50,000.
+  const auto dh = drops("b", DropReason::HandshakeDecryptFailed) +
+                  drops("b", DropReason::HandshakeReplayed) - dh_before;
+  BOOST_TEST(dh <= 250u + 150u);
+  BOOST_TEST(drops("b", DropReason::HandshakeRepeated) >= 49000u);
+  BOOST_TEST(drops("b", DropReason::HandshakeRateLimited) >= 49000u);
+  // The audit trail: a few lines for 1.5 s of flood, each with its count.
+  BOOST_TEST(audit_sink.lines.size() - lines_before <= 10u);
 }

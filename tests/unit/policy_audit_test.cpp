@@ -76,7 +76,7 @@ BOOST_AUTO_TEST_CASE(every_event_name) {
     e.event = type;
     const auto j = nlohmann::json::parse(format_audit_line(e));
     BOOST_TEST(j["event"].get<std::string>() == name);
-    BOOST_TEST(j.contains("count") == (type == AuditEventType::kPacketDenied));
+    BOOST_TEST(j.contains("count") == (type == AuditEventType::kPacketDenied || type == AuditEventType::kHandshakeRejected || type == AuditEventType::kCertificateRejected || type == AuditEventType::kPathRefused));
   }
 }
 

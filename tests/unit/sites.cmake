@@ -11,3 +11,9 @@ km_unit_test(NAME sites_failover_test
 km_unit_test(NAME relay_envelope_test
              SOURCES ${CMAKE_CURRENT_LIST_DIR}/relay_envelope_test.cpp
              LIBS km_daemon LABELS sites)
+
+# Handshake admission and address ownership (daemon/handshake_guard.h, address_owners.h,
+# rejection_audit.h, crypto/ratelimiter.h): floods, replays and older certificates.
+km_unit_test(NAME handshake_guard_test
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/handshake_guard_test.cpp
+             LIBS km_daemon LABELS identity)
