@@ -13,8 +13,3 @@ target_link_libraries(policy_audit PRIVATE nlohmann_json::nlohmann_json)
 
 add_executable(policy_bench ${CMAKE_CURRENT_LIST_DIR}/policy_bench.cpp)
 target_link_libraries(policy_bench PRIVATE km_policy)
-# Context labels and issuer pins from real validated chains (needs identity/).
-km_unit_test(NAME policy_origin
-             SOURCES ${CMAKE_CURRENT_LIST_DIR}/policy_origin_test.cpp
-             LIBS km_policy_identity
-             LABELS policy identity)
