@@ -15,6 +15,8 @@ PKGS=(
   libfmt-dev libboost-test-dev libyaml-cpp-dev libcli11-dev libmnl-dev
   libhowardhinnant-date-dev nlohmann-json3-dev libsqlite3-dev libcurl4-openssl-dev
   libmicrohttpd-dev
+  # the data-path AEAD where OpenSSL 3 measures faster than libsodium (crypto/aead.h)
+  libssl-dev
   # optional masquerade on a gateway (config masquerade:): nftables through its own library
   libnftables-dev nftables   # nft: the masquerade netns test reads the table back
   # fuzzing (libFuzzer + sanitizer runtimes)
@@ -33,6 +35,9 @@ PKGS=(
   # protoc for its messages), busybox-static for a local image; the Docker driver's tests
   # run a real dockerd (docker.io)
   podman runc containerd python3-grpcio python3-protobuf busybox-static docker.io
+  # packaging (docs/operations.md): the .deb's Depends (dpkg-shlibdeps in dpkg-dev), the unit
+  # check (systemd-analyze in systemd), the OCI image (scripts/image.sh)
+  dpkg-dev fakeroot systemd umoci binutils
 )
 
 source "$(dirname "$0")/lib/root.sh"
