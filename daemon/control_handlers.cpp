@@ -98,6 +98,8 @@ proto::Reply Daemon::Impl::handle(const proto::Request& request) {
       out->set_allow(decision.allow);
       out->set_rule(decision.rule);
       out->set_reason(decision.reason);
+      for (const auto& [k, v] : from->context) (*out->mutable_from_context())[k] = v;
+      for (const auto& [k, v] : to->context) (*out->mutable_to_context())[k] = v;
       return reply;
     }
 

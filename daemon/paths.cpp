@@ -89,7 +89,8 @@ void Tunnel::audit_refused(const LocalIdentity& local, const RemoteIdentity& rem
     return;
   }
   audit(policy::AuditEventType::kPathRefused, &local, &remote, "",
-        "no rule grants any traffic between " + local.name + " and " + remote.name);
+        policy_ ? policy_->refusal_reason(local.subject, remote.subject)
+                : "no rule grants any traffic between " + local.name + " and " + remote.name);
 }
 
 void Tunnel::audit_denied(Peer& peer, const LocalIdentity* from_local,

@@ -59,6 +59,8 @@ void describe_identity(const LocalIdentity& local, proto::IdentityInfo& out) {
   for (const auto& n : local.cert.networks) out.add_networks(n.to_string());
   for (const auto& g : local.cert.groups) out.add_groups(g);
   for (const auto& [k, v] : local.cert.labels) (*out.mutable_labels())[k] = v;
+  for (const auto& [k, v] : local.cert.context) (*out.mutable_context())[k] = v;
+  out.set_issuer(local.cert.issuer_name);
   out.set_not_after_unix(local.cert.not_after);
   if (auto chain = identity::parse_chain(local.chain_bytes))
     out.set_certificate_chain(identity::armor_certificates(*chain));
@@ -160,6 +162,8 @@ proto::StatusReply Tunnel::status() const {
         p->set_remote_fingerprint(peer->remote->cert.fingerprint);
         for (const auto& g : peer->remote->cert.groups) p->add_remote_groups(g);
         p->set_remote_not_after_unix(peer->remote->cert.not_after);
+        for (const auto& [k, v] : peer->remote->cert.context) (*p->mutable_remote_context())[k] = v;
+        p->set_remote_issuer(peer->remote->cert.issuer_name);
       }
       if (peer->conntrack) p->set_flows(std::uint32_t(peer->conntrack->size()));
       describe_relay(*peer, *p);

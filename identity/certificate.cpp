@@ -41,6 +41,30 @@ CertResult<IpPrefix> parse_network(const std::string& text, const std::string& w
   return *p;
 }
 
+std::uint32_t kind_bit(Kind k) noexcept { return 1u << unsigned(k); }
+constexpr std::uint32_t kKindBits = (1u << unsigned(Kind::Node)) |
+                                    (1u << unsigned(Kind::Workload)) |
+                                    (1u << unsigned(Kind::Gateway));
+
+// Fields from a newer format anywhere in the body: refused, so what a verifier enforces is
+// always everything the issuer said.
+bool has_unknown_fields(const google::protobuf::Message& m) {
+  const auto* r = m.GetReflection();
+  if (!r->GetUnknownFields(m).empty()) return true;
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  r->ListFields(m, &fields);
+  for (const auto* f : fields) {
+    if (f->cpp_type() != google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    if (f->is_repeated()) {
+      for (int i = 0; i < r->FieldSize(m, f); ++i)
+        if (has_unknown_fields(r->GetRepeatedMessage(m, f, i))) return true;
+    } else if (has_unknown_fields(r->GetMessage(m, f))) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // The outer message must be exactly what we would write, so its bytes (and fingerprint) are
 // unique: no unknown fields, no reordering, no redundant encodings.
 bool canonical_pair(ByteSpan bytes, const std::string& body, const std::string& signature) {
@@ -51,6 +75,54 @@ bool canonical_pair(ByteSpan bytes, const std::string& body, const std::string& 
   if (!again.SerializeToString(&out)) return false;
   return out.size() == bytes.size() &&
          (out.empty() || std::memcmp(out.data(), bytes.data(), out.size()) == 0);
+}
+
+
+// Labels and context labels: plain keys (no '='), printable values.
+CertResult<void> check_label_map(const std::map<std::string, std::string>& labels,
+                                 const char* what, const std::string& who) {
+  const auto bad = [&](std::string m) { return cert_fail(CertError::Malformed, who + ": " + m); };
+  if (labels.size() > kMaxLabels)
+    return bad("more than " + std::to_string(kMaxLabels) + " " + what + "s");
+  for (const auto& [k, v] : labels) {
+    if (!valid_name(k) || k.find('=') != std::string::npos)
+      return bad(std::string(what) + " key " + quoted(k) + " is not a valid name");
+    if (v.size() > kMaxLabelValueLength || !printable(v, true))
+      return bad(std::string(what) + " " + quoted(k) +
+                 " has a value that is not printable ASCII (max " +
+                 std::to_string(kMaxLabelValueLength) + ")");
+  }
+  return {};
+}
+
+// The constraints on what may be said below a CA: groups, labels, kinds.
+CertResult<void> check_scope_constraints(const CaConstraints& c, const std::string& who) {
+  const auto bad = [&](std::string m) { return cert_fail(CertError::Malformed, who + ": " + m); };
+  if (c.allowed_groups) {
+    if (c.allowed_groups->size() > kMaxGroups)
+      return bad("more than " + std::to_string(kMaxGroups) + " allowed group patterns");
+    for (const auto& g : *c.allowed_groups)
+      if (!valid_name(g)) return bad("allowed group pattern " + quoted(g) + " is not a valid name");
+  }
+  if (c.allowed_labels) {
+    if (c.allowed_labels->size() > kMaxLabels)
+      return bad("more than " + std::to_string(kMaxLabels) + " allowed label patterns");
+    for (const auto& p : *c.allowed_labels) {
+      if (!valid_name(p.key) || p.key.find('=') != std::string::npos)
+        return bad("allowed label key pattern " + quoted(p.key) + " is not a valid name");
+      if (p.values.size() > kMaxLabelPatternValues)
+        return bad("allowed label " + quoted(p.key) + " has more than " +
+                   std::to_string(kMaxLabelPatternValues) + " value patterns");
+      for (const auto& v : p.values)
+        if (v.size() > kMaxLabelValueLength || !printable(v, true))
+          return bad("allowed label " + quoted(p.key) + " has a value pattern that is not "
+                     "printable ASCII");
+    }
+  }
+  for (Kind k : c.allowed_kinds)
+    if (k == Kind::Ca || !parse_kind(kind_name(k)))
+      return bad("allowed kinds may name only node, workload and gateway");
+  return {};
 }
 
 }  // namespace
@@ -139,14 +211,10 @@ CertResult<void> check_fields(const CertificateFields& f) {
   if (f.groups.size() > kMaxGroups) return bad("more than " + std::to_string(kMaxGroups) + " groups");
   for (const auto& g : f.groups)
     if (!valid_name(g)) return bad("group " + quoted(g) + " is not a valid name");
-  if (f.labels.size() > kMaxLabels) return bad("more than " + std::to_string(kMaxLabels) + " labels");
-  for (const auto& [k, v] : f.labels) {
-    if (!valid_name(k) || k.find('=') != std::string::npos)
-      return bad("label key " + quoted(k) + " is not a valid name");
-    if (v.size() > kMaxLabelValueLength || !printable(v, true))
-      return bad("label " + quoted(k) + " has a value that is not printable ASCII (max " +
-                 std::to_string(kMaxLabelValueLength) + ")");
-  }
+  if (auto r = check_label_map(f.labels, "label", who); !r) return r;
+  if (auto r = check_label_map(f.context, "context label", who); !r) return r;
+  if (f.kind != Kind::Ca && !f.context.empty())
+    return bad("only a CA certificate may assert context labels");
   if (f.not_before < 0 || f.not_after > kMaxTime)
     return bad("validity must lie between 1970 and 9999");
   if (f.not_before >= f.not_after) return bad("not_before must be earlier than not_after");
@@ -165,6 +233,7 @@ CertResult<void> check_fields(const CertificateFields& f) {
       if (c.name_pattern.size() > kMaxNameLength || !printable(c.name_pattern, false))
         return bad("name pattern must be printable ASCII without spaces");
       if (c.max_lifetime_seconds < 0) return bad("max lifetime must not be negative");
+      if (auto r = check_scope_constraints(c, who); !r) return r;
     }
   } else if (f.constraints) {
     return bad("only a CA certificate may carry CA constraints");
@@ -207,9 +276,7 @@ CertResult<Certificate> Certificate::parse(ByteSpan bytes) {
   const auto bad = [&](std::string what) {
     return cert_fail(CertError::Malformed, who + ": " + what);
   };
-  if (!body.GetReflection()->GetUnknownFields(body).empty() ||
-      (body.has_constraints() &&
-       !body.constraints().GetReflection()->GetUnknownFields(body.constraints()).empty()))
+  if (has_unknown_fields(body))
     return bad("body has fields unknown to version " + std::to_string(kCertificateVersion));
   if (body.version() != kCertificateVersion)
     return bad("unsupported version " + std::to_string(body.version()));
@@ -257,8 +324,33 @@ CertResult<Certificate> Certificate::parse(ByteSpan bytes) {
     c.name_pattern = pc.name_pattern();
     c.max_lifetime_seconds = pc.max_lifetime_seconds();
     c.may_sign_ca = pc.may_sign_ca();
+    if (pc.has_allowed_groups()) {
+      if (pc.allowed_groups().patterns_size() > int(kMaxGroups))
+        return bad("more than " + std::to_string(kMaxGroups) + " allowed group patterns");
+      c.allowed_groups.emplace(pc.allowed_groups().patterns().begin(),
+                               pc.allowed_groups().patterns().end());
+    }
+    if (pc.has_allowed_labels()) {
+      if (pc.allowed_labels().patterns_size() > int(kMaxLabels))
+        return bad("more than " + std::to_string(kMaxLabels) + " allowed label patterns");
+      c.allowed_labels.emplace();
+      for (const auto& lp : pc.allowed_labels().patterns()) {
+        if (lp.values_size() > int(kMaxLabelPatternValues))
+          return bad("allowed label " + quoted(lp.key()) + " has more than " +
+                     std::to_string(kMaxLabelPatternValues) + " value patterns");
+        c.allowed_labels->push_back({lp.key(), {lp.values().begin(), lp.values().end()}});
+      }
+    }
+    if (pc.allowed_kinds() & ~kKindBits) return bad("allowed kinds has unknown kind bits");
+    for (Kind k : {Kind::Node, Kind::Workload, Kind::Gateway})
+      if (pc.allowed_kinds() & kind_bit(k)) c.allowed_kinds.push_back(k);
     f.constraints = std::move(c);
   }
+  if (body.context_size() > int(kMaxLabels))
+    return bad("more than " + std::to_string(kMaxLabels) + " context labels");
+  for (const auto& label : body.context())
+    if (!f.context.emplace(label.key(), label.value()).second)
+      return bad("context label " + quoted(label.key()) + " appears twice");
   if (auto r = check_fields(f); !r) return std::unexpected(r.error());
   if (f.kind == Kind::Ca && crypto_core_ed25519_is_valid_point(f.public_key.data()) != 1)
     return bad("CA public key is not a valid Ed25519 key");
@@ -313,6 +405,26 @@ CertResult<Certificate> sign_certificate(CertificateFields fields, const Certifi
     c->set_name_pattern(fields.constraints->name_pattern);
     c->set_max_lifetime_seconds(fields.constraints->max_lifetime_seconds);
     c->set_may_sign_ca(fields.constraints->may_sign_ca);
+    if (const auto& groups = fields.constraints->allowed_groups) {
+      auto* g = c->mutable_allowed_groups();
+      for (const auto& pattern : *groups) g->add_patterns(pattern);
+    }
+    if (const auto& labels = fields.constraints->allowed_labels) {
+      auto* l = c->mutable_allowed_labels();
+      for (const auto& pattern : *labels) {
+        auto* lp = l->add_patterns();
+        lp->set_key(pattern.key);
+        for (const auto& v : pattern.values) lp->add_values(v);
+      }
+    }
+    std::uint32_t kinds = 0;
+    for (Kind k : fields.constraints->allowed_kinds) kinds |= kind_bit(k);
+    c->set_allowed_kinds(kinds);
+  }
+  for (const auto& [k, v] : fields.context) {
+    auto* label = body.add_context();
+    label->set_key(k);
+    label->set_value(v);
   }
   // Serialized once; these bytes are what is signed and stored from now on.
   const std::string body_bytes = body.SerializeAsString();

@@ -42,14 +42,31 @@ inline constexpr std::size_t kMaxNetworks = 256;
 inline constexpr std::size_t kMaxGroups = 64;
 inline constexpr std::size_t kMaxLabels = 64;
 inline constexpr std::size_t kMaxLabelValueLength = 1024;      // printable ASCII, spaces ok
+inline constexpr std::size_t kMaxLabelPatternValues = 64;      // values per label pattern
 // 9999-12-31T23:59:59Z: keeps every time sum and difference far from int64 overflow.
 inline constexpr std::int64_t kMaxTime = 253'402'300'799;
 
+// A label is allowed when its key matches `key` and its value matches one of `values`
+// (globs; no values: any value).
+struct LabelPattern {
+  std::string key;
+  std::vector<std::string> values;
+  bool operator==(const LabelPattern&) const = default;
+};
+
+// What a CA allows below it (docs/identity.md, "Chain rules"). Every field that is absent or
+// empty is unrestricted, so certificates written before a field existed keep their meaning.
 struct CaConstraints {
   std::vector<IpPrefix> allowed_networks;  // empty: any network
   std::string name_pattern;                // glob with * and ?; empty: any name
   std::int64_t max_lifetime_seconds = 0;   // 0: no limit
   bool may_sign_ca = false;
+  // Globs every group below must match; nullopt: any group; empty list: no groups at all.
+  std::optional<std::vector<std::string>> allowed_groups;
+  // Patterns every label below must match; nullopt: any label; empty list: no labels.
+  std::optional<std::vector<LabelPattern>> allowed_labels;
+  // Kinds of the non-CA certificates below (sub-CAs are governed by may_sign_ca); empty: any.
+  std::vector<Kind> allowed_kinds;
 };
 
 // Everything a body says, as plain values. Used to build certificates and read them back.
@@ -64,6 +81,8 @@ struct CertificateFields {
   std::int64_t not_after = 0;             // unix seconds, <= kMaxTime
   std::optional<Fingerprint> issuer;      // nullopt: self-signed root
   std::optional<CaConstraints> constraints;  // CA only (absent: no limits, may_sign_ca false)
+  // CA only: context labels (site=onprem, zone=b...) asserted for every identity below it.
+  std::map<std::string, std::string> context;
 };
 
 // Checks the format rules on fields (what parse checks after decoding). The message names the

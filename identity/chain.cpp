@@ -53,6 +53,69 @@ CertResult<void> check_link(const Certificate& subject, const Certificate& issue
   return {};
 }
 
+std::string join_names(const std::vector<std::string>& items, const char* sep = ", ") {
+  std::string out;
+  for (const auto& s : items) out += (out.empty() ? "" : sep) + s;
+  return out;
+}
+
+std::string describe_patterns(const std::vector<LabelPattern>& patterns) {
+  std::vector<std::string> out;
+  for (const auto& p : patterns)
+    out.push_back(p.key + "=" + (p.values.empty() ? "*" : join_names(p.values, "|")));
+  return out.empty() ? "none" : join_names(out);
+}
+
+// `CA node-a`: the CA named in a scope refusal, as operators name their node CAs.
+std::string ca_text(const Certificate& ca) { return "CA " + ca.name(); }
+
+// Groups, labels and kind of `subject` against what `ca` allows (issue 15, section 2), and
+// `subject`'s context labels against the ones `ca` asserts.
+CertResult<void> check_scope(const Certificate& subject, const Certificate& ca) {
+  const CaConstraints& c = ca.constraints();
+  const auto& f = subject.fields();
+  if (c.allowed_groups)
+    for (const auto& g : f.groups)
+      if (std::none_of(c.allowed_groups->begin(), c.allowed_groups->end(),
+                       [&](const std::string& p) { return glob_match(p, g); }))
+        return cert_fail(CertError::GroupOutsideConstraint,
+                         subject.describe() + ": group " + g + " not allowed by " + ca_text(ca) +
+                             " (groups: " +
+                             (c.allowed_groups->empty() ? "none" : join_names(*c.allowed_groups)) +
+                             ")");
+  if (c.allowed_labels)
+    for (const auto& [k, v] : f.labels) {
+      const bool ok = std::any_of(
+          c.allowed_labels->begin(), c.allowed_labels->end(), [&](const LabelPattern& p) {
+            return glob_match(p.key, k) &&
+                   (p.values.empty() ||
+                    std::any_of(p.values.begin(), p.values.end(),
+                                [&](const std::string& vp) { return glob_match(vp, v); }));
+          });
+      if (!ok)
+        return cert_fail(CertError::LabelOutsideConstraint,
+                         subject.describe() + ": label " + k + "=" + v + " not allowed by " +
+                             ca_text(ca) + " (labels: " + describe_patterns(*c.allowed_labels) +
+                             ")");
+    }
+  if (!subject.is_ca() && !c.allowed_kinds.empty() &&
+      std::find(c.allowed_kinds.begin(), c.allowed_kinds.end(), subject.kind()) ==
+          c.allowed_kinds.end()) {
+    std::vector<std::string> kinds;
+    for (Kind k : c.allowed_kinds) kinds.emplace_back(kind_name(k));
+    return cert_fail(CertError::KindOutsideConstraint,
+                     subject.describe() + ": kind " + std::string(kind_name(subject.kind())) +
+                         " not allowed by " + ca_text(ca) + " (kinds: " + join_names(kinds) + ")");
+  }
+  for (const auto& [k, v] : f.context)
+    if (const auto it = ca.fields().context.find(k);
+        it != ca.fields().context.end() && it->second != v)
+      return cert_fail(CertError::ContextConflict,
+                       subject.describe() + ": context " + k + "=" + v + " conflicts with " + k +
+                           "=" + it->second + " asserted by " + ca_text(ca));
+  return {};
+}
+
 // What `ca` allows for anything below it on the path (its own constraints only).
 CertResult<void> check_constraints(const Certificate& subject, const Certificate& ca) {
   const CaConstraints& c = ca.constraints();
@@ -76,6 +139,7 @@ CertResult<void> check_constraints(const Certificate& subject, const Certificate
     return cert_fail(CertError::NameOutsidePattern,
                      subject.describe() + ": name does not match the pattern \"" +
                          c.name_pattern + "\" of " + ca.describe());
+  if (auto r = check_scope(subject, ca); !r) return r;
   const auto& f = subject.fields();
   const std::int64_t lifetime = f.not_after - f.not_before;
   if (c.max_lifetime_seconds > 0 && lifetime > c.max_lifetime_seconds)
@@ -312,6 +376,12 @@ CertResult<ValidatedIdentity> TrustStore::validate(std::span<const Certificate> 
   id.not_after = f.not_after;
   id.fingerprint = leaf.fingerprint_hex();
   for (const Certificate* c : *path) id.chain_fingerprints.push_back(c->fingerprint());
+  // Root first, so a key is set by the highest CA that asserts it (rule 5 makes them agree).
+  for (auto it = path->rbegin(); it != path->rend(); ++it)
+    id.context.insert((*it)->fields().context.begin(), (*it)->fields().context.end());
+  const Certificate& issuer = *(*path)[1];
+  id.issuer_name = issuer.name();
+  id.issuer_fingerprint = issuer.fingerprint_hex();
   return id;
 }
 

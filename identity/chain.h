@@ -11,7 +11,10 @@
 //  4. now + skew >= not_before and now - skew <= not_after, for every certificate.
 //  5. Every CA on the path constrains everything below it: networks (and sub-CA
 //     allowed_networks) inside its allowed_networks; the leaf's name matches its name_pattern;
-//     lifetime <= its max_lifetime_seconds and not_after <= its own not_after.
+//     lifetime <= its max_lifetime_seconds and not_after <= its own not_after; every group
+//     matches one of its allowed_groups, every label one of its allowed_labels, and every
+//     non-CA kind is in its allowed_kinds (each when set). A CA's context labels may add
+//     keys to those asserted above it, never change one.
 //  6. No certificate on the path is in a trusted revocation list.
 // The first rule broken is reported, checked from the root down, with the certificate named.
 #pragma once
@@ -58,6 +61,11 @@ struct ValidatedIdentity {
   std::string fingerprint;                    // leaf, 64 hex digits
   // Leaf first, ending with the trusted root: to re-check revocation and root removal later.
   std::vector<Fingerprint> chain_fingerprints;
+  // Context labels asserted by the CAs on the path (root down; rule 5 forbids a change), never
+  // by the leaf: where this identity lives (site=onprem, zone=b).
+  std::map<std::string, std::string> context;
+  std::string issuer_name;         // the CA that signed the leaf
+  std::string issuer_fingerprint;  // its fingerprint, 64 hex digits
   // Rule 5 makes the leaf's not_after the earliest on the path, so `not_after` is when the
   // identity stops being valid (plus skew) regardless of which certificate expires.
 };

@@ -21,6 +21,10 @@ std::string_view to_string(CertError e) noexcept {
     case CertError::KeyMismatch: return "key_mismatch";
     case CertError::BadRevocationList: return "bad_revocation_list";
     case CertError::StaleRevocationList: return "stale_revocation_list";
+    case CertError::GroupOutsideConstraint: return "group_outside_constraint";
+    case CertError::LabelOutsideConstraint: return "label_outside_constraint";
+    case CertError::KindOutsideConstraint: return "kind_outside_constraint";
+    case CertError::ContextConflict: return "context_conflict";
   }
   return "unknown";
 }

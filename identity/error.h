@@ -31,8 +31,12 @@ enum class CertError : std::uint8_t {
   KeyMismatch,               // the handshake's static key is not the certificate's key
   BadRevocationList,         // a revocation list that does not parse or verify
   StaleRevocationList,       // older than the list already held for that root
+  GroupOutsideConstraint,    // a group that some issuing CA's allowed_groups does not allow
+  LabelOutsideConstraint,    // a label that some issuing CA's allowed_labels does not allow
+  KindOutsideConstraint,     // a kind that some issuing CA's allowed_kinds does not allow
+  ContextConflict,           // a CA changes a context label asserted by a CA above it
 };
-inline constexpr std::size_t kCertErrorCount = std::size_t(CertError::StaleRevocationList) + 1;
+inline constexpr std::size_t kCertErrorCount = std::size_t(CertError::ContextConflict) + 1;
 
 // Stable snake_case name ("forged_signature"), for counters, metrics and audit lines.
 std::string_view to_string(CertError e) noexcept;

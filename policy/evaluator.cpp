@@ -205,7 +205,32 @@ Decision Policy::check(const Subject& from, const Subject& to, Proto proto, std:
   std::string reason = "no rule grants " + what;
   if (idle)
     reason += " now (rule " + idle->name + " is " + std::string(idle->inactive_reason(now)) + ")";
+  else
+    reason += origin_hint(from, to, [&](const Rule& r) { return r.grants(proto, port); });
   return {false, "", std::move(reason)};
+}
+
+std::string Policy::refusal_reason(const Subject& a, const Subject& b) const {
+  std::string reason = "no rule grants any traffic between " + a.name + " and " + b.name;
+  std::string hint = origin_hint(a, b, [](const Rule&) { return true; });
+  if (hint.empty()) hint = origin_hint(b, a, [](const Rule&) { return true; });
+  return reason + hint;
+}
+
+std::string Policy::origin_hint(const Subject& from, const Subject& to,
+                                const std::function<bool(const Rule&)>& grants) const {
+  // A rule whose selectors would hold but for context or issuer: the operator's likely
+  // question is "why not this one", so the refusal names the unmet condition.
+  for (const Rule& r : *rules_) {
+    if (!grants(r) || !r.from.matches_ignoring_origin(from) ||
+        !r.to.matches_ignoring_origin(to))
+      continue;
+    std::string unmet = r.from.unmet_origin(from, "from");
+    const std::string to_unmet = r.to.unmet_origin(to, "to");
+    if (!to_unmet.empty()) unmet += (unmet.empty() ? "" : ", ") + to_unmet;
+    if (!unmet.empty()) return " (rule " + r.name + " requires " + unmet + ")";
+  }
+  return "";
 }
 
 std::optional<WallTime> Policy::next_change(WallTime now) const {

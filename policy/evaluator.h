@@ -12,6 +12,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -85,6 +86,9 @@ class Policy {
   // Full decision for one service, naming the deciding rule (control path, `policy check`).
   Decision check(const Subject& from, const Subject& to, Proto proto, std::uint16_t port,
                  WallTime now) const;
+  // Why the path gate refuses a <-> b: "no rule grants any traffic between a and b", plus the
+  // context or issuer condition a rule that would otherwise select them requires.
+  std::string refusal_reason(const Subject& a, const Subject& b) const;
   // The next instant after `now` at which any rule's schedule or validity flips.
   std::optional<WallTime> next_change(WallTime now) const;
   // Compiles what `from` may send to `to`; call once per path and direction.
@@ -103,6 +107,10 @@ class Policy {
     template <class Fn>
     void for_each_bucket(const Subject& s, Fn&& fn) const;
   };
+
+  // " (rule R requires from_context site=onprem (web-2 has site=cloud))" or "".
+  std::string origin_hint(const Subject& from, const Subject& to,
+                          const std::function<bool(const Rule&)>& grants) const;
 
   std::shared_ptr<const std::vector<Rule>> rules_;
   Index from_index_, to_index_;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -27,8 +28,8 @@ constexpr std::size_t kMaxName = 253;  // a DNS name's length; rule and identity
 constexpr std::array<std::string_view, 1> kRootKeys = {"rules"};
 constexpr std::array<std::string_view, 8> kRuleKeys = {
     "name", "from", "to", "allow", "schedule", "not_before", "expires", "when"};
-constexpr std::array<std::string_view, 5> kSelectorKeys = {"name", "groups", "labels", "cidr",
-                                                           "kind"};
+constexpr std::array<std::string_view, 7> kSelectorKeys = {
+    "name", "groups", "labels", "cidr", "kind", "issuer", "issuer_sha256"};
 constexpr std::array<std::string_view, 3> kScheduleKeys = {"days", "hours", "timezone"};
 constexpr std::array<std::string_view, 2> kWhenKeys = {"from_context", "to_context"};
 constexpr std::array<std::string_view, 4> kKinds = {"node", "workload", "gateway", "raw"};
@@ -118,6 +119,22 @@ Result<Selector> parse_selector(const YAML::Node& n, const std::string& path) {
       return fail(at(child(path, "kind"), quote(*v) + " is not a kind (expected " +
                                               one_of(kKinds) + ")"));
     s.kind = *v;
+  }
+  if (const auto issuer = field(n, "issuer"); issuer.IsDefined()) {
+    auto v = get_name(issuer, child(path, "issuer"));
+    if (!v) return std::unexpected(v.error());
+    s.issuer = *v;
+  }
+  if (const auto sha = field(n, "issuer_sha256"); sha.IsDefined()) {
+    auto v = get_string(sha, child(path, "issuer_sha256"));
+    if (!v) return std::unexpected(v.error());
+    std::string hex = *v;
+    for (char& c : hex) c = char(std::tolower(static_cast<unsigned char>(c)));
+    if (hex.size() != 64 || hex.find_first_not_of("0123456789abcdef") != std::string::npos)
+      return fail(at(child(path, "issuer_sha256"),
+                     quote(*v) + " is not a certificate fingerprint (64 hex digits, as "
+                                 "`keymesh cert show` prints it)"));
+    s.issuer_sha256 = std::move(hex);
   }
   return s;
 }

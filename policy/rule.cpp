@@ -64,11 +64,38 @@ bool all_match(const std::map<std::string, std::string>& wanted,
 }  // namespace
 
 bool Selector::matches(const Subject& s) const {
+  if (!all_match(context, s.context)) return false;
+  if (issuer && (s.issuer.empty() || !glob_match(*issuer, s.issuer))) return false;
+  if (issuer_sha256 && *issuer_sha256 != s.issuer_fingerprint) return false;
+  return matches_ignoring_origin(s);
+}
+
+std::string Selector::unmet_origin(const Subject& s, std::string_view side) const {
+  std::string out;
+  const auto add = [&](std::string part) { out += (out.empty() ? "" : ", ") + part; };
+  for (const auto& [key, value] : context) {
+    const auto it = s.context.find(key);
+    if (it != s.context.end() && it->second == value) continue;
+    add(std::string(side) + "_context " + key + "=" + value + " (" + s.name +
+        (it == s.context.end() ? " has no " + key
+                               : " has " + key + "=" + it->second) + ")");
+  }
+  if (issuer && (s.issuer.empty() || !glob_match(*issuer, s.issuer)))
+    add("issuer " + *issuer + " (" + s.name + " was issued by " +
+        (s.issuer.empty() ? std::string("no CA") : s.issuer) + ")");
+  if (issuer_sha256 && *issuer_sha256 != s.issuer_fingerprint)
+    add("issuer_sha256 " + issuer_sha256->substr(0, 16) + " (" + s.name + " was issued by " +
+        (s.issuer_fingerprint.empty() ? std::string("no CA") : s.issuer_fingerprint.substr(0, 16)) +
+        ")");
+  return out;
+}
+
+bool Selector::matches_ignoring_origin(const Subject& s) const {
   if (kind && *kind != s.kind) return false;
   if (name && !glob_match(*name, s.name)) return false;
   for (const auto& g : groups)
     if (std::find(s.groups.begin(), s.groups.end(), g) == s.groups.end()) return false;
-  if (!all_match(labels, s.labels) || !all_match(context, s.context)) return false;
+  if (!all_match(labels, s.labels)) return false;
   if (!cidr.empty()) {
     const bool any = std::any_of(s.networks.begin(), s.networks.end(), [&](const IpPrefix& n) {
       return std::any_of(cidr.begin(), cidr.end(),

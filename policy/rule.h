@@ -25,7 +25,10 @@ struct Subject {
   std::map<std::string, std::string> labels;
   std::vector<IpPrefix> networks;
   std::string fingerprint;
-  std::map<std::string, std::string> context;  // labels of the node/site it lives on
+  // Labels of the node/site it lives on, asserted by the CAs of its chain (never by the leaf).
+  std::map<std::string, std::string> context;
+  std::string issuer;              // name of the CA that signed its certificate ("" for raw)
+  std::string issuer_fingerprint;  // that CA's fingerprint, 64 lower-case hex digits
 };
 
 // Transport protocol of a packet, as far as policy cares. kIcmp covers ICMPv4 and ICMPv6;
@@ -59,8 +62,15 @@ struct Selector {
   std::vector<IpPrefix> cidr;                 // some subject network lies within one of them
   std::optional<std::string> kind;            // node | workload | gateway | raw
   std::map<std::string, std::string> context; // from `when: {from_context|to_context}`
+  std::optional<std::string> issuer;          // glob on the signing CA's name
+  std::optional<std::string> issuer_sha256;   // the signing CA's fingerprint (64 hex digits)
 
   bool matches(const Subject& s) const;
+  // Whether the conditions other than context and issuer hold (to explain a refusal).
+  bool matches_ignoring_origin(const Subject& s) const;
+  // What of context and issuer `s` does not meet, e.g. "from_context site=onprem (web-2 has
+  // site=cloud)"; "" when they hold. `side` is "from" or "to".
+  std::string unmet_origin(const Subject& s, std::string_view side) const;
 };
 
 // Glob match of `name` against `pattern` ('*' and '?'; no escapes). Linear in practice.

@@ -10,6 +10,9 @@ Subject subject_from(const identity::ValidatedIdentity& identity) {
   s.labels = identity.labels;
   s.networks = identity.networks;
   s.fingerprint = identity.fingerprint;
+  s.context = identity.context;
+  s.issuer = identity.issuer_name;
+  s.issuer_fingerprint = identity.issuer_fingerprint;
   return s;
 }
 
@@ -22,6 +25,7 @@ Subject subject_from(const identity::Certificate& leaf) {
   s.labels = f.labels;
   s.networks = f.networks;
   s.fingerprint = leaf.fingerprint_hex();
+  if (f.issuer) s.issuer_fingerprint = to_hex(*f.issuer);
   return s;
 }
 

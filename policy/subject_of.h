@@ -9,12 +9,14 @@
 
 namespace keymesh::policy {
 
-// From a leaf validated by TrustStore::validate: name, kind, groups, labels, networks and the
-// leaf's fingerprint (64 hex digits). The context is left empty (it comes from the node/site).
+// From a leaf validated by TrustStore::validate: name, kind, groups, labels, networks, the
+// leaf's fingerprint (64 hex digits), the signing CA (name and fingerprint) and the context
+// labels the CAs of its chain assert (docs/identity.md, "Context labels").
 Subject subject_from(const identity::ValidatedIdentity& identity);
 
 // The same facts read from a certificate that was not validated (`policy check` without
-// --ca). The caller makes sure it is not a CA certificate.
+// --ca): no context and no issuer name (both need the chain), the issuer's fingerprint as the
+// leaf names it. The caller makes sure it is not a CA certificate.
 Subject subject_from(const identity::Certificate& leaf);
 
 }  // namespace keymesh::policy

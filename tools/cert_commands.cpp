@@ -3,8 +3,10 @@
 #include <sodium.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <map>
 #include <memory>
 
 #include "common/bytes.h"
@@ -29,6 +31,8 @@ struct SignOptions {
   std::vector<std::string> allowed_networks;
   std::string name_pattern, max_lifetime;
   bool may_sign_ca = false;
+  std::vector<std::string> allow_groups, allow_labels, allow_kinds, context;
+  bool has_allow_groups = false, has_allow_labels = false;  // given, even if empty
   std::string out;
   bool force = false;
 };
@@ -45,6 +49,60 @@ Result<std::vector<IpPrefix>> parse_networks(const std::vector<std::string>& ite
     out.push_back(*p);
   }
   return out;
+}
+
+// "key=value,..." (labels, context) into a map; `option` names the flag in errors.
+Result<std::map<std::string, std::string>> parse_pairs(const std::vector<std::string>& items,
+                                                       const char* option) {
+  std::map<std::string, std::string> out;
+  for (const auto& l : items) {
+    const auto eq = l.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return fail(std::string(option) + " \"" + l + "\" is not key=value");
+    if (!out.emplace(l.substr(0, eq), l.substr(eq + 1)).second)
+      return fail(std::string(option) + ": key \"" + l.substr(0, eq) + "\" given twice");
+  }
+  return out;
+}
+
+// --allow-groups, --allow-labels, --allow-kinds: what the new CA may put below it.
+Result<void> parse_scope(const SignOptions& o, identity::CaConstraints& c) {
+  if (o.has_allow_groups) {
+    c.allowed_groups.emplace();
+    for (const auto& g : o.allow_groups)
+      if (!g.empty()) c.allowed_groups->push_back(g);
+  }
+  if (o.has_allow_labels) {
+    c.allowed_labels.emplace();
+    for (const auto& item : o.allow_labels) {
+      if (item.empty()) continue;
+      // key (any value) or key=v1|v2 (globs)
+      identity::LabelPattern p;
+      const auto eq = item.find('=');
+      p.key = item.substr(0, eq);
+      if (p.key.empty()) return fail("--allow-labels \"" + item + "\" has no key");
+      if (eq != std::string::npos) {
+        const std::string values = item.substr(eq + 1);
+        std::size_t start = 0;
+        while (start <= values.size()) {
+          const auto bar = values.find('|', start);
+          p.values.push_back(values.substr(start, bar - start));
+          if (bar == std::string::npos) break;
+          start = bar + 1;
+        }
+      }
+      c.allowed_labels->push_back(std::move(p));
+    }
+  }
+  for (const auto& k : o.allow_kinds) {
+    const auto kind = identity::parse_kind(k);
+    if (!kind || *kind == identity::Kind::Ca)
+      return fail("--allow-kinds \"" + k + "\" is not node, workload or gateway (sub-CAs: "
+                  "--may-sign-ca)");
+    if (std::find(c.allowed_kinds.begin(), c.allowed_kinds.end(), *kind) == c.allowed_kinds.end())
+      c.allowed_kinds.push_back(*kind);
+  }
+  return {};
 }
 
 // The new certificate's key pair: given (--public-key) or generated and written now.
@@ -92,9 +150,11 @@ Result<void> cert_sign(const SignOptions& o) {
   if (!kind) return fail("--kind must be ca, node, workload or gateway");
   const bool is_ca = *kind == identity::Kind::Ca;
   if (!is_ca && (!o.allowed_networks.empty() || !o.name_pattern.empty() ||
-                 !o.max_lifetime.empty() || o.may_sign_ca))
-    return fail("--allowed-networks, --name-pattern, --max-lifetime and --may-sign-ca are for "
-                "--kind ca only");
+                 !o.max_lifetime.empty() || o.may_sign_ca || o.has_allow_groups ||
+                 o.has_allow_labels || !o.allow_kinds.empty() || !o.context.empty()))
+    return fail("--allowed-networks, --name-pattern, --max-lifetime, --may-sign-ca, "
+                "--allow-groups, --allow-labels, --allow-kinds and --context are for --kind ca "
+                "only");
   if (!o.force)
     for (const auto& p : {o.out, o.key_out})
       if (!p.empty() && ::access(p.c_str(), F_OK) == 0)
@@ -123,12 +183,12 @@ Result<void> cert_sign(const SignOptions& o) {
   if (!nets) return std::unexpected(nets.error());
   f.networks = std::move(*nets);
   f.groups = o.groups;
-  for (const auto& l : o.labels) {
-    const auto eq = l.find('=');
-    if (eq == std::string::npos || eq == 0) return fail("--labels \"" + l + "\" is not key=value");
-    if (!f.labels.emplace(l.substr(0, eq), l.substr(eq + 1)).second)
-      return fail("--labels: key \"" + l.substr(0, eq) + "\" given twice");
-  }
+  auto labels = parse_pairs(o.labels, "--labels");
+  if (!labels) return std::unexpected(labels.error());
+  f.labels = std::move(*labels);
+  auto context = parse_pairs(o.context, "--context");
+  if (!context) return std::unexpected(context.error());
+  f.context = std::move(*context);
   auto lifetime = parse_duration(o.lifetime);
   if (!lifetime) return fail("--lifetime: " + lifetime.error().message);
   f.not_before = now;
@@ -145,6 +205,7 @@ Result<void> cert_sign(const SignOptions& o) {
       c.max_lifetime_seconds = *max;
     }
     c.may_sign_ca = o.may_sign_ca;
+    if (auto r = parse_scope(o, c); !r) return r;
     f.constraints = std::move(c);
   }
 
@@ -263,9 +324,25 @@ void add_cert_commands(CLI::App& app, Outcome& outcome) {
   sign->add_option("--name-pattern", s->name_pattern, "CA: glob its leaf names must match");
   sign->add_option("--max-lifetime", s->max_lifetime, "CA: longest lifetime it may issue");
   sign->add_flag("--may-sign-ca", s->may_sign_ca, "CA: may issue CA certificates");
+  auto* allow_groups = sign->add_option(
+      "--allow-groups", s->allow_groups,
+      "CA: globs every group below it must match (\"\" for no groups)")->delimiter(',');
+  auto* allow_labels = sign->add_option(
+      "--allow-labels", s->allow_labels,
+      "CA: labels allowed below it: key (any value) or key=v1|v2 (globs), comma-separated "
+      "(\"\" for no labels)")->delimiter(',');
+  sign->add_option("--allow-kinds", s->allow_kinds,
+                   "CA: kinds allowed below it (node, workload, gateway)")->delimiter(',');
+  sign->add_option("--context", s->context,
+                   "CA: context labels it asserts for every identity below it (site=onprem)")
+      ->delimiter(',');
   sign->add_option("--out", s->out, "Certificate file to write")->required();
   sign->add_flag("--force", s->force, "Overwrite existing files");
-  sign->callback([s, &outcome] { outcome = cert_sign(*s); });
+  sign->callback([s, allow_groups, allow_labels, &outcome] {
+    s->has_allow_groups = allow_groups->count() > 0;
+    s->has_allow_labels = allow_labels->count() > 0;
+    outcome = cert_sign(*s);
+  });
 
   struct ShowOptions {
     std::string file;

@@ -31,6 +31,17 @@ std::string json_array(const std::vector<std::string>& items) {
   return out + "]";
 }
 
+std::string label_patterns_text(const std::vector<identity::LabelPattern>& patterns) {
+  if (patterns.empty()) return "none";
+  std::vector<std::string> out;
+  for (const auto& p : patterns) {
+    std::string values;
+    for (const auto& v : p.values) values += (values.empty() ? "" : "|") + v;
+    out.push_back(p.key + "=" + (p.values.empty() ? "*" : values));
+  }
+  return join(out);
+}
+
 std::string validity_note(const identity::CertificateFields& f, std::int64_t now) {
   if (now < f.not_before) return "not yet valid, starts in " + format_duration(f.not_before - now);
   if (now > f.not_after) return "expired " + format_duration(now - f.not_after) + " ago";
@@ -130,6 +141,15 @@ std::string show_certificate(const identity::Certificate& cert, std::int64_t now
                             ? "no limit"
                             : "at most " + format_duration(c.max_lifetime_seconds));
     line("  sign CAs:", c.may_sign_ca ? "yes" : "no");
+    line("  groups:", !c.allowed_groups ? "any"
+                      : c.allowed_groups->empty() ? "none" : join(*c.allowed_groups));
+    line("  labels:", !c.allowed_labels ? "any" : label_patterns_text(*c.allowed_labels));
+    std::vector<std::string> kinds;
+    for (auto k : c.allowed_kinds) kinds.emplace_back(identity::kind_name(k));
+    line("  kinds:", kinds.empty() ? "any" : join(kinds));
+    std::vector<std::string> context;
+    for (const auto& [k, v] : f.context) context.push_back(k + "=" + v);
+    line("context:", context.empty() ? "-" : join(context));
   }
   return out;
 }
@@ -160,7 +180,30 @@ std::string certificate_json(const identity::Certificate& cert, std::int64_t now
     out += ",\"constraints\":{\"allowed_networks\":" + json_array(prefixes(c.allowed_networks));
     out += ",\"name_pattern\":" + json_string(c.name_pattern);
     out += ",\"max_lifetime_seconds\":" + std::to_string(c.max_lifetime_seconds);
-    out += ",\"may_sign_ca\":" + std::string(c.may_sign_ca ? "true" : "false") + "}";
+    out += ",\"may_sign_ca\":" + std::string(c.may_sign_ca ? "true" : "false");
+    out += ",\"allowed_groups\":" + (c.allowed_groups ? json_array(*c.allowed_groups) : "null");
+    out += ",\"allowed_labels\":";
+    if (!c.allowed_labels) {
+      out += "null";
+    } else {
+      out += "[";
+      for (std::size_t i = 0; i < c.allowed_labels->size(); ++i) {
+        const auto& p = (*c.allowed_labels)[i];
+        out += std::string(i ? "," : "") + "{\"key\":" + json_string(p.key) +
+               ",\"values\":" + json_array(p.values) + "}";
+      }
+      out += "]";
+    }
+    std::vector<std::string> kinds;
+    for (auto k : c.allowed_kinds) kinds.emplace_back(identity::kind_name(k));
+    out += ",\"allowed_kinds\":" + json_array(kinds) + "}";
+    out += ",\"context\":{";
+    bool first_ctx = true;
+    for (const auto& [k, v] : f.context) {
+      out += (first_ctx ? "" : ",") + json_string(k) + ":" + json_string(v);
+      first_ctx = false;
+    }
+    out += "}";
   }
   return out + "}";
 }

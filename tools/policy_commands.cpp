@@ -3,6 +3,7 @@
 // decision of Policy::check with the deciding rule or the reason for the denial.
 #include <chrono>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -68,6 +69,20 @@ Result<policy::Subject> read_subject(const std::string& path, const identity::Tr
   return policy::subject_from(leaf);
 }
 
+// The decision, then each side's context labels when it has any (they decide `when:` rules).
+void print_decision(bool allow, const std::string& rule, const std::string& reason,
+                    const std::string& from, const std::map<std::string, std::string>& from_ctx,
+                    const std::string& to, const std::map<std::string, std::string>& to_ctx) {
+  if (allow) std::cout << "allow (rule " << rule << ")\n";
+  else std::cout << "deny: " << reason << "\n";
+  for (const auto& [who, ctx] : {std::pair{&from, &from_ctx}, std::pair{&to, &to_ctx}}) {
+    if (ctx->empty()) continue;
+    std::string text;
+    for (const auto& [k, v] : *ctx) text += (text.empty() ? "" : ", ") + k + "=" + v;
+    std::cout << "  context of " << *who << ": " << text << "\n";
+  }
+}
+
 // Without --policy: ask the running keymeshd, which knows its identities (and the remote ones
 // it has seen) by name or fingerprint and enforces the policy it answers with.
 Result<void> daemon_check(const CheckOptions& o, WallTime at, int& exit_status) {
@@ -91,11 +106,15 @@ Result<void> daemon_check(const CheckOptions& o, WallTime at, int& exit_status) 
     j["service"] = o.port;
     j["at"] = policy::format_rfc3339_ms(at);
     j["source"] = "keymeshd";
+    j["from_context"] = std::map<std::string, std::string>(d.from_context().begin(),
+                                                           d.from_context().end());
+    j["to_context"] = std::map<std::string, std::string>(d.to_context().begin(),
+                                                         d.to_context().end());
     std::cout << j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
-  } else if (d.allow()) {
-    std::cout << "allow (rule " << d.rule() << ")\n";
   } else {
-    std::cout << "deny: " << d.reason() << "\n";
+    print_decision(d.allow(), d.rule(), d.reason(), o.from,
+                   {d.from_context().begin(), d.from_context().end()}, o.to,
+                   {d.to_context().begin(), d.to_context().end()});
   }
   exit_status = d.allow() ? 0 : 1;
   return {};
@@ -136,16 +155,16 @@ Result<void> policy_check(const CheckOptions& o, int& exit_status) {
     j["decision"] = d.allow ? "allow" : "deny";
     j["rule"] = d.allow ? nlohmann::ordered_json(d.rule) : nlohmann::ordered_json(nullptr);
     j["reason"] = d.reason;
-    j["from"] = {{"name", from->name}, {"fingerprint", from->fingerprint}};
-    j["to"] = {{"name", to->name}, {"fingerprint", to->fingerprint}};
+    j["from"] = {{"name", from->name}, {"fingerprint", from->fingerprint},
+                 {"issuer", from->issuer}, {"context", from->context}};
+    j["to"] = {{"name", to->name}, {"fingerprint", to->fingerprint},
+               {"issuer", to->issuer}, {"context", to->context}};
     j["service"] = policy::describe_service(flow->proto, flow->port);
     j["at"] = policy::format_rfc3339_ms(at);
     j["validated"] = store != nullptr;
     std::cout << j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
-  } else if (d.allow) {
-    std::cout << "allow (rule " << d.rule << ")\n";
   } else {
-    std::cout << "deny: " << d.reason << "\n";
+    print_decision(d.allow, d.rule, d.reason, from->name, from->context, to->name, to->context);
   }
   exit_status = d.allow ? 0 : 1;
   return {};

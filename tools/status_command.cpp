@@ -1,6 +1,8 @@
 // keymesh status: asks keymeshd for its state and prints it the way `wg show` does.
 #include <google/protobuf/util/json_util.h>
 
+#include <map>
+
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -16,6 +18,14 @@ namespace keymesh::tools {
 namespace {
 
 constexpr char kDefaultSocket[] = "/run/keymesh/keymesh.sock";
+
+// "site=onprem, zone=b", keys in order (protobuf maps have none).
+std::string context_text(const google::protobuf::Map<std::string, std::string>& context) {
+  std::map<std::string, std::string> sorted(context.begin(), context.end());
+  std::string out;
+  for (const auto& [k, v] : sorted) out += (out.empty() ? "" : ", ") + k + "=" + v;
+  return out;
+}
 
 std::string plural(std::uint64_t n, const char* unit) {
   return std::to_string(n) + " " + unit + (n == 1 ? "" : "s");
@@ -114,6 +124,8 @@ std::string format_status(const proto::StatusReply& s, bool all_drops, std::int6
       for (int i = 0; i < id.groups_size(); ++i) out += (i ? ", " : "") + id.groups(i);
       out += "\n";
     }
+    if (!id.issuer().empty()) out += "  issuer: " + id.issuer() + "\n";
+    if (!id.context().empty()) out += "  context: " + context_text(id.context()) + " (from its CA)\n";
     if (id.not_after_unix() != 0)
       out += "  valid until: " + identity::format_utc(id.not_after_unix()) + "\n";
     if (id.renew_at_unix() != 0) out += "  renews at: " + identity::format_utc(id.renew_at_unix()) + "\n";
@@ -134,6 +146,9 @@ std::string format_status(const proto::StatusReply& s, bool all_drops, std::int6
         for (int i = 0; i < p.remote_groups_size(); ++i) out += (i ? ", " : "") + p.remote_groups(i);
         out += "\n";
       }
+      if (!p.remote_issuer().empty()) out += "  remote issuer: " + p.remote_issuer() + "\n";
+      if (!p.remote_context().empty())
+        out += "  remote context: " + context_text(p.remote_context()) + " (verified from its chain)\n";
       out += "  tracked flows: " + std::to_string(p.flows()) + "\n";
     }
     if (!p.endpoint().empty()) out += "  endpoint: " + p.endpoint() + "\n";

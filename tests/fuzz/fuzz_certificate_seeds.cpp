@@ -37,5 +37,20 @@ int main(int argc, char** argv) {
   write(dir, "chain-leaf-node-root.bin", identity::serialize_chain(three));
   write(dir, "chain.pem", identity::armor_certificates(two));
   write(dir, "crl.bin", p.crl.encoded());
+  // A node CA using every scope field (allowed groups, labels, kinds; context), with a leaf.
+  identity::CertificateFields f = p.node.fields();
+  f.name = "node-s";
+  f.constraints->allowed_groups = std::vector<std::string>{"node-s-*", "web"};
+  f.constraints->allowed_labels =
+      std::vector<identity::LabelPattern>{{"app", {"web", "db-*"}}, {"env", {}}};
+  f.constraints->allowed_kinds = {identity::Kind::Workload, identity::Kind::Node};
+  f.constraints->name_pattern = "node-a/*";
+  f.context = {{"site", "onprem"}, {"zone", "b"}};
+  const auto scoped = fuzz::must(identity::sign_certificate(f, &p.root, p.root_key));
+  identity::CertificateFields l = p.leaf.fields();
+  const auto scoped_leaf = fuzz::must(identity::sign_certificate(l, &scoped, p.node_key));
+  const identity::Certificate scoped_chain[] = {scoped_leaf, scoped};
+  write(dir, "node-ca-scoped.bin", scoped.encoded());
+  write(dir, "chain-scoped.bin", identity::serialize_chain(scoped_chain));
   return 0;
 }

@@ -338,14 +338,16 @@ pki_root() {  # pki_root DIR -> DIR/root.crt, DIR/root.key, DIR/crl.pem (empty l
     fail "crl sign failed"
 }
 
-# pki_host DIR HOST N : node CA for 100.64.N.0/24 (names HOST*), and the host's key and
+# pki_host DIR HOST N [CA_ARGS...] : node CA for 100.64.N.0/24 (names HOST*; CA_ARGS such as
+# --context site=onprem or --allow-groups 'x-*' go to its `cert sign`), and the host's key and
 # certificate chain for 100.64.N.1/32: DIR/HOST-ca.{crt,key}, DIR/HOST.key, DIR/HOST.chain
 pki_host() {
   local d=$1 h=$2 n=$3
+  shift 3
   km_cli cert sign --ca "$d/root.crt" --ca-key "$d/root.key" --kind ca --name "$h-ca" \
     --lifetime "${KM_PKI_LIFETIME:-48h}" \
     --allowed-networks "100.64.$n.0/24" --name-pattern "${KM_PKI_PATTERN:-$h*}" --max-lifetime "${KM_PKI_LIFETIME:-48h}" \
-    --key-out "$d/$h-ca.key" --out "$d/$h-ca.crt" >/dev/null || fail "node CA for $h"
+    "$@" --key-out "$d/$h-ca.key" --out "$d/$h-ca.crt" >/dev/null || fail "node CA for $h"
   pki_leaf "$d" "$h" "$h" node "100.64.$n.1/32" node
 }
 

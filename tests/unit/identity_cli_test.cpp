@@ -217,3 +217,38 @@ BOOST_FIXTURE_TEST_CASE(verify_at_a_time, Pki) {
   BOOST_TEST(earlier.code == 1);
   BOOST_TEST(has(earlier.err, "not_yet_valid"));
 }
+
+BOOST_FIXTURE_TEST_CASE(scoped_node_ca_flags_show_and_bind, Pki) {
+  // cert sign --kind ca with the scope flags; cert show prints them; a leaf outside is refused.
+  const std::string scoped = dir / "scoped.crt", scoped_key = dir / "scoped.key";
+  const Run sign = run("cert sign --ca " + root + " --ca-key " + root_key +
+                       " --kind ca --name node-s --lifetime 720h --allow-groups 'node-s-*'"
+                       " --allow-labels 'app,env=dev|test' --allow-kinds workload"
+                       " --context site=onprem,zone=b --key-out " + scoped_key + " --out " + scoped);
+  BOOST_REQUIRE(sign.code == 0);
+  const Run show = run("cert show " + scoped);
+  BOOST_TEST(has(show.out, "  groups:     node-s-*\n"), show.out);
+  BOOST_TEST(has(show.out, "  labels:     app=*, env=dev|test\n"), show.out);
+  BOOST_TEST(has(show.out, "  kinds:      workload\n"), show.out);
+  BOOST_TEST(has(show.out, "context:      site=onprem, zone=b\n"), show.out);
+  const Run json = run("cert show --json " + scoped);
+  BOOST_TEST(has(json.out, "\"allowed_groups\":[\"node-s-*\"]"), json.out);
+  BOOST_TEST(has(json.out, "\"context\":{\"site\":\"onprem\",\"zone\":\"b\"}"), json.out);
+  // An unscoped CA says "any".
+  BOOST_TEST(has(run("cert show " + node).out, "  groups:     any\n"));
+  const std::string base = "cert sign --ca " + scoped + " --ca-key " + scoped_key +
+                           " --name x --lifetime 1h --key-out " + dir / "x.key" + " --out ";
+  const Run group = run(base + dir / "g.crt" + " --kind workload --groups db");
+  BOOST_TEST(group.code == 1);
+  BOOST_TEST(has(group.err, "group db not allowed by CA node-s (groups: node-s-*)"), group.err);
+  const Run label = run(base + dir / "l.crt" + " --kind workload --labels env=prod");
+  BOOST_TEST(has(label.err, "label env=prod not allowed by CA node-s"), label.err);
+  const Run kind = run(base + dir / "k.crt" + " --kind gateway");
+  BOOST_TEST(has(kind.err, "kind gateway not allowed by CA node-s (kinds: workload)"), kind.err);
+  BOOST_TEST(run(base + dir / "ok.crt" + " --kind workload --groups node-s-web --labels app=x")
+                 .code == 0);
+  // Scope and context flags are for CAs only.
+  const Run leaf_ctx = run(base + dir / "c.crt" + " --kind workload --context site=cloud");
+  BOOST_TEST(leaf_ctx.code == 1);
+  BOOST_TEST(has(leaf_ctx.err, "are for --kind ca only"), leaf_ctx.err);
+}

@@ -1,0 +1,11 @@
+# What CAs may say below them (issue 15, sections 2 and 5): allowed groups, labels and kinds,
+# context labels carried by chains, and policy subjects matched by context and issuer.
+km_unit_test(NAME identity_scope_test
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/identity_scope_test.cpp
+             LIBS km_identity
+             LABELS identity)
+# Context labels and issuer pins from real validated chains (needs identity/).
+km_unit_test(NAME policy_origin
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/policy_origin_test.cpp
+             LIBS km_policy_identity
+             LABELS policy identity)
