@@ -37,7 +37,7 @@ constexpr std::size_t kMaxInterfaceName = 15;  // IFNAMSIZ - 1
 constexpr std::size_t kMaxSocketPath = 107;    // sizeof(sockaddr_un::sun_path) - 1
 constexpr std::int64_t kMaxTimerMs = 86'400'000;
 
-constexpr std::array<std::string_view, 25> kRootKeys = {"private_key_file",
+constexpr std::array<std::string_view, 26> kRootKeys = {"private_key_file",
                                                         "lighthouse",
                                                         "relay",
                                                         "relays",
@@ -55,6 +55,7 @@ constexpr std::array<std::string_view, 25> kRootKeys = {"private_key_file",
                                                        "listen_port",
                                                        "interface",
                                                        "control_socket",
+                                                       "metrics_listen",
                                                        "log_level",
                                                        "socket_buffer_bytes",
                                                        "under_load_handshakes_per_second",
@@ -695,6 +696,17 @@ Result<Config> parse_document(std::string_view yaml_text, std::string_view base_
       return fail("control_socket: longer than " + std::to_string(kMaxSocketPath) +
                   " bytes (the limit of a Unix socket path)");
     config.control_socket = *s;
+  }
+
+  if (auto n = field(root, "metrics_listen"); present(n)) {
+    auto s = get_string(n, "metrics_listen");
+    if (!s) return std::unexpected(s.error());
+    const auto address = s->empty() ? std::nullopt : udp::Endpoint::parse(*s);
+    if (!s->empty() && (!address || address->port == 0))
+      return fail("metrics_listen: expected ADDRESS:PORT (\"127.0.0.1:9830\", \"[::1]:9830\") "
+                  "or \"\" for off, got " + quote(*s));
+    config.metrics_listen = *s;
+    config.metrics_listen_configured = true;
   }
 
   if (auto n = field(root, "log_level"); present(n)) {

@@ -8,6 +8,8 @@
 #include "common/uv_handle.h"
 #include "daemon/daemon_impl.h"
 #include "daemon/docker_front_door.h"
+#include "daemon/metrics_audit_sink.h"
+#include "daemon/metrics_http.h"
 #include "tun/netlink.h"
 
 namespace keymesh::daemon {
@@ -26,6 +28,7 @@ constexpr int kOverlayOverhead = 80;
 
 Daemon::Impl::~Impl() {
   // Reverse order of construction; closing handles needs the loop to run once more.
+  metrics_http.reset();
   docker.reset();
   control.reset();
   routes_timer.reset();
@@ -63,6 +66,9 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
   }
   if (int rc = uv_loop_init(&impl->loop); rc != 0)
     return fail(std::string("event loop: ") + uv_strerror(rc));
+  // First, so that an address that cannot be bound fails before any kernel state is made.
+  // Nothing is answered before Daemon::run() runs the loop, when every part exists.
+  if (auto r = impl->open_metrics(); !r) return std::unexpected(r.error());
 
   int mtu = 0;
   if (cfg.mtu) {
@@ -103,7 +109,9 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
   if (!cfg.audit_log.empty()) {
     auto sink = policy::FileAuditSink::open(cfg.audit_log);
     if (!sink) return fail("audit_log: " + sink.error().message);
-    impl->audit_sink = std::move(*sink);
+    auto counting = std::make_unique<CountingAuditSink>(std::move(*sink));
+    impl->audit_counter = counting.get();
+    impl->audit_sink = std::move(counting);
     impl->audit = std::make_unique<policy::AuditLog>(*impl->audit_sink);
   }
   impl->mtu = mtu;
