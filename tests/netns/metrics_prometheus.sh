@@ -37,6 +37,7 @@ make_host a 198.18.0.1
 make_host b 198.18.0.2
 make_host p 198.18.0.3
 link_hosts a b p
+export KM_PKI_PATTERN="*"
 pki_root "$KM_TMP"
 declare -A N=([a]=1 [b]=2) W=([a]=web-1 [b]=db-1) G=([a]=web [b]=db)
 cat >"$KM_TMP/policy.yaml" <<'YAML'
