@@ -4,6 +4,7 @@
 # 2. every metric name in docs/metrics.md's table is one keymeshd writes (the names in
 #    daemon/metrics_page.cpp and metrics/process.cpp) and every written one is documented;
 # 3. every keymesh_/process_ metric the Grafana dashboard and the alert rules query exists;
+# 3b. the dashboard's queries are valid PromQL (promtool);
 # 4. the DaemonSet's liveness and readiness probes are /healthz and /readyz on the port of
 #    the ConfigMap's metrics_listen.
 set -euo pipefail
@@ -35,6 +36,20 @@ used=$( {
 [[ $(wc -l <<<"$used") -ge 8 ]] || fail "3. found only $(wc -l <<<"$used") metric names in the dashboard/rules/queries"
 unknown=$(comm -23 <(echo "$used") <(echo "$served"))
 [[ -z $unknown ]] || fail "3. the dashboard, alert rules or example queries use unknown metrics: $unknown"
+
+# 3b. the dashboard's queries parse as PromQL: each becomes a recording rule (Grafana's
+# variables replaced by values they take) and promtool checks the file.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+{
+  echo "groups: [ { name: dashboard, rules: ["
+  jq -r '.panels[].targets[].expr' "$src/deploy/grafana/keymesh-overview.json" |
+    sed 's/\$__rate_interval/5m/g; s/\$instance/.*/g' |
+    awk '{ gsub(/\\/, "\\\\"); gsub(/"/, "\\\""); printf "  { record: \"dashboard:q%d\", expr: \"%s\" },\n", NR, $0 }'
+  echo "] } ]"
+} >"$tmp/dashboard-rules.yml"
+promtool check rules "$tmp/dashboard-rules.yml" >/dev/null ||
+  fail "3b. a dashboard query is not valid PromQL: $(promtool check rules "$tmp/dashboard-rules.yml" 2>&1 | tail -3)"
 
 # 4.
 ds="$src/deploy/kubernetes/daemonset.yaml" cm="$src/deploy/kubernetes/configmap.yaml"
