@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "common/bytes.h"
+#include "crypto/aead.h"
 
 namespace keymesh::crypto {
 
@@ -16,6 +17,8 @@ std::unique_ptr<Keypair> Keypair::from_session(SessionKeys&& keys, TimePoint now
   kp->initiator = keys.initiator;
   return kp;
 }
+
+Keypair::~Keypair() { forget_aead_keys(); }
 
 // ---- Data messages ----
 

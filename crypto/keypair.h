@@ -25,6 +25,8 @@ struct Keypair {
   bool initiator = false;
 
   static std::unique_ptr<Keypair> from_session(SessionKeys&& keys, TimePoint now);
+  // The keys wipe themselves; this also clears this thread's AEAD contexts (crypto/aead.h).
+  ~Keypair();
 };
 
 // NoKey: the keypair's send key has been wiped. KeyExpired: older than reject_after_time.

@@ -1,5 +1,7 @@
 #include "crypto/primitives.h"
 
+#include "crypto/aead.h"
+
 #include <blake2.h>
 #include <sodium.h>
 
@@ -44,12 +46,6 @@ void hmac_parts(std::uint8_t out[kHashSize], Span key, std::initializer_list<Spa
   sodium_memzero(pad, sizeof pad);
   sodium_memzero(inner, sizeof inner);
   sodium_memzero(&st, sizeof st);
-}
-
-// WireGuard's AEAD nonce: 32 zero bits then the 64-bit little-endian counter.
-void wg_nonce(std::uint8_t nonce[12], std::uint64_t counter) noexcept {
-  std::memset(nonce, 0, 4);
-  for (int i = 0; i < 8; ++i) nonce[4 + i] = std::uint8_t(counter >> (8 * i));
 }
 
 }  // namespace
@@ -126,26 +122,19 @@ bool dh(SecretKey& out, const SecretKey& priv, const Key& pub) noexcept {
 
 // ---- AEAD ----
 
+// seal and open dispatch by size to the implementation chosen in crypto/aead.cpp.
 void seal(MutSpan out, const std::uint8_t* key, std::uint64_t counter, Span plaintext,
           Span ad) noexcept {
-  ensure_sodium();
-  std::uint8_t nonce[crypto_aead_chacha20poly1305_ietf_NPUBBYTES];
-  wg_nonce(nonce, counter);
-  unsigned long long len = 0;
-  crypto_aead_chacha20poly1305_ietf_encrypt(out.data(), &len, plaintext.data(), plaintext.size(),
-                                            ad.data(), ad.size(), nullptr, nonce, key);
+  const AeadChoice choice = aead_choice();
+  seal_with(plaintext.size() < kAeadLargeFrom ? choice.small : choice.large, out, key, counter,
+            plaintext, ad);
 }
 
 bool open(MutSpan out, const std::uint8_t* key, std::uint64_t counter, Span ciphertext,
           Span ad) noexcept {
-  if (ciphertext.size() < kTagSize || out.size() < ciphertext.size() - kTagSize) return false;
-  ensure_sodium();
-  std::uint8_t nonce[crypto_aead_chacha20poly1305_ietf_NPUBBYTES];
-  wg_nonce(nonce, counter);
-  unsigned long long len = 0;
-  return crypto_aead_chacha20poly1305_ietf_decrypt(out.data(), &len, nullptr, ciphertext.data(),
-                                                   ciphertext.size(), ad.data(), ad.size(),
-                                                   nonce, key) == 0;
+  const AeadChoice choice = aead_choice();
+  return open_with(ciphertext.size() < kAeadLargeFrom + kTagSize ? choice.small : choice.large,
+                   out, key, counter, ciphertext, ad);
 }
 
 void xseal(MutSpan out, const std::uint8_t* key, const std::uint8_t* nonce24, Span plaintext,

@@ -37,7 +37,7 @@ constexpr std::size_t kMaxInterfaceName = 15;  // IFNAMSIZ - 1
 constexpr std::size_t kMaxSocketPath = 107;    // sizeof(sockaddr_un::sun_path) - 1
 constexpr std::int64_t kMaxTimerMs = 86'400'000;
 
-constexpr std::array<std::string_view, 26> kRootKeys = {"private_key_file",
+constexpr std::array<std::string_view, 28> kRootKeys = {"private_key_file",
                                                         "lighthouse",
                                                         "relay",
                                                         "relays",
@@ -50,6 +50,8 @@ constexpr std::array<std::string_view, 26> kRootKeys = {"private_key_file",
                                                         "directory",
                                                         "policy",
                                                         "audit_log",
+                                                        "audit_syslog",
+                                                        "flow_log",
                                                         "node_ca",
                                                         "state_dir",
                                                        "listen_port",
@@ -73,6 +75,7 @@ constexpr std::array<std::string_view, 2> kDirectoryKeys = {"certificate", "endp
 constexpr std::array<std::string_view, 4> kNodeCaKeys = {"certificate", "key",
                                                          "workload_lifetime_seconds",
                                                          "renew_at_percent"};
+constexpr std::array<std::string_view, 2> kFlowLogKeys = {"enabled", "max_per_second"};
 constexpr std::array<std::string_view, 3> kInterfaceKeys = {"name", "addresses", "mtu"};
 constexpr std::array<std::string_view, 8> kPeerKeys = {
     "name",        "public_key",           "preshared_key_file", "endpoint",
@@ -434,6 +437,32 @@ Result<void> parse_identity_sections(const YAML::Node& root, std::string_view ba
       if (!f) return std::unexpected(f.error());
       config.audit_log = *f;
     }
+  }
+  // Sinks and flow records (docs/operations.md).
+  auto flag = [](const YAML::Node& n, const std::string& path) -> Result<bool> {
+    if (!n.IsScalar() || (n.Scalar() != "true" && n.Scalar() != "false"))
+      return fail(path + ": expected true or false, got " + describe(n));
+    return n.Scalar() == "true";
+  };
+  if (auto n = field(root, "audit_syslog"); present(n)) {
+    auto v = flag(n, "audit_syslog");
+    if (!v) return std::unexpected(v.error());
+    config.audit_syslog = *v;
+  }
+  if (auto n = field(root, "flow_log"); present(n)) {
+    if (auto r = check_map(n, "flow_log", kFlowLogKeys); !r) return r;
+    if (auto v = field(n, "enabled"); present(v)) {
+      auto on = flag(v, "flow_log.enabled");
+      if (!on) return std::unexpected(on.error());
+      config.flow_log.enabled = *on;
+    }
+    if (auto v = field(n, "max_per_second"); present(v)) {
+      auto rate = get_int(v, "flow_log.max_per_second", 1, 1'000'000);
+      if (!rate) return std::unexpected(rate.error());
+      config.flow_log.max_per_second = std::uint32_t(*rate);
+    }
+    if (config.flow_log.enabled && config.audit_log.empty() && !config.audit_syslog)
+      return fail("flow_log.enabled: flow records need a sink: set audit_log or audit_syslog");
   }
   if (auto n = field(root, "node_ca"); present(n)) {
     if (auto r = check_map(n, "node_ca", kNodeCaKeys); !r) return r;

@@ -110,6 +110,11 @@ struct Config {
   std::vector<DirectoryEntry> directory;
   std::string policy_file;                // re-read on SIGHUP and when it changes
   std::string audit_log;                  // "": none; "-": stdout; else a file (appended)
+  bool audit_syslog = false;              // also to syslog(3) (docs/operations.md)
+  struct FlowLogConfig {
+    bool enabled = false;                 // flow_started/flow_ended lines beside the audit ones
+    std::uint32_t max_per_second = 1000;  // past this, dropped and counted
+  } flow_log;
   std::optional<NodeCaConfig> node_ca;
   std::string state_dir = "/var/lib/keymesh";
 

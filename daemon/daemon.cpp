@@ -40,12 +40,15 @@ Daemon::Impl::~Impl() {
   sigterm.reset();
   sigint.reset();
   tick_timer.reset();
+  log_timer.reset();
   socket_poll.reset();
   device_poll.reset();
   uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
-  tunnel.reset();
+  tunnel.reset();  // writes the end records of the flows still tracked
+  flow_log.reset();
   audit.reset();
+  audit_counter.reset();
   audit_sink.reset();
   bind.reset();
   device.reset();
@@ -106,23 +109,34 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
   if (!bind) return std::unexpected(bind.error());
   impl->bind = std::move(*bind);
 
-  if (!cfg.audit_log.empty()) {
-    auto sink = policy::FileAuditSink::open(cfg.audit_log);
-    if (!sink) return fail("audit_log: " + sink.error().message);
-    auto counting = std::make_unique<CountingAuditSink>(std::move(*sink));
-    impl->audit_counter = counting.get();
-    impl->audit_sink = std::move(counting);
-    impl->audit = std::make_unique<policy::AuditLog>(*impl->audit_sink);
+  if (!cfg.audit_log.empty() || cfg.audit_syslog) {
+    std::unique_ptr<policy::FileAuditSink> file;
+    if (!cfg.audit_log.empty()) {
+      auto sink = policy::FileAuditSink::open(cfg.audit_log);
+      if (!sink) return fail("audit_log: " + sink.error().message);
+      file = std::move(*sink);
+    }
+    impl->audit_sink = std::make_unique<policy::LogSinks>(
+        std::move(file),
+        cfg.audit_syslog ? std::make_unique<policy::SyslogAuditSink>() : nullptr);
+    // Audit lines pass a counter (keymesh_audit_events_total); flow records do not.
+    impl->audit_counter = std::make_unique<CountingAuditSink>(*impl->audit_sink);
+    impl->audit = std::make_unique<policy::AuditLog>(*impl->audit_counter);
+    if (cfg.flow_log.enabled)
+      impl->flow_log =
+          std::make_unique<policy::FlowLog>(*impl->audit_sink, cfg.flow_log.max_per_second);
   }
   impl->mtu = mtu;
   impl->tunnel = std::make_unique<Tunnel>(cfg, *impl->device, *impl->bind, impl->time);
   impl->tunnel->set_audit(impl->audit.get());
+  impl->tunnel->set_flow_log(impl->flow_log.get());
   impl->open_relaying();
   if (auto r = impl->load_trust(); !r) return std::unexpected(r.error());
   if (auto r = impl->load_policy(); !r) return std::unexpected(r.error());
   if (auto r = impl->load_identities(); !r) return std::unexpected(r.error());
   if (auto r = impl->open_workloads(); !r) return std::unexpected(r.error());
   if (auto r = impl->open_discovery(); !r) return std::unexpected(r.error());
+  if (auto r = impl->open_revocations(); !r) return std::unexpected(r.error());
   if (!cfg.masquerade.empty()) {
     auto masquerade = start_masquerade(cfg, *impl->tunnel);
     if (!masquerade) return std::unexpected(masquerade.error());
@@ -161,11 +175,21 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
       impl->sighup.get(),
       [](uv_signal_t* h, int) {
         auto* self = static_cast<Impl*>(h->data);
+        if (self->audit_sink)
+          if (auto r = self->audit_sink->reopen(); !r)
+            spdlog::error("SIGHUP: {}", r.error().message);
         self->reload_policy("SIGHUP");
         self->reload_trust("SIGHUP");
       },
       SIGHUP);
   impl->watch_files();
+  if (impl->audit_sink) {
+    uv_timer_init(&impl->loop, impl->log_timer.get());
+    impl->log_timer.get()->data = self;
+    uv_timer_start(
+        impl->log_timer.get(),
+        [](uv_timer_t* h) { static_cast<Impl*>(h->data)->audit_sink->follow(); }, 1000, 1000);
+  }
   impl->site_routes = std::make_unique<SiteRoutes>(cfg.interface_name, cfg.addresses);
   impl->sync_routes();
   uv_timer_init(&impl->loop, impl->routes_timer.get());

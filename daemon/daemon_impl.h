@@ -26,8 +26,11 @@
 #include "discovery/lighthouse_server.h"
 #include "discovery/static_directory.h"
 #include "discovery/udp_transport.h"
+#include "node/revocation_issuer.h"
 #include "node/workloads.h"
 #include "policy/audit.h"
+#include "policy/flow_log.h"
+#include "policy/log_sinks.h"
 #include "policy/evaluator.h"
 #include "tun/linux_tun.h"
 #include "udp/socket_bind.h"
@@ -39,14 +42,20 @@ class CountingAuditSink;
 class MetricsHttpServer;
 struct MetricsReply;
 
+// Where a revocation list came from (revocations.cpp): decides whether we distribute it.
+enum class RevocationOrigin { File, Lighthouse, Offered, Etcd, Saved, NodeCa };
+std::string_view to_string(RevocationOrigin origin) noexcept;
+
 struct Daemon::Impl {
   Config config;
   ShiftedTimeSource time{std::chrono::system_clock::duration::zero()};
   uv_loop_t loop{};
   std::unique_ptr<tun::LinuxTun> device;
   std::unique_ptr<udp::SocketBind> bind;
-  std::unique_ptr<policy::AuditSink> audit_sink;
+  std::unique_ptr<policy::LogSinks> audit_sink;  // audit_log and/or audit_syslog
   std::unique_ptr<policy::AuditLog> audit;
+  std::unique_ptr<policy::FlowLog> flow_log;     // flow_log.enabled
+  UvHandle<uv_timer_t> log_timer;                // follows a rotated audit_log
   std::unique_ptr<Tunnel> tunnel;
   std::shared_ptr<const policy::Policy> policy;  // what the tunnel enforces
   identity::TrustStore trust;                     // roots + current CRL (copied into the tunnel)
@@ -134,12 +143,25 @@ struct Daemon::Impl {
   // masquerade.h: table ip keymesh while `masquerade:` is configured (deleted with Impl)
   std::unique_ptr<Masquerade> masquerade;
 
+  // revocations.cpp: lists from every source, kept per issuer, saved, served, distributed
+  std::optional<node::RevocationIssuer> revocation_issuer;  // with node_ca
+  Result<void> open_revocations();  // saved lists, then the node CA's own (after discovery)
+  bool take_revocation_list(ByteSpan bytes, RevocationOrigin origin);  // true: now in force
+  bool take_revocation_list(const identity::RevocationList& list, RevocationOrigin origin);
+  void serve_revocation_lists();        // our lighthouse serves what trust holds
+  void distribute_revocation_list(const identity::RevocationList& list);  // offer, etcd put
+  void take_offered_revocation_lists(); // hosts' offers to our lighthouse
+  void save_revocation_list(const identity::RevocationList& list);
+  void load_saved_revocation_lists();
+  void revoke_issued(const identity::Certificate& cert);  // a workload went away
+  void carry_revocation_lists(const identity::TrustStore& from, identity::TrustStore& into) const;
+
   // control_handlers.cpp
   proto::Reply handle(const proto::Request& request);
 
   // metrics_page.cpp: /metrics, /healthz, /readyz on metrics_listen (docs/metrics.md)
   std::unique_ptr<MetricsHttpServer> metrics_http;
-  CountingAuditSink* audit_counter = nullptr;  // inside audit_sink, when audit_log is set
+  std::unique_ptr<CountingAuditSink> audit_counter;  // between audit and audit_sink
   std::uint64_t discovery_lookups = 0;         // route misses asked of the directory
   std::uint64_t discovery_hits = 0;            // ... that it answered at once
   Result<void> open_metrics();

@@ -16,7 +16,6 @@
 
 #include "daemon/daemon_impl.h"
 #include "identity/cert_file.h"
-#include "identity/revocation.h"
 #include "policy/loader.h"
 
 namespace keymesh::daemon {
@@ -116,14 +115,7 @@ Result<void> Daemon::Impl::open_discovery() {
         [this](const discovery::PunchRequest& request) { on_punch(request); });
     tunnel->set_on_stall([this](const Peer& path) { on_path_stalled(path); });
     lighthouse_client->set_on_revocation_list([this](ByteSpan bytes) {
-      auto list = identity::RevocationList::parse(bytes);
-      if (!list) return;
-      identity::TrustStore next = trust;
-      if (next.set_revocation_list(*list)) {  // checks the root's signature, refuses older
-        trust = std::move(next);
-        tunnel->set_trust(std::make_shared<const identity::TrustStore>(trust));
-        spdlog::info("revocation list from a lighthouse: {} revoked", list->revoked().size());
-      }
+      (void)take_revocation_list(bytes, RevocationOrigin::Lighthouse);
     });
     backends.push_back(lighthouse_client.get());
   }
@@ -137,6 +129,7 @@ Result<void> Daemon::Impl::open_discovery() {
         [this](const udp::Endpoint& from, ByteSpan bytes) {
           for (auto& out : lighthouse_server->handle_datagram(from, bytes, time.now()))
             server_transport->send(out.to, out.bytes);
+          take_offered_revocation_lists();  // revocations.cpp
         });
     if (!transport) return fail("lighthouse: " + transport.error().message);
     server_transport = std::move(*transport);
@@ -150,6 +143,9 @@ Result<void> Daemon::Impl::open_discovery() {
     auto e = discovery::EtcdDirectory::open(&loop, std::move(options));
     if (!e) return fail("discovery.etcd: " + e.error().message);
     etcd_directory = std::move(*e);
+    etcd_directory->set_on_revocation_list([this](ByteSpan bytes) {
+      (void)take_revocation_list(bytes, RevocationOrigin::Etcd);
+    });
     backends.push_back(etcd_directory.get());
   }
   if (backends.empty()) return {};

@@ -2,13 +2,39 @@
 // SIGINT/SIGTERM; `--check` validates the configuration and exits.
 #include <sodium.h>
 
+#include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
+#include <string_view>
 
 #include "common/log.h"
+#include "crypto/aead.h"
 #include "daemon/config.h"
 #include "daemon/daemon.h"
+
+namespace {
+
+// The data-path AEAD: the faster of libsodium and OpenSSL per size class, measured now
+// (crypto/aead.h). KEYMESH_AEAD=libsodium|openssl pins one, for benchmarks.
+void choose_aead() {
+  using namespace keymesh::crypto;
+  const AeadTiming timing = measure_aead();
+  AeadChoice choice = fastest(timing);
+  const char* pinned = std::getenv("KEYMESH_AEAD");
+  if (pinned != nullptr && timing.openssl_available &&
+      (std::string_view(pinned) == "openssl" || std::string_view(pinned) == "libsodium")) {
+    const AeadImpl impl =
+        std::string_view(pinned) == "openssl" ? AeadImpl::OpenSsl : AeadImpl::Libsodium;
+    choice = {impl, impl};
+  }
+  use_aead(choice);
+  spdlog::info("{}{}", describe(choice, timing), pinned != nullptr ? " (KEYMESH_AEAD)" : "");
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   try {
@@ -35,6 +61,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     keymesh::setup_logging(config->log_level);
+    choose_aead();
     auto daemon = keymesh::daemon::Daemon::create(std::move(*config));
     if (!daemon) {
       std::fprintf(stderr, "keymeshd: %s\n", daemon.error().message.c_str());

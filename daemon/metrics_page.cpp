@@ -234,7 +234,7 @@ std::string Daemon::Impl::render_metrics() const {
              double(certified[i]->not_after_unix() - now));
 
   // ---- audit, attachments ----
-  counter(w, "keymesh_audit_events_total", "Audit lines written to audit_log.",
+  counter(w, "keymesh_audit_events_total", "Audit lines written (audit_log, audit_syslog).",
           double(audit_counter ? audit_counter->written() : 0));
   counter(w, "keymesh_audit_suppressed_total",
           "Decisions the audit rate limits folded into a later line's count.",

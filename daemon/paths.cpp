@@ -194,6 +194,10 @@ void Tunnel::attach_remote(Peer& peer, std::shared_ptr<const RemoteIdentity> rem
   }
   if (peer.conntrack) peer.conntrack->set_policy(std::move(out), std::move(in), wall_now());
   else peer.conntrack = std::make_unique<policy::ConnTrack>(std::move(out), std::move(in));
+  if (flow_log_)
+    peer.conntrack->set_flow_log(flow_log_,
+                                 party_of(peer.local->name, peer.local->cert, peer.local->certified),
+                                 party_of(peer.remote->name, peer.remote->cert, true));
 }
 
 void Tunnel::close_path(Peer& peer, std::string_view reason) noexcept {
@@ -253,14 +257,17 @@ void Tunnel::recheck_paths() noexcept {
   for (auto& p : peers_) {
     if (!p->keymesh || !p->remote) continue;
     if (!trust_) {
+      p->conntrack->end_all(policy::FlowEnd::kRevoked);
       doomed.emplace_back(p.get(), "no trust roots are configured any more");
       continue;
     }
     if (auto ok = trust_->recheck(p->remote->cert, wall_now()); !ok) {
+      p->conntrack->end_all(policy::FlowEnd::kRevoked);
       doomed.emplace_back(p.get(), "remote certificate: " + ok.error().message);
       continue;
     }
     if (!path_granted(*p->local, *p->remote, nullptr)) {
+      p->conntrack->end_all(policy::FlowEnd::kPolicy);
       doomed.emplace_back(p.get(), "policy no longer grants any traffic between " +
                                        p->local->name + " and " + p->remote->name);
       continue;
@@ -288,6 +295,7 @@ void Tunnel::check_paths_on_tick() noexcept {
   }
   tick_raw_policies();
   if (audit_) audit_->flush(wall_now());
+  if (flow_log_) flow_log_->flush(wall_now());
 }
 
 // ---- trust and policy ----
@@ -306,6 +314,7 @@ Tunnel::PolicyChange Tunnel::set_policy(std::shared_ptr<const policy::Policy> po
   for (auto& p : peers_) {
     if (!p->keymesh || !p->remote) continue;
     if (!path_granted(*p->local, *p->remote, nullptr)) {
+      p->conntrack->end_all(policy::FlowEnd::kPolicy);
       doomed.push_back(p.get());
       continue;
     }

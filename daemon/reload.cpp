@@ -69,11 +69,15 @@ void Daemon::Impl::reload_trust(const char* why) {
                   store.error().message);
     return;
   }
+  // Lists received from discovery or our node CA stay (newest per issuer wins).
+  carry_revocation_lists(trust, *store);
   trust = std::move(*store);
   const std::size_t before = tunnel->path_count();
   tunnel->set_trust(std::make_shared<const identity::TrustStore>(trust));
-  spdlog::info("trust reloaded ({}): {} root(s), {} path(s) closed", why, trust.roots().size(),
+  spdlog::info("trust reloaded ({}): {} root(s), {} list(s), {} path(s) closed", why,
+               trust.roots().size(), trust.revocation_lists().lists().size(),
                before - tunnel->path_count());
+  serve_revocation_lists();
 }
 
 Result<void> Daemon::Impl::load_identities() {
@@ -149,20 +153,13 @@ void Daemon::Impl::reload_policy(const char* why) {
 void Daemon::Impl::reload_revocation_list(const char* why) {
   if (config.revocation_list.empty()) return;
   auto list = identity::read_revocation_list_file(config.revocation_list);
-  identity::TrustStore next = trust;
-  if (list) {
-    if (auto r = next.set_revocation_list(*list); !r) list = fail(r.error().message);
-  }
   if (!list) {
     spdlog::error("revocation list reload ({}) failed, keeping the previous one: {}", why,
                   list.error().message);
     return;
   }
-  trust = std::move(next);
-  const std::size_t before = tunnel->path_count();
-  tunnel->set_trust(std::make_shared<const identity::TrustStore>(trust));
-  spdlog::info("revocation list reloaded ({}): {} revoked, {} path(s) closed", why,
-               list->revoked().size(), before - tunnel->path_count());
+  // Applied, saved, served by our lighthouse and offered to the others (revocations.cpp).
+  (void)take_revocation_list(*list, RevocationOrigin::File);
 }
 
 void Daemon::Impl::watch_files() {

@@ -173,6 +173,9 @@ void Tunnel::deliver_local(LocalIdentity& from, LocalIdentity& to,
                .emplace(std::pair{&a, &b},
                         std::make_unique<policy::ConnTrack>(std::move(out), std::move(in)))
                .first;
+      if (flow_log_)
+        it->second->set_flow_log(flow_log_, {a.name, a.cert.fingerprint, a.cert.groups},
+                                 {b.name, b.cert.fingerprint, b.cert.groups});
     } catch (...) {
       return drop(DropReason::PolicyDenied);
     }

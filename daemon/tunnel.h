@@ -102,6 +102,8 @@ class Tunnel {
   const policy::Policy* policy() const noexcept { return policy_.get(); }
   // Where audit events go (may be null: none). Must outlive the tunnel.
   void set_audit(policy::AuditLog* audit) noexcept { audit_ = audit; }
+  // Where flow records go (may be null: none). Set before any path opens; must outlive the tunnel.
+  void set_flow_log(policy::FlowLog* log) noexcept { flow_log_ = log; }
 
   // Validates the chain (when given) against the trust roots, checks that it names the key
   // and that its networks do not overlap another local identity's, and starts answering for
@@ -346,6 +348,7 @@ class Tunnel {
   std::shared_ptr<const identity::TrustStore> trust_;
   std::shared_ptr<const policy::Policy> policy_;
   policy::AuditLog* audit_ = nullptr;
+  policy::FlowLog* flow_log_ = nullptr;
   std::optional<WallTime> policy_next_change_;
   TimePoint next_recheck_{};
   // path_refused lines are written once per pair per kRefusedAuditInterval.

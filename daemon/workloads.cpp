@@ -150,10 +150,14 @@ Result<const node::Workload*> Daemon::Impl::add_workload(const node::WorkloadSpe
 Result<bool> Daemon::Impl::remove_workload(const std::string& container_id,
                                            const std::string& ifname) {
   if (!workloads) return false;
-  if (const node::Workload* w = workloads->find(container_id, ifname))
+  std::optional<identity::Certificate> cert;
+  if (const node::Workload* w = workloads->find(container_id, ifname)) {
     (void)tunnel->remove_local_identity(w->name());
+    cert = w->certificate();
+  }
   auto removed = workloads->remove(container_id, ifname);
   if (!removed) return std::unexpected(removed.error());
+  if (cert) revoke_issued(*cert);  // its node CA's list, distributed (revocations.cpp)
   if (*removed) spdlog::info("workload {}/{} detached", container_id, ifname);
   return *removed;
 }
@@ -210,6 +214,7 @@ proto::Reply Daemon::Impl::workload_gc(const proto::WorkloadGcRequest& r) {
   for (const auto& name : names) (void)tunnel->remove_local_identity(name);
   auto removed = workloads->gc(keep, door);
   if (!removed) return error_reply(removed.error().message);
+  for (const node::Workload& w : *removed) revoke_issued(w.certificate());
   return reply;
 }
 
@@ -246,8 +251,10 @@ Result<void> Daemon::Impl::forget_minted(std::string_view name) {
       if (w->front_door != node::kFrontDoorApi)
         return fail("identity " + std::string(name) + " belongs to container " +
                     w->container_id + "; it goes away when the container does");
+      const identity::Certificate cert = w->certificate();
       auto removed = workloads->remove(w->container_id, w->ifname);
       if (!removed) return std::unexpected(removed.error());
+      revoke_issued(cert);
       return {};
     }
   return {};

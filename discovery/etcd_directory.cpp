@@ -15,6 +15,7 @@ using json = nlohmann::json;
 struct EtcdDirectory::Event {
   enum class Kind { Snapshot, Put, Delete, Lost } kind;
   std::vector<Record> records;  // Snapshot: all; Put: one
+  std::vector<Bytes> lists;     // revocation lists seen (Snapshot and Put)
   Fingerprint fingerprint{};    // Delete
   std::uint64_t bad = 0;        // values that did not decode
 };
@@ -157,6 +158,15 @@ void EtcdDirectory::withdraw(const Fingerprint& fingerprint) {
   changed_cv_.notify_all();
 }
 
+void EtcdDirectory::publish_revocation_list(const Fingerprint& issuer, Bytes list) {
+  {
+    std::lock_guard lock(mutex_);
+    desired_lists_[issuer] = std::move(list);
+    desired_changed_ = true;
+  }
+  changed_cv_.notify_all();
+}
+
 void EtcdDirectory::post(Event event) {
   {
     std::lock_guard lock(mutex_);
@@ -173,6 +183,8 @@ void EtcdDirectory::drain() {
   }
   for (auto& e : events) {
     stats_.bad_values += e.bad;
+    if (on_revocation_list_)
+      for (const Bytes& list : e.lists) on_revocation_list_(ByteSpan(list.data(), list.size()));
     switch (e.kind) {
       case Event::Kind::Snapshot: {
         std::vector<Record> all;
@@ -211,6 +223,8 @@ void EtcdDirectory::writer_main() {
   std::size_t endpoint = 0;
   std::string lease;                      // empty: none granted
   std::map<Fingerprint, Desired> written;  // what etcd holds under `lease`
+  std::map<Fingerprint, Bytes> written_lists;  // revocation lists put (no lease)
+  const std::string crls = options_.prefix + "/crl/";
   auto backoff = options_.backoff_min;
   Clock::time_point next_keepalive{};
   bool failing = false;  // log a streak of failures once, and its end
@@ -227,10 +241,21 @@ void EtcdDirectory::writer_main() {
         next_keepalive = Clock::now() + ttl / 3;
       }
       std::map<Fingerprint, Desired> want;
+      std::map<Fingerprint, Bytes> want_lists;
       {
         std::lock_guard lock(mutex_);
         want = desired_;
+        want_lists = desired_lists_;
         desired_changed_ = false;
+      }
+      for (const auto& [issuer, list] : want_lists) {
+        const auto old = written_lists.find(issuer);
+        if (old != written_lists.end() && old->second == list) continue;
+        const std::string value(list.begin(), list.end());
+        json put = {{"key", b64(crls + to_hex(issuer))}, {"value", b64(value)}};
+        auto j = call(http, base + "/v3/kv/put", put, options_.request_timeout, abort);
+        if (!j) return std::unexpected(j.error());
+        written_lists[issuer] = list;
       }
       for (const auto& [fp, d] : want) {
         const auto old = written.find(fp);
@@ -316,7 +341,21 @@ void EtcdDirectory::writer_main() {
 void EtcdDirectory::watcher_main() {
   HttpSession& http = *watcher_http_;
   const std::string records = options_.prefix + "/records/";
-  const json range = {{"key", b64(records)}, {"range_end", b64(prefix_end(records))}};
+  const std::string crls = options_.prefix + "/crl/";
+  // The whole prefix (records and revocation lists; network index keys are skipped).
+  const std::string all = options_.prefix + "/";
+  const json range = {{"key", b64(all)}, {"range_end", b64(prefix_end(all))}};
+  // Sorts one key/value into `e`: a record, a revocation list, or nothing of ours.
+  const auto take = [&](const std::string& key, const std::optional<std::string>& value, Event& e) {
+    if (key.starts_with(crls)) {
+      if (value && !value->empty()) e.lists.emplace_back(value->begin(), value->end());
+      return;
+    }
+    if (!key.starts_with(records)) return;
+    auto r = value ? record_from_value(*value) : std::nullopt;
+    if (r) e.records.push_back(std::move(*r));
+    else ++e.bad;
+  };
   std::size_t endpoint = 0;
   auto backoff = options_.backoff_min;
   bool failing = false;
@@ -332,10 +371,8 @@ void EtcdDirectory::watcher_main() {
       Event e{Event::Kind::Snapshot};
       if ((*snapshot).contains("kvs"))
         for (const auto& kv : (*snapshot)["kvs"]) {
-          auto value = unb64(kv.value("value", json()));
-          auto r = value ? record_from_value(*value) : std::nullopt;
-          if (r) e.records.push_back(std::move(*r));
-          else ++e.bad;
+          auto key = unb64(kv.value("key", json()));
+          if (key) take(*key, unb64(kv.value("value", json())), e);
         }
       const json& header = (*snapshot)["header"];
       const std::int64_t revision =
@@ -362,15 +399,12 @@ void EtcdDirectory::watcher_main() {
           if (!key) continue;
           if (ev.value("type", std::string("PUT")) == "DELETE") {
             if (auto fp = fingerprint_from_key(*key, records))
-              post(Event{Event::Kind::Delete, {}, *fp});
+              post(Event{Event::Kind::Delete, {}, {}, *fp});
             continue;
           }
           Event put{Event::Kind::Put};
-          auto value = unb64(kv.value("value", json()));
-          auto r = value ? record_from_value(*value) : std::nullopt;
-          if (r) put.records.push_back(std::move(*r));
-          else ++put.bad;
-          post(std::move(put));
+          take(*key, unb64(kv.value("value", json())), put);
+          if (!put.records.empty() || !put.lists.empty() || put.bad > 0) post(std::move(put));
         }
         return true;
       };

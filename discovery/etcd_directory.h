@@ -5,8 +5,13 @@
 // Layout under `prefix` (default /keymesh/v1; keys and values are base64 on the gateway):
 //   <prefix>/records/<fingerprint hex>           a serialized proto::discovery::Record
 //   <prefix>/networks/<cidr, '/' as '_'>/<hex>   the fingerprint hex: an index by network
-// Every key a host writes carries its lease (lease_ttl, kept alive at TTL/3), so a host that
-// dies disappears from everyone's view within lease_ttl.
+//   <prefix>/crl/<issuer fingerprint hex>         a serialized RevocationList (cert.proto)
+// Every record key a host writes carries its lease (lease_ttl, kept alive at TTL/3), so a host
+// that dies disappears from everyone's view within lease_ttl. Revocation lists carry no lease:
+// they stay until a newer list of the same issuer replaces them. Lists are as untrusted as
+// records: each receiver verifies them (identity::TrustStore::set_revocation_list) and keeps
+// the newest per issuer, so a host that writes an older list over a newer one in etcd
+// changes nothing for hosts that already hold the newer one.
 //
 // Two worker threads, so the daemon's loop never waits on etcd:
 //  - the writer grants the lease, keeps it alive, and reconciles what we publish with what is
@@ -28,6 +33,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -72,6 +78,14 @@ class EtcdDirectory final : public Directory {
   void unwatch(WatchId id) override { cache_.unwatch(id); }
   void tick(WallTime) override {}  // etcd's leases do the expiring
 
+  // Revocation lists: ours are put under <prefix>/crl/ (a later one for the same issuer
+  // replaces it); every list seen there (snapshot and watch, ours too) is passed to `fn` on
+  // the loop thread as UNVERIFIED bytes.
+  void publish_revocation_list(const Fingerprint& issuer, Bytes list);
+  void set_on_revocation_list(std::function<void(ByteSpan list)> fn) {
+    on_revocation_list_ = std::move(fn);
+  }
+
   // Loop-thread view: the watch stream is established and the mirror is current.
   bool synced() const noexcept { return synced_; }
   const MemoryDirectory& cache() const noexcept { return cache_; }
@@ -107,6 +121,8 @@ class EtcdDirectory final : public Directory {
     bool operator==(const Desired&) const = default;
   };
   std::map<Fingerprint, Desired> desired_;      // guarded by mutex_
+  std::map<Fingerprint, Bytes> desired_lists_;  // guarded by mutex_; by issuer
+  std::function<void(ByteSpan)> on_revocation_list_;  // loop thread
   bool desired_changed_ = false;                // guarded by mutex_
   std::vector<Event> inbox_;                    // guarded by mutex_
   std::atomic<bool> stop_{false};

@@ -15,6 +15,8 @@ namespace {
 constexpr Duration kFirstRetry = std::chrono::seconds(1);
 // Upper bound for remembered negative answers; beyond it new misses are simply re-asked.
 constexpr std::size_t kNegativeCacheFactor = 8;
+constexpr Duration kMaxOfferRetry = std::chrono::seconds(30);
+constexpr std::size_t kMaxListsSeen = 4096;  // distinct revocation lists remembered
 
 }  // namespace
 
@@ -225,6 +227,8 @@ void LighthouseClient::tick(WallTime wall) {
     }
   }
 
+  send_offers(now);
+
   std::vector<Key> expired;
   for (auto& [key, p] : pending_)
     if (now >= p.deadline) expired.push_back(key);
@@ -287,19 +291,9 @@ void LighthouseClient::on_datagram(const udp::Endpoint& from, ByteSpan datagram)
     case LighthouseMessage::kNotify:
       on_notify(*lh, *m);
       break;
-    case LighthouseMessage::kCrl: {
-      const std::string& list = m->crl().revocation_list();
-      if (list.empty()) break;
-      if (list.size() > kMaxRevocationListBytes) {
-        drop(DropReason::TooLarge);
-        break;
-      }
-      const Fingerprint digest = identity::sha256(as_bytes(list));
-      if (crl_digest_ == digest) break;
-      crl_digest_ = digest;
-      if (on_revocation_list_) on_revocation_list_(as_bytes(list));
+    case LighthouseMessage::kCrl:
+      on_crl(*lh, *m);
       break;
-    }
     default:
       drop(DropReason::WrongDirection);
       break;
@@ -326,8 +320,13 @@ void LighthouseClient::on_register_ack(Lighthouse& lh, const LighthouseMessage& 
   if (granted <= std::chrono::seconds(0)) granted = options_.register_ttl;
   lh.next_register = now + granted / 3;
   lh.registered_until = now + granted;
-  if (ack.crl_digest().size() == 32 &&
-      (!crl_digest_ || std::memcmp(crl_digest_->data(), ack.crl_digest().data(), 32) != 0)) {
+  // A set of lists we have not asked this lighthouse for (a push lost, or we just started).
+  Fingerprint set_digest{};
+  if (ack.crl_digest().size() == set_digest.size()) {
+    std::memcpy(set_digest.data(), ack.crl_digest().data(), set_digest.size());
+  }
+  if (ack.crl_digest().size() == set_digest.size() && lh.crl_set_digest != set_digest) {
+    lh.crl_set_digest = set_digest;
     LighthouseMessage req;
     req.set_request_id(next_id_++);
     req.mutable_crl_request();
@@ -431,6 +430,55 @@ void LighthouseClient::on_notify(Lighthouse& lh, const LighthouseMessage& m) {
     default:
       drop(DropReason::NoBody);
       break;
+  }
+}
+
+// ---- Revocation lists ----
+
+void LighthouseClient::on_crl(Lighthouse& lh, const LighthouseMessage& m) {
+  const std::string& list = m.crl().revocation_list();
+  if (list.empty()) return;
+  if (list.size() > kMaxRevocationListBytes) {
+    drop(DropReason::TooLarge);
+    return;
+  }
+  const Fingerprint digest = identity::sha256(as_bytes(list));
+  const std::size_t index = std::size_t(&lh - lighthouses_.data());
+  for (auto& [issuer, offer] : offers_)
+    if (offer.digest == digest) offer.confirmed[index] = true;
+  std::erase_if(offers_, [](const auto& kv) {
+    return std::all_of(kv.second.confirmed.begin(), kv.second.confirmed.end(),
+                       [](bool c) { return c; });
+  });
+  // Bounded memory: forgetting the digests only means a list is verified once more.
+  if (lists_seen_.size() >= kMaxListsSeen) lists_seen_.clear();
+  if (!lists_seen_.insert(digest).second) return;
+  if (on_revocation_list_) on_revocation_list_(as_bytes(list));
+}
+
+void LighthouseClient::offer_revocation_list(const Fingerprint& issuer, Bytes list) {
+  if (lighthouses_.empty() || list.empty() || list.size() > kMaxRevocationListBytes) return;
+  Offer offer;
+  offer.digest = identity::sha256(list);
+  offer.list = std::move(list);
+  offer.confirmed.assign(lighthouses_.size(), false);
+  offer.next_send = clock_.now();  // sent now
+  lists_seen_.insert(offer.digest);  // ours: the echo need not be verified again
+  offers_.insert_or_assign(issuer, std::move(offer));
+  send_offers(clock_.now());
+}
+
+void LighthouseClient::send_offers(TimePoint now) {
+  for (auto& [issuer, offer] : offers_) {
+    if (now < offer.next_send) continue;
+    LighthouseMessage m;
+    m.mutable_crl()->set_revocation_list(offer.list.data(), offer.list.size());
+    for (std::size_t i = 0; i < lighthouses_.size(); ++i)
+      if (!offer.confirmed[i]) send(lighthouses_[i].address, m);
+    offer.backoff = offer.backoff == Duration{}
+                        ? kFirstRetry
+                        : std::min<Duration>(offer.backoff * 2, kMaxOfferRetry);
+    offer.next_send = now + offer.backoff;
   }
 }
 

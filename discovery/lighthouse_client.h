@@ -103,10 +103,15 @@ class LighthouseClient final : public Directory {
   void set_on_punch(std::function<void(const PunchRequest&)> fn) { on_punch_ = std::move(fn); }
   // A revocation list as a lighthouse handed it out: UNVERIFIED bytes. The daemon passes them
   // to identity::TrustStore::set_revocation_list (parse_revocation_list first), which checks
-  // the root's signature and refuses an older list.
+  // the issuer's signature and refuses an older list. Each distinct list is passed up once.
   void set_on_revocation_list(std::function<void(ByteSpan list)> fn) {
     on_revocation_list_ = std::move(fn);
   }
+  // Offers a list to every lighthouse (a node CA's list after a workload was deleted), which
+  // verifies it and, when it accepts it, pushes it to every host (this one too). Until a
+  // lighthouse's push of the same bytes comes back it is offered again, after 1 s, 2 s, ...
+  // up to 30 s. A later offer for the same `issuer` replaces an unconfirmed one.
+  void offer_revocation_list(const Fingerprint& issuer, Bytes list);
 
   struct LighthouseStatus {
     udp::Endpoint address;
@@ -158,7 +163,17 @@ class LighthouseClient final : public Directory {
     unsigned unanswered = 0;
     std::optional<udp::Endpoint> observed;
     bool dirty = false;  // records published since the last Register
+    std::optional<Fingerprint> crl_set_digest;  // the last RegisterAck's crl_digest we asked for
   };
+  struct Offer {
+    Bytes list;
+    Fingerprint digest{};
+    std::vector<bool> confirmed;  // per lighthouse
+    TimePoint next_send{};
+    Duration backoff{};
+  };
+  void send_offers(TimePoint now);
+  void on_crl(Lighthouse& lh, const LighthouseMessage& m);
 
   static Key key_of(const IpAddress& a) noexcept;
   static Key key_of(const Fingerprint& fp) noexcept;
@@ -194,7 +209,8 @@ class LighthouseClient final : public Directory {
   std::uint64_t next_id_;
   double tokens_;
   TimePoint last_refill_;
-  std::optional<Fingerprint> crl_digest_;
+  std::unordered_set<Fingerprint, FingerprintHash> lists_seen_;  // digests passed up
+  std::map<Fingerprint, Offer> offers_;                          // by issuer
   std::function<void(const udp::Endpoint&, const udp::Endpoint&)> on_observed_;
   std::function<void(const PunchRequest&)> on_punch_;
   std::function<void(ByteSpan)> on_revocation_list_;

@@ -62,11 +62,20 @@ std::vector<Outgoing> LighthouseServer::handle(const udp::Endpoint& from,
     case LighthouseMessage::kQuery:
       on_query(from, m, now, out);
       break;
-    case LighthouseMessage::kCrlRequest: {
-      LighthouseMessage reply;
-      reply.set_request_id(m.request_id());
-      reply.mutable_crl()->set_revocation_list(revocation_list_.data(), revocation_list_.size());
-      out.push_back(make(from, reply));
+    case LighthouseMessage::kCrlRequest:
+      if (revocation_lists_.empty()) out.push_back(crl_message(from, {}, m.request_id()));
+      for (const Bytes& list : revocation_lists_)
+        out.push_back(crl_message(from, list, m.request_id()));
+      break;
+    case LighthouseMessage::kCrl: {
+      const std::string& list = m.crl().revocation_list();
+      if (list.empty() || list.size() > kMaxRevocationListBytes) {
+        drop(DropReason::BadRecord);
+      } else if (offered_.size() >= kMaxOfferedLists) {
+        drop(DropReason::OverLimit);
+      } else {
+        offered_.emplace_back(list.begin(), list.end());
+      }
       break;
     }
     case LighthouseMessage::BODY_NOT_SET:
@@ -350,23 +359,44 @@ std::vector<Outgoing> LighthouseServer::tick(TimePoint now) {
   return out;
 }
 
-Outgoing LighthouseServer::crl_message(const udp::Endpoint& to) const {
+Outgoing LighthouseServer::crl_message(const udp::Endpoint& to, const Bytes& list,
+                                       std::uint64_t id) {
   LighthouseMessage m;
-  m.mutable_crl()->set_revocation_list(revocation_list_.data(), revocation_list_.size());
+  m.set_request_id(id);
+  m.mutable_crl()->set_revocation_list(list.data(), list.size());
   return make(to, m);
 }
 
-Result<std::vector<Outgoing>> LighthouseServer::set_revocation_list(Bytes list) {
-  if (list.size() > kMaxRevocationListBytes)
-    return fail("revocation list of " + std::to_string(list.size()) +
-                " bytes is larger than a lighthouse distributes (" +
-                std::to_string(kMaxRevocationListBytes) + ")");
-  revocation_list_ = std::move(list);
-  revocation_digest_ = identity::sha256(revocation_list_);
+Result<std::vector<Outgoing>> LighthouseServer::set_revocation_lists(std::vector<Bytes> lists) {
+  for (const Bytes& list : lists)
+    if (list.size() > kMaxRevocationListBytes)
+      return fail("revocation list of " + std::to_string(list.size()) +
+                  " bytes is larger than a lighthouse distributes (" +
+                  std::to_string(kMaxRevocationListBytes) + ")");
+  std::erase_if(lists, [](const Bytes& l) { return l.empty(); });
+  std::sort(lists.begin(), lists.end());
+  lists.erase(std::unique(lists.begin(), lists.end()), lists.end());
+  std::vector<const Bytes*> fresh;
+  for (const Bytes& list : lists)
+    if (!std::binary_search(revocation_lists_.begin(), revocation_lists_.end(), list))
+      fresh.push_back(&list);
   std::vector<Outgoing> out;
+  if (fresh.empty() && lists.size() == revocation_lists_.size()) return out;
+  // The set's digest: SHA-256 over each list's digest, in the (sorted) order held.
+  Bytes digests;
+  for (const Bytes& list : lists) {
+    const Fingerprint d = identity::sha256(list);
+    digests.insert(digests.end(), d.begin(), d.end());
+  }
+  if (lists.empty())
+    revocation_digest_.reset();
+  else
+    revocation_digest_ = identity::sha256(digests);
   std::unordered_set<udp::Endpoint> hosts;
-  for (const auto& [fp, s] : records_)
-    if (hosts.insert(s.source).second) out.push_back(crl_message(s.source));
+  for (const auto& [fp, s] : records_) hosts.insert(s.source);
+  for (const udp::Endpoint& host : hosts)
+    for (const Bytes* list : fresh) out.push_back(crl_message(host, *list));
+  revocation_lists_ = std::move(lists);
   return out;
 }
 

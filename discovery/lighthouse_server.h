@@ -10,6 +10,7 @@
 //  - Deregister, Query (by overlay address, longest prefix: every record holding that network,
 //    newest first, up to kMaxRecordsPerAddressReply; or by fingerprint), CrlRequest.
 //    A query subscribes its source to changes of that fingerprint for subscription_ttl.
+//  - Crl from a host: a revocation list it offers, queued for the daemon (take_offered_lists).
 //  - A query by address that finds nothing is remembered (MissTable: `misses` bounds its
 //    size, per-asker share and lifetime); when a record covering that address registers
 //    later, the asker gets Notify(updated) at once and is subscribed to it. A workload that
@@ -39,6 +40,7 @@
 #include <map>
 #include <optional>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
@@ -83,10 +85,22 @@ class LighthouseServer {
                                TimePoint now);
   std::vector<Outgoing> tick(TimePoint now);
 
-  // The revocation list to hand out (bytes as the CA signed them; not verified here). Pushed
-  // at once to every host with a live registration; later ones learn its digest in their
-  // RegisterAck and ask. Fails when larger than kMaxRevocationListBytes.
-  Result<std::vector<Outgoing>> set_revocation_list(Bytes list);
+  // The revocation lists to hand out (bytes as their CAs signed them; the daemon hands over
+  // only lists its TrustStore accepted, one per issuer). Each list not held before is pushed
+  // at once to every host with a live registration, one Crl datagram per list; later hosts
+  // learn the digest of the whole set in their RegisterAck and ask (CrlRequest: every list).
+  // Fails, changing nothing, when a list is larger than kMaxRevocationListBytes.
+  Result<std::vector<Outgoing>> set_revocation_lists(std::vector<Bytes> lists);
+  Result<std::vector<Outgoing>> set_revocation_list(Bytes list) {  // a set of one
+    return set_revocation_lists({std::move(list)});
+  }
+  std::size_t revocation_list_count() const noexcept { return revocation_lists_.size(); }
+  // Lists hosts offered (Crl sent to the lighthouse: a node CA's list for the workloads it
+  // deleted), UNVERIFIED, oldest first; emptied by the call. The daemon verifies each and
+  // passes what it accepted back through set_revocation_lists. At most kMaxOfferedLists wait;
+  // more are dropped (OverLimit).
+  std::vector<Bytes> take_offered_lists() { return std::exchange(offered_, {}); }
+  static constexpr std::size_t kMaxOfferedLists = 64;
 
   std::size_t record_count() const noexcept { return records_.size(); }
   std::size_t subscription_count() const noexcept { return subscription_count_; }
@@ -127,7 +141,7 @@ class LighthouseServer {
   void notify_updated(const Stored& s, TimePoint now, std::vector<Outgoing>& out);
   void notify_earlier_askers(const Stored& s, TimePoint now, std::vector<Outgoing>& out);
   void record_to_wire(const Stored& s, TimePoint now, proto::discovery::Record& out) const;
-  Outgoing crl_message(const udp::Endpoint& to) const;
+  static Outgoing crl_message(const udp::Endpoint& to, const Bytes& list, std::uint64_t id = 0);
   void drop(DropReason r) noexcept { ++drops_[std::size_t(r)]; }
 
   LighthouseServerOptions options_;
@@ -139,8 +153,9 @@ class LighthouseServer {
   std::size_t subscription_count_ = 0;
   MissTable misses_;
   std::uint64_t next_order_ = 1;
-  Bytes revocation_list_;
-  std::optional<Fingerprint> revocation_digest_;
+  std::vector<Bytes> revocation_lists_;
+  std::optional<Fingerprint> revocation_digest_;  // over the whole set
+  std::vector<Bytes> offered_;
   Stats stats_;
   DropCounters drops_{};
 };

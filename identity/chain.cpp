@@ -3,6 +3,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <array>
 #include <ctime>
 
 #include "cert.pb.h"
@@ -135,10 +136,13 @@ CertResult<Path> verify_path(const TrustStore& store, std::span<const Certificat
   auto path = build_path(store, chain);
   if (!path) return path;
   const Path& p = *path;
+  std::array<Fingerprint, kMaxChainLength> fps{};
+  for (std::size_t i = 0; i < p.size(); ++i) fps[i] = p[i]->fingerprint();
+  const std::span<const Fingerprint> fp_path(fps.data(), p.size());
   // Root down, so the first problem reported is the one highest up the chain.
   for (std::size_t i = p.size(); i-- > 0;) {
     const Certificate& c = *p[i];
-    if (store.is_revoked(c.fingerprint()))
+    if (store.revocation_lists().revokes(fp_path, i))  // only lists of CAs above it count
       return cert_fail(CertError::Revoked, c.describe() + " is revoked");
     if (i + 1 < p.size())
       if (auto r = check_link(c, *p[i + 1]); !r) return std::unexpected(r.error());
@@ -242,25 +246,40 @@ const Certificate* TrustStore::find_root(const Fingerprint& fp) const noexcept {
 }
 
 CertResult<void> TrustStore::set_revocation_list(const RevocationList& list) {
+  if (!list.issuer_chain().empty())
+    return cert_fail(CertError::BadRevocationList,
+                     "revocation list of CA " + short_hex(list.issuer()) +
+                         ": a list not signed by a root needs the time to check its chain");
   const Certificate* root = find_root(list.issuer());
   if (!root)
     return cert_fail(CertError::UnknownRoot, "revocation list issued by " +
                                                  short_hex(list.issuer()) +
                                                  ", which is not a trusted root");
   if (auto r = verify_revocation_list(list, *root); !r) return r;
-  const auto it = revocations_.find(list.issuer());
-  if (it != revocations_.end() && it->second.issued_at() > list.issued_at())
-    return cert_fail(CertError::StaleRevocationList,
-                     "revocation list of " + root->describe() + " issued at " +
-                         format_utc(list.issued_at()) + " is older than the one in use (" +
-                         format_utc(it->second.issued_at()) + ")");
-  revocations_.insert_or_assign(list.issuer(), list);
-  return {};
+  return revocations_.put(list, root->describe());
+}
+
+CertResult<void> TrustStore::set_revocation_list(const RevocationList& list, WallTime now) {
+  if (list.issuer_chain().empty()) return set_revocation_list(list);
+  auto chain = parse_chain(list.issuer_chain());
+  if (!chain) return std::unexpected(chain.error());
+  if (chain->front().fingerprint() != list.issuer())
+    return cert_fail(CertError::BadRevocationList,
+                     "revocation list of " + short_hex(list.issuer()) + " carries the chain of " +
+                         chain->front().describe());
+  // The issuer must stand under a trusted root now (valid, unrevoked, within constraints).
+  auto path = verify_chain(*chain, now);
+  if (!path) return std::unexpected(path.error());
+  const Certificate& issuer = path->front();
+  if (!issuer.is_ca())
+    return cert_fail(CertError::NotSignedByCa,
+                     "revocation list signed by " + issuer.describe() + ", which is not a CA");
+  if (auto r = verify_revocation_list(list, issuer); !r) return r;
+  return revocations_.put(list, issuer.describe());
 }
 
 bool TrustStore::is_revoked(const Fingerprint& fp) const noexcept {
-  return std::any_of(revocations_.begin(), revocations_.end(),
-                     [&](const auto& entry) { return entry.second.contains(fp); });
+  return revocations_.listed(fp);
 }
 
 CertResult<Chain> TrustStore::verify_chain(std::span<const Certificate> chain, WallTime now,
@@ -308,12 +327,12 @@ CertResult<void> TrustStore::recheck(const ValidatedIdentity& identity, WallTime
       "certificate \"" + identity.name + "\" (" + identity.fingerprint.substr(0, 16) + ")";
   if (identity.chain_fingerprints.empty() || !find_root(identity.chain_fingerprints.back()))
     return cert_fail(CertError::UnknownRoot, who + ": its root is no longer trusted");
-  for (const auto& fp : identity.chain_fingerprints)
-    if (is_revoked(fp))
-      return cert_fail(CertError::Revoked,
-                       fp == identity.chain_fingerprints.front()
-                           ? who + " is revoked"
-                           : who + ": issuer " + short_hex(fp) + " on its chain is revoked");
+  if (const auto i = revocations_.first_revoked(identity.chain_fingerprints)) {
+    const Fingerprint& fp = identity.chain_fingerprints[*i];
+    return cert_fail(CertError::Revoked,
+                     *i == 0 ? who + " is revoked"
+                             : who + ": issuer " + short_hex(fp) + " on its chain is revoked");
+  }
   if (unix_seconds(now) - skew_seconds(skew) > identity.not_after)
     return cert_fail(CertError::Expired, who + " expired at " + format_utc(identity.not_after));
   return {};

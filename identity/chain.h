@@ -30,6 +30,7 @@
 #include "identity/certificate.h"
 #include "identity/error.h"
 #include "identity/revocation.h"
+#include "identity/revocation_set.h"
 
 namespace keymesh::identity {
 
@@ -84,10 +85,15 @@ class TrustStore {
   const Certificate* find_root(const Fingerprint& fp) const noexcept;
   const std::map<Fingerprint, Certificate>& roots() const noexcept { return roots_; }
 
-  // Accepts a list signed by a trusted root, replacing that root's previous list; refuses a
-  // list older (issued_at) than the one held (StaleRevocationList).
+  // Accepts a list signed by a trusted root, or by a CA whose carried chain (issuer_chain)
+  // validates at `now` against a trusted root, replacing that issuer's previous list; refuses
+  // a list older (issued_at) than the one held (StaleRevocationList). A list revokes only
+  // certificates below its issuer (revocation_set.h). Without `now`: root lists only.
   CertResult<void> set_revocation_list(const RevocationList& list);
+  CertResult<void> set_revocation_list(const RevocationList& list, WallTime now);
   void clear_revocation_lists() noexcept { revocations_.clear(); }
+  const RevocationSet& revocation_lists() const noexcept { return revocations_; }
+  // Named in any list held (whatever the chain; validation applies the subtree rule).
   bool is_revoked(const Fingerprint& fp) const noexcept;
 
   // Rules 1-6 for any chain; the leaf may be a CA (`keymesh cert verify ca.crt`). Returns the
@@ -107,7 +113,7 @@ class TrustStore {
 
  private:
   std::map<Fingerprint, Certificate> roots_;
-  std::map<Fingerprint, RevocationList> revocations_;  // by issuing root
+  RevocationSet revocations_;  // one list per issuing CA
 };
 
 }  // namespace keymesh::identity

@@ -7,6 +7,7 @@
 
 #include "cert.pb.h"
 #include "identity/ca_key.h"
+#include "identity/chain.h"
 #include "identity/files.h"
 
 namespace keymesh::identity {
@@ -27,9 +28,9 @@ bool RevocationList::contains(const Fingerprint& fp) const noexcept {
   return std::binary_search(revoked_.begin(), revoked_.end(), fp);
 }
 
-bool RevocationList::signature_valid_for(const crypto::Key& root_key) const noexcept {
+bool RevocationList::signature_valid_for(const crypto::Key& issuer_key) const noexcept {
   return crypto_sign_verify_detached(signature_.data(), body_.data(), body_.size(),
-                                     root_key.data()) == 0;
+                                     issuer_key.data()) == 0;
 }
 
 CertResult<RevocationList> RevocationList::parse(ByteSpan bytes) {
@@ -37,10 +38,12 @@ CertResult<RevocationList> RevocationList::parse(ByteSpan bytes) {
   proto::RevocationList outer;
   if (!outer.ParseFromArray(bytes.data(), int(bytes.size()))) return bad("does not parse");
   if (outer.signature().size() != crypto_sign_BYTES) return bad("signature is not 64 bytes");
+  if (outer.issuer_chain().size() > kMaxChainSize) return bad("issuer chain is too large");
   {
     proto::RevocationList again;
     again.set_body(outer.body());
     again.set_signature(outer.signature());
+    again.set_issuer_chain(outer.issuer_chain());
     const std::string out = again.SerializeAsString();
     if (out.size() != bytes.size() ||
         (!out.empty() && std::memcmp(out.data(), bytes.data(), out.size()) != 0))
@@ -68,15 +71,22 @@ CertResult<RevocationList> RevocationList::parse(ByteSpan bytes) {
                       list.revoked_.end());
   list.encoded_.assign(bytes.begin(), bytes.end());
   list.body_.assign(outer.body().begin(), outer.body().end());
+  list.issuer_chain_.assign(outer.issuer_chain().begin(), outer.issuer_chain().end());
   std::copy(outer.signature().begin(), outer.signature().end(), list.signature_.begin());
   return list;
 }
 
 CertResult<RevocationList> sign_revocation_list(const Certificate& root, const CaKey& key,
                                                 std::vector<Fingerprint> revoked,
-                                                std::int64_t issued_at) {
-  if (!root.is_ca() || !root.is_self_signed())
-    return bad("must be signed by a root CA, not " + root.describe());
+                                                std::int64_t issued_at,
+                                                std::span<const Certificate> issuer_chain) {
+  if (!root.is_ca()) return bad("must be signed by a CA, not " + root.describe());
+  if (root.is_self_signed() != issuer_chain.empty())
+    return bad(root.is_self_signed()
+                   ? "a root's list carries no issuer chain"
+                   : "a list of " + root.describe() + " (not a root) must carry its chain");
+  if (!issuer_chain.empty() && issuer_chain.front().fingerprint() != root.fingerprint())
+    return bad("the issuer chain must begin with " + root.describe());
   if (!equal_ct(root.public_key(), key.public_key()))
     return cert_fail(CertError::KeyMismatch,
                      "revocation list: the signing key does not belong to " + root.describe());
@@ -91,6 +101,10 @@ CertResult<RevocationList> sign_revocation_list(const Certificate& root, const C
   proto::RevocationList outer;
   outer.set_body(body_bytes);
   outer.set_signature(sig.data(), sig.size());
+  if (!issuer_chain.empty()) {
+    const Bytes chain = serialize_chain(issuer_chain);
+    outer.set_issuer_chain(chain.data(), chain.size());
+  }
   const std::string encoded = outer.SerializeAsString();
   return RevocationList::parse(as_bytes(encoded));
 }

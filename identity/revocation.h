@@ -1,7 +1,12 @@
-// Revocation lists (CRLs): a root-signed list of certificate fingerprints. A certificate whose
-// fingerprint is listed fails validation anywhere in a chain. Lists are distributed by
-// discovery or loaded from a file; TrustStore::set_revocation_list (chain.h) accepts a list only
-// when a trusted root signed it and it is not older than the one it replaces.
+// Revocation lists (CRLs): a CA-signed list of certificate fingerprints. A list applies only to
+// its issuer's subtree: it revokes a certificate only when the issuer is above that
+// certificate on its chain (a list of root B cannot revoke root A's certificates; a node CA's
+// list cannot revoke a sibling node's workloads). A root signs lists for everything under it;
+// a CA below a root (a node CA) signs lists for what it issued and carries its own chain in
+// the list (issuer_chain) so that any receiver can check it. Lists are distributed by
+// discovery or loaded from a file; TrustStore::set_revocation_list (chain.h) accepts a list
+// only when its issuer validates against a trusted root and it is not older than the one it
+// replaces (one list per issuer; identity/revocation_set.h).
 //
 // File format: armored "KEYMESH REVOCATION LIST" (files.h) or the raw serialized message.
 #pragma once
@@ -31,7 +36,10 @@ class RevocationList {
   const std::vector<Fingerprint>& revoked() const noexcept { return revoked_; }  // sorted
   bool contains(const Fingerprint& fp) const noexcept;
   const Bytes& encoded() const noexcept { return encoded_; }
-  bool signature_valid_for(const crypto::Key& root_ed25519_key) const noexcept;
+  // The issuing CA's chain (itself first, up to but not including its root), as received;
+  // empty when a root signed the list. Unverified: TrustStore::set_revocation_list checks it.
+  const Bytes& issuer_chain() const noexcept { return issuer_chain_; }
+  bool signature_valid_for(const crypto::Key& issuer_ed25519_key) const noexcept;
 
  private:
   Fingerprint issuer_{};
@@ -39,15 +47,20 @@ class RevocationList {
   std::vector<Fingerprint> revoked_;
   Bytes encoded_;
   Bytes body_;
+  Bytes issuer_chain_;
   Signature signature_{};
 };
 
-// Signs a list as `root` (a self-signed CA; `key` must be its key). Duplicates are dropped.
-CertResult<RevocationList> sign_revocation_list(const Certificate& root, const CaKey& key,
+// Signs a list as `issuer` (a CA; `key` must be its key). Duplicates are dropped. A root signs
+// with an empty `issuer_chain`; any other CA passes its chain: itself first, up to but not
+// including its root (a node CA: {node_ca}), which the list then carries.
+CertResult<RevocationList> sign_revocation_list(const Certificate& issuer, const CaKey& key,
                                                 std::vector<Fingerprint> revoked,
-                                                std::int64_t issued_at);
-// Checks that `root` signed `list` (issuer fingerprint and Ed25519 signature).
-CertResult<void> verify_revocation_list(const RevocationList& list, const Certificate& root);
+                                                std::int64_t issued_at,
+                                                std::span<const Certificate> issuer_chain = {});
+// Checks that `issuer` signed `list` (issuer fingerprint and Ed25519 signature). Whether the
+// issuer itself is trusted is the caller's part (TrustStore::set_revocation_list).
+CertResult<void> verify_revocation_list(const RevocationList& list, const Certificate& issuer);
 
 // Parses armored text or raw bytes. For hot reload: read, then TrustStore::set_revocation_list.
 CertResult<RevocationList> parse_revocation_list_text(ByteSpan data);

@@ -103,6 +103,14 @@ Result<std::vector<identity::Certificate>> NodeCa::issue(const crypto::Key& publ
   return out;
 }
 
+Result<identity::RevocationList> NodeCa::sign_revocations(
+    std::vector<identity::Fingerprint> revoked, std::int64_t issued_at) const {
+  auto list = identity::sign_revocation_list(certificate(), key_, std::move(revoked), issued_at,
+                                             chain_);
+  if (!list) return fail("node CA revocation list: " + list.error().message);
+  return std::move(*list);
+}
+
 Result<Minted> NodeCa::mint(const MintRequest& request, WallTime now) const {
   Minted m;
   crypto::generate_private_key(m.key);

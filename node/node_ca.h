@@ -18,6 +18,7 @@
 #include "crypto/secret.h"
 #include "identity/ca_key.h"
 #include "identity/certificate.h"
+#include "identity/revocation.h"
 
 namespace keymesh::node {
 
@@ -65,6 +66,9 @@ class NodeCa {
                                                    WallTime now) const;
   // A fresh X25519 key and issue() for it.
   Result<Minted> mint(const MintRequest& request, WallTime now) const;
+  // A revocation list signed by this node CA, carrying chain() (node/revocation_issuer.h).
+  Result<identity::RevocationList> sign_revocations(std::vector<identity::Fingerprint> revoked,
+                                                    std::int64_t issued_at) const;
 
  private:
   NodeCa(std::vector<identity::Certificate> chain, identity::CaKey key, IpPrefix pool)

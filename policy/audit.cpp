@@ -1,6 +1,7 @@
 #include "policy/audit.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -75,10 +76,42 @@ std::string format_audit_line(const AuditEvent& e) {
 // ---- Sinks ----
 
 Result<std::unique_ptr<FileAuditSink>> FileAuditSink::open(const std::string& path) {
-  if (path == "-") return std::unique_ptr<FileAuditSink>(new FileAuditSink(STDOUT_FILENO, false));
+  if (path == "-")
+    return std::unique_ptr<FileAuditSink>(new FileAuditSink(STDOUT_FILENO, false, ""));
   const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
   if (fd < 0) return fail("cannot open audit log " + path + ": " + std::strerror(errno));
-  return std::unique_ptr<FileAuditSink>(new FileAuditSink(fd, true));
+  return std::unique_ptr<FileAuditSink>(new FileAuditSink(fd, true, path));
+}
+
+Result<void> FileAuditSink::reopen() {
+  if (!owned_) return {};
+  const int fd = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) return fail("cannot reopen audit log " + path_ + ": " + std::strerror(errno));
+  // dup2 keeps fd_'s number (and its close-on-exec flag we set again below), so no write
+  // ever sees a closed descriptor.
+  const int rc = ::dup3(fd, fd_, O_CLOEXEC);
+  const int saved = errno;
+  ::close(fd);
+  if (rc < 0) return fail("cannot reopen audit log " + path_ + ": " + std::strerror(saved));
+  ++reopens_;
+  last_size_ = 0;
+  return {};
+}
+
+void FileAuditSink::follow() noexcept {
+  if (!owned_) return;
+  struct stat by_path{}, by_fd{};
+  if (::fstat(fd_, &by_fd) != 0) return;
+  if (::stat(path_.c_str(), &by_path) != 0 || by_path.st_ino != by_fd.st_ino ||
+      by_path.st_dev != by_fd.st_dev) {
+    try {
+      (void)reopen();  // moved or deleted without a SIGHUP: start the file again
+    } catch (...) {
+    }
+    return;
+  }
+  if (by_fd.st_size < last_size_) ++truncations_;  // copytruncate: O_APPEND follows the new end
+  last_size_ = by_fd.st_size;
 }
 
 FileAuditSink::~FileAuditSink() {

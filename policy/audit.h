@@ -71,6 +71,10 @@ class AuditSink {
 
 // Appends to a file opened with O_APPEND (one write(2) per line, so lines from several
 // processes do not interleave), or writes to stdout when opened with path "-".
+// Rotation (docs/operations.md): reopen() opens the path afresh (SIGHUP after `mv`); follow()
+// (from a ~1 s timer) reopens when the path names another file or none, and counts a file
+// that shrank (logrotate's copytruncate), whose next line O_APPEND puts at the new end. The
+// descriptor number never changes (dup2), so a write racing a reopen lands in one of the two.
 class FileAuditSink final : public AuditSink {
  public:
   static Result<std::unique_ptr<FileAuditSink>> open(const std::string& path);
@@ -79,12 +83,19 @@ class FileAuditSink final : public AuditSink {
   FileAuditSink& operator=(const FileAuditSink&) = delete;
   void write(std::string_view line) override;
   std::uint64_t write_errors() const noexcept { return write_errors_; }
+  Result<void> reopen();
+  void follow() noexcept;
+  std::uint64_t reopens() const noexcept { return reopens_; }
+  std::uint64_t truncations() const noexcept { return truncations_; }
 
  private:
-  FileAuditSink(int fd, bool owned) : fd_(fd), owned_(owned) {}
+  FileAuditSink(int fd, bool owned, std::string path) : fd_(fd), owned_(owned), path_(std::move(path)) {}
   int fd_;
   bool owned_;
+  std::string path_;
   std::uint64_t write_errors_ = 0;
+  std::uint64_t reopens_ = 0, truncations_ = 0;
+  long long last_size_ = 0;  // at the last follow()
 };
 
 // Keeps lines in memory (tests, `keymesh audit tail`).

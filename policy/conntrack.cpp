@@ -65,6 +65,72 @@ std::string describe_denial(Verdict v, const PacketView& packet, std::string_vie
 ConnTrack::ConnTrack(PairPolicy outbound, PairPolicy inbound, ConnTrackLimits limits)
     : outbound_(std::move(outbound)), inbound_(std::move(inbound)), limits_(limits) {}
 
+ConnTrack::~ConnTrack() { end_all(FlowEnd::kPathClosed); }
+
+// ---- Flow records ----
+
+void ConnTrack::set_flow_log(FlowLog* log, AuditParty local, AuditParty remote) {
+  flow_log_ = log;
+  local_party_ = std::move(local);
+  remote_party_ = std::move(remote);
+}
+
+std::uint32_t ConnTrack::rule_index(std::string_view name) noexcept {
+  // New flows may allocate (docs/style.md habit 6 holds for packets of tracked flows); the
+  // table of names stays as small as the number of rules that granted this path's flows.
+  for (std::uint32_t i = 0; i < rule_names_.size(); ++i)
+    if (rule_names_[i] == name) return i;
+  try {
+    rule_names_.emplace_back(name);
+  } catch (...) {
+    return kNil;
+  }
+  return std::uint32_t(rule_names_.size() - 1);
+}
+
+FlowRecord ConnTrack::record_of(const Entry& e) const noexcept {
+  FlowRecord r;
+  r.id = e.id;
+  r.ip_version = e.key.version;
+  r.ip_proto = e.key.ip_proto;
+  const std::size_t n = e.key.version == 6 ? 16 : 4;
+  std::memcpy(r.source_ip.data(), e.initiator_is_a ? e.key.a : e.key.b, n);
+  std::memcpy(r.destination_ip.data(), e.initiator_is_a ? e.key.b : e.key.a, n);
+  r.source_port = e.initiator_is_a ? e.key.a_port : e.key.b_port;
+  r.destination_port = e.initiator_is_a ? e.key.b_port : e.key.a_port;
+  r.source = e.local_initiated ? &local_party_ : &remote_party_;
+  r.destination = e.local_initiated ? &remote_party_ : &local_party_;
+  if (e.rule < rule_names_.size()) r.rule = rule_names_[e.rule];
+  r.start = e.start;
+  r.duration = e.last_seen - e.first_seen;
+  r.source_packets = e.packets[0];
+  r.source_bytes = e.bytes[0];
+  r.destination_packets = e.packets[1];
+  r.destination_bytes = e.bytes[1];
+  return r;
+}
+
+FlowEnd ConnTrack::end_of(const Entry& e) const noexcept {
+  if (e.state == FlowState::kTcpClosing) return e.rst_seen ? FlowEnd::kRst : FlowEnd::kFin;
+  if (e.state == FlowState::kTcpHalfClosed) return FlowEnd::kFin;
+  return FlowEnd::kTimeout;
+}
+
+void ConnTrack::finish(std::uint32_t e, FlowEnd why) noexcept {
+  if (flow_log_ != nullptr) {
+    const Entry& x = entries_[e];
+    // Stamped with the flow's last packet: the table has no wall clock of its own.
+    flow_log_->ended(record_of(x), why,
+                     x.start + std::chrono::duration_cast<WallTime::duration>(x.last_seen -
+                                                                              x.first_seen));
+  }
+  remove(e);
+}
+
+void ConnTrack::end_all(FlowEnd why) noexcept {
+  while (oldest_ != kNil) finish(oldest_, why);
+}
+
 // ---- Table ----
 
 ConnTrack::Key ConnTrack::make_key(const FlowTuple& t, bool& swapped) noexcept {
@@ -143,7 +209,7 @@ void ConnTrack::link_newest(std::uint32_t e) noexcept {
 std::uint32_t ConnTrack::insert(const Key& k) noexcept {
   if (limits_.max_flows == 0) return kNil;
   auto evict = [&] {
-    remove(oldest_);
+    finish(oldest_, FlowEnd::kEvicted);
     ++evictions_;
   };
   if (count_ >= limits_.max_flows) evict();
@@ -229,6 +295,7 @@ void ConnTrack::update(Entry& e, const PacketView& p, bool from_a, TimePoint now
     const bool from_initiator = from_a == e.initiator_is_a;
     if (f & tcpflag::kRst) {
       e.state = FlowState::kTcpClosing;
+      e.rst_seen = true;
     } else {
       if (e.state == FlowState::kTcpSynSent && !from_initiator && (f & tcpflag::kSyn) &&
           (f & tcpflag::kAck))
@@ -240,6 +307,10 @@ void ConnTrack::update(Entry& e, const PacketView& p, bool from_a, TimePoint now
     }
   }
   e.expires = now + timeout(e.state);
+  const int from = from_a == e.initiator_is_a ? 0 : 1;
+  ++e.packets[from];
+  e.bytes[from] += p.size;
+  e.last_seen = now;
 }
 
 bool ConnTrack::still_allowed(const Entry& e, WallTime wall) const noexcept {
@@ -288,7 +359,7 @@ Verdict ConnTrack::on_packet(const PacketView& p, bool outbound, TimePoint now,
     // An idle flow is gone; a new SYN on a closing flow is a new connection on the same
     // ports and must be granted afresh.
     if (x.expires <= now || (fresh_syn && x.state == FlowState::kTcpClosing)) {
-      remove(e);
+      finish(e, end_of(x));
       e = kNil;
     }
   }
@@ -337,7 +408,20 @@ Verdict ConnTrack::new_flow(const PacketView& p, const Key& key, bool swapped, b
   x.initiator_is_a = !swapped;
   x.local_initiated = outbound;
   x.fin_from = fin;
+  x.rst_seen = false;
   x.expires = now + timeout(state);
+  x.packets[0] = 1;
+  x.bytes[0] = p.size;
+  x.packets[1] = x.bytes[1] = 0;
+  x.first_seen = x.last_seen = now;
+  x.start = wall;
+  x.id = 0;
+  x.rule = kNil;
+  if (flow_log_ != nullptr) {
+    x.id = flow_log_->next_id();
+    x.rule = rule_index(policy.granting_rule(p.proto, p.policy_port(), wall));
+    flow_log_->started(record_of(x), wall);
+  }
   return Verdict::kAllowedNew;
 }
 
@@ -348,7 +432,7 @@ std::size_t ConnTrack::expire(TimePoint now) noexcept {
   for (std::uint32_t e = oldest_; e != kNil;) {
     const std::uint32_t next = entries_[e].next;
     if (entries_[e].expires <= now) {
-      remove(e);
+      finish(e, end_of(entries_[e]));
       ++removed;
     }
     e = next;
@@ -361,7 +445,7 @@ std::size_t ConnTrack::drop_flows_not_allowed(WallTime wall) noexcept {
   for (std::uint32_t e = oldest_; e != kNil;) {
     const std::uint32_t next = entries_[e].next;
     if (!still_allowed(entries_[e], wall)) {
-      remove(e);
+      finish(e, FlowEnd::kPolicy);
       ++removed;
     }
     e = next;

@@ -27,6 +27,7 @@
 
 #include "common/clock.h"
 #include "policy/evaluator.h"
+#include "policy/flow_log.h"
 #include "policy/packet.h"
 
 namespace keymesh::policy {
@@ -80,6 +81,16 @@ std::string describe_denial(Verdict v, const PacketView& packet, std::string_vie
 class ConnTrack {
  public:
   ConnTrack(PairPolicy outbound, PairPolicy inbound, ConnTrackLimits limits = {});
+  ~ConnTrack();  // ends the flows still tracked (FlowEnd::kPathClosed)
+  ConnTrack(const ConnTrack&) = delete;
+  ConnTrack& operator=(const ConnTrack&) = delete;
+
+  // Flow records (policy/flow_log.h): from now on, every flow this table starts or forgets
+  // is written to `log` (null: none; must outlive the table), naming `local` as the inside
+  // party and `remote` as the other. Call again when an identity's certificate changes.
+  void set_flow_log(FlowLog* log, AuditParty local, AuditParty remote);
+  // Forgets every flow, writing each one's end record with `why` (the path is closing).
+  void end_all(FlowEnd why) noexcept;
 
   // A packet from the inside (TUN) towards the remote identity.
   Verdict on_outbound(const PacketView& p, TimePoint now, WallTime wall) noexcept;
@@ -118,8 +129,15 @@ class ConnTrack {
     bool initiator_is_a;   // which endpoint sent the first packet
     bool local_initiated;  // opened by on_outbound (checked against the outbound policy)
     std::uint8_t fin_from; // bit 0: FIN from a, bit 1: FIN from b
+    bool rst_seen;
     TimePoint expires;
     std::uint32_t prev, next;  // LRU list when in use; `next` links the free list otherwise
+    // Flow record counters, [0] from the initiator, [1] from the responder.
+    std::uint64_t packets[2], bytes[2];
+    TimePoint first_seen, last_seen;
+    WallTime start;
+    std::uint64_t id;     // FlowLog::next_id(); 0 without a flow log
+    std::uint32_t rule;   // index into rule_names_
   };
 
   Verdict on_packet(const PacketView& p, bool outbound, TimePoint now, WallTime wall) noexcept;
@@ -131,6 +149,10 @@ class ConnTrack {
   std::uint32_t find(const Key& k) const noexcept;  // entry index or kNil
   std::uint32_t insert(const Key& k) noexcept;      // a fresh entry, linked; kNil if no memory
   void remove(std::uint32_t e) noexcept;
+  void finish(std::uint32_t e, FlowEnd why) noexcept;  // end record (if logging), then remove
+  FlowEnd end_of(const Entry& e) const noexcept;        // why an expired flow ended
+  FlowRecord record_of(const Entry& e) const noexcept;
+  std::uint32_t rule_index(std::string_view name) noexcept;
   void unlink(std::uint32_t e) noexcept;
   void link_newest(std::uint32_t e) noexcept;
   bool grow_index() noexcept;
@@ -145,6 +167,9 @@ class ConnTrack {
   std::uint32_t oldest_ = kNil, newest_ = kNil;
   std::size_t count_ = 0;
   std::uint64_t evictions_ = 0;
+  FlowLog* flow_log_ = nullptr;
+  AuditParty local_party_, remote_party_;
+  std::vector<std::string> rule_names_;  // granting rules seen, so entries keep an index
 };
 
 }  // namespace keymesh::policy

@@ -44,6 +44,7 @@ struct PacketView {
   bool valid = false;      // false: not a complete IPv4/IPv6 header (drop)
   bool fragment = false;   // a non-first fragment: no transport header to check
   bool truncated = false;  // the transport header is cut short (drop)
+  std::uint32_t size = 0;  // IP bytes, header included (flow records count them)
   Proto proto = Proto::kOther;
   FlowTuple tuple;
   std::uint8_t tcp_flags = 0;
@@ -151,6 +152,7 @@ inline PacketView parse_packet(std::span<const std::uint8_t> packet) noexcept {
   const std::size_t l4 = parse_ip(packet, false, v.tuple, v.fragment, end);
   if (l4 == 0) return v;
   v.valid = true;
+  v.size = std::uint32_t(end);
   v.proto = proto_of(v.tuple.ip_proto);
   if (v.fragment) return v;
   FlowTuple& t = v.tuple;

@@ -36,7 +36,10 @@ source "$REPO/scripts/lib/root.sh"
 need_root "$@"
 
 # ---- build if needed
-if [[ ! -x $KEYMESH_BUILD_DIR/daemon/keymeshd || ! -x $KEYMESH_BUILD_DIR/tools/keymesh ||
+# KEYMESH_BIN_DIR=/usr/sbin:/usr/bin:/usr/lib/cni runs the installed binaries instead (the
+# .deb's; docs/operations.md), and nothing is built.
+if [[ -z ${KEYMESH_BIN_DIR:-} ]] &&
+   [[ ! -x $KEYMESH_BUILD_DIR/daemon/keymeshd || ! -x $KEYMESH_BUILD_DIR/tools/keymesh ||
       ! -x $KEYMESH_BUILD_DIR/cni/keymesh-cni ]]; then
   echo "== keymeshd is not built yet: installing dependencies and building into $KEYMESH_BUILD_DIR"
   bash "$REPO/scripts/install-deps.sh"
@@ -53,6 +56,7 @@ KM=$(binary keymesh)
 say() { printf '\n== %s\n' "$*"; }
 
 CNI=$(binary cni/keymesh-cni)
+echo "binaries: $(binary keymeshd) $KM $CNI"
 PROBE="$REPO/tests/netns/netprobe.py"
 declare -A N=([lh]=0 [a]=1 [b]=2) UL=([lh]=198.18.0.10 [a]=198.18.0.1 [b]=198.18.0.2)
 NAMES=(lh a b)

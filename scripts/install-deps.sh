@@ -15,6 +15,8 @@ PKGS=(
   libfmt-dev libboost-test-dev libyaml-cpp-dev libcli11-dev libmnl-dev
   libhowardhinnant-date-dev nlohmann-json3-dev libsqlite3-dev libcurl4-openssl-dev
   libmicrohttpd-dev
+  # the data-path AEAD where OpenSSL 3 measures faster than libsodium (crypto/aead.h)
+  libssl-dev
   # optional masquerade on a gateway (config masquerade:): nftables through its own library
   libnftables-dev nftables   # nft: the masquerade netns test reads the table back
   # fuzzing (libFuzzer + sanitizer runtimes)
@@ -37,6 +39,9 @@ PKGS=(
   # and promtool checks deploy/prometheus/keymesh-alerts.yml; the package's service is
   # stopped and disabled below, the tests never use it
   prometheus
+  # packaging (docs/operations.md): the .deb's Depends (dpkg-shlibdeps in dpkg-dev), the unit
+  # check (systemd-analyze in systemd), the OCI image (scripts/image.sh)
+  dpkg-dev fakeroot systemd umoci binutils
 )
 
 source "$(dirname "$0")/lib/root.sh"

@@ -208,7 +208,9 @@ Result<void> cert_verify(const VerifyOptions& o) {
   for (const auto& path : o.crls) {
     auto list = identity::read_revocation_list_file(path);
     if (!list) return std::unexpected(list.error());
-    if (auto r = store.set_revocation_list(*list); !r) return fail(path + ": " + r.error().message);
+    // A node CA's list carries its chain, checked at the current time.
+    if (auto r = store.set_revocation_list(*list, std::chrono::system_clock::now()); !r)
+      return fail(path + ": " + r.error().message);
   }
   std::int64_t at = now_unix();
   if (!o.at.empty()) {

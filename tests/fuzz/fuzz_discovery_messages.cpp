@@ -1,12 +1,14 @@
 // Fuzzes the lighthouse message decoder and both ends of the protocol: the bytes go to a
 // LighthouseServer as a request and to a LighthouseClient as a reply from its lighthouse.
 // Neither may crash, throw or grow without bound; every reply the server makes must decode.
+// Revocation lists offered to the server are queued (bounded) and served back.
 // Every input comes from one host, so its remembered misses (queries by address that found
 // nothing, pushed when a Register covers them) stay within the per-asker cap.
 #include <cstdint>
 
 #include "discovery/lighthouse_client.h"
 #include "discovery/lighthouse_server.h"
+#include "identity/revocation.h"
 
 using namespace keymesh;
 using namespace keymesh::discovery;
@@ -32,6 +34,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const auto& out : server.handle_datagram(host, bytes, clock.now()))
     if (!decode_message(out.bytes)) __builtin_trap();
   (void)server.tick(clock.now());
+  // Offered revocation lists (a Crl sent to the lighthouse) wait for the daemon, bounded; what
+  // the daemon would hand back is served, and every push decodes.
+  auto offered = server.take_offered_lists();
+  if (offered.size() > LighthouseServer::kMaxOfferedLists) __builtin_trap();
+  for (const Bytes& list : offered) (void)identity::RevocationList::parse(list);
+  if (!offered.empty())
+    if (auto pushes = server.set_revocation_lists(std::move(offered)))
+      for (const auto& out : *pushes)
+        if (!decode_message(out.bytes)) __builtin_trap();
   client.on_datagram(lighthouse, bytes);
   client.tick(clock.wall_now());
   // A lookup after the input: the cache must be consistent.

@@ -21,7 +21,8 @@
 #   wait_for 'CMD' TIMEOUT            poll CMD (eval'd, must itself be bounded) until it succeeds
 #   fail MSG                          print MSG and the tail of every log, exit 1
 #   stop_all                          stop every recorded PID
-#   binary keymeshd|keymesh           path in $KEYMESH_BUILD_DIR (default <repo>/build)
+#   binary keymeshd|keymesh           path in $KEYMESH_BUILD_DIR (default <repo>/build), or
+#                                     found in $KEYMESH_BIN_DIR (installed binaries)
 # Cleanup runs on EXIT always: recorded PIDs, then anything left inside our own namespaces,
 # then the namespaces, wireguard-go UAPI sockets we created, and the scratch dir
 # (kept when KM_KEEP=1). Only 198.18.0.0/15 (underlay) and 100.64.0.0/10 (overlay) are used,
@@ -62,7 +63,17 @@ chmod 700 "$KM_TMP"
 
 # ------------------------------------------------------------------ binaries
 binary() {
-  local p
+  local p d
+  # KEYMESH_BIN_DIR (colon-separated, e.g. /usr/sbin:/usr/bin:/usr/lib/cni): installed
+  # binaries, looked up by name, instead of the build tree.
+  if [[ -n ${KEYMESH_BIN_DIR:-} ]]; then
+    IFS=: read -ra _km_dirs <<<"$KEYMESH_BIN_DIR"
+    for d in "${_km_dirs[@]}"; do
+      if [[ -x $d/$(basename "$1") ]]; then echo "$d/$(basename "$1")"; return 0; fi
+    done
+    echo "$KM_TEST: binary $(basename "$1") not found in KEYMESH_BIN_DIR=$KEYMESH_BIN_DIR" >&2
+    return 1
+  fi
   case "$1" in
     keymeshd) p="$KM_BUILD_DIR/daemon/keymeshd" ;;
     keymesh) p="$KM_BUILD_DIR/tools/keymesh" ;;

@@ -29,3 +29,10 @@ km_netns_test(NAME netns_demo SCRIPT ${CMAKE_SOURCE_DIR}/scripts/demo.sh
               LABELS discovery cni TIMEOUT 180)
 km_netns_test(NAME netns_discovery_etcd_daemons SCRIPT ${CMAKE_CURRENT_LIST_DIR}/discovery_etcd_daemons.sh
               LABELS discovery TIMEOUT 150)
+km_netns_test(NAME netns_flow_records SCRIPT ${CMAKE_CURRENT_LIST_DIR}/flow_records.sh
+              LABELS policy TIMEOUT 180)
+# Installs the .deb on this machine (and purges it): a disposable test machine only.
+km_netns_test(NAME netns_install_deb SCRIPT ${CMAKE_CURRENT_LIST_DIR}/install_deb.sh
+              LABELS runtime TIMEOUT 240)
+km_netns_test(NAME netns_image SCRIPT ${CMAKE_CURRENT_LIST_DIR}/image.sh
+              LABELS runtime TIMEOUT 240)

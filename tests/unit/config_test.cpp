@@ -479,3 +479,23 @@ BOOST_AUTO_TEST_CASE(relay_keys) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_FIXTURE_TEST_CASE(flow_log_and_audit_syslog, Fixture) {
+  auto c = parse(kMinimal + "audit_syslog: true\nflow_log: { enabled: true, max_per_second: 50 }\n");
+  BOOST_REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
+  BOOST_TEST(c->audit_syslog);
+  BOOST_TEST(c->flow_log.enabled);
+  BOOST_TEST(c->flow_log.max_per_second == 50u);
+  auto d = parse(kMinimal);
+  BOOST_REQUIRE(d);
+  BOOST_TEST(!d->audit_syslog);  // documented defaults: off, 1000 per second
+  BOOST_TEST(!d->flow_log.enabled);
+  BOOST_TEST(d->flow_log.max_per_second == 1000u);
+  BOOST_TEST(error(kMinimal + "flow_log: { enabled: true }\n") ==
+             "flow_log.enabled: flow records need a sink: set audit_log or audit_syslog");
+  BOOST_TEST(error(kMinimal + "audit_log: a.jsonl\nflow_log: { enabled: yes }\n") ==
+             "flow_log.enabled: expected true or false, got \"yes\"");
+  BOOST_TEST(error(kMinimal + "audit_log: a.jsonl\nflow_log: { max_per_second: 0 }\n").starts_with(
+      "flow_log.max_per_second:"));
+  BOOST_TEST(error(kMinimal + "flow_log: { enable: true }\n").starts_with("flow_log: unknown key"));
+}

@@ -329,6 +329,61 @@ BOOST_FIXTURE_TEST_CASE(revocation_lists_are_pushed_and_fetched, Fixture) {
   BOOST_TEST(!lh.set_revocation_list(Bytes(kMaxRevocationListBytes + 1)));
 }
 
+BOOST_FIXTURE_TEST_CASE(every_list_is_served_and_offers_are_retried_until_echoed, Fixture) {
+  auto& lh = net.server("100.64.0.1:4243");
+  auto& a = net.client("100.64.1.1:5000", {"100.64.0.1:4243"});
+  auto& b = net.client("100.64.2.1:5000", {"100.64.0.1:4243"});
+  std::vector<std::string> got_b;
+  b.set_on_revocation_list([&](ByteSpan x) { got_b.emplace_back(x.begin(), x.end()); });
+  BOOST_REQUIRE(a.publish(record("node-a", "100.64.1.0/24", "198.18.0.1:1")));
+  BOOST_REQUIRE(b.publish(record("node-b", "100.64.2.0/24", "198.18.0.2:1")));
+  net.tick_and_deliver();
+  // Two issuers' lists: each pushed once, as its own datagram.
+  auto pushes = lh.set_revocation_lists({{'r', '1'}, {'n', '1'}});
+  BOOST_REQUIRE(pushes);
+  net.route(ep("100.64.0.1:4243"), std::move(*pushes));
+  net.deliver();
+  BOOST_TEST(got_b.size() == 2u);
+  // One of them replaced: only the new one travels.
+  pushes = lh.set_revocation_lists({{'r', '1'}, {'n', '2'}});
+  BOOST_REQUIRE(pushes);
+  BOOST_TEST(pushes->size() == 2u);  // to a and to b
+  net.route(ep("100.64.0.1:4243"), std::move(*pushes));
+  net.deliver();
+  const bool in_either_order = got_b == std::vector<std::string>{"r1", "n1", "n2"} ||
+                              got_b == std::vector<std::string>{"n1", "r1", "n2"};
+  BOOST_TEST(in_either_order);
+  BOOST_TEST(lh.revocation_list_count() == 2u);
+
+  // a offers a list; the first offer is lost (the lighthouse is down).
+  net.down.insert(ep("100.64.0.1:4243"));
+  Fingerprint issuer{};
+  issuer[0] = 7;
+  a.offer_revocation_list(issuer, {'o', '1'});
+  net.deliver();
+  net.down.clear();
+  BOOST_TEST(lh.take_offered_lists().empty());
+  net.run(1100ms);  // offered again after 1 s
+  auto offered = lh.take_offered_lists();
+  BOOST_REQUIRE(offered.size() == 1u);
+  BOOST_TEST((offered[0] == Bytes{'o', '1'}));
+  // The daemon accepted it and serves it: the push reaches a (and b), and a stops offering.
+  pushes = lh.set_revocation_lists({{'r', '1'}, {'n', '2'}, {'o', '1'}});
+  BOOST_REQUIRE(pushes);
+  net.route(ep("100.64.0.1:4243"), std::move(*pushes));
+  net.deliver();
+  BOOST_TEST(got_b.back() == "o1");
+  net.run(70s);
+  BOOST_TEST(lh.take_offered_lists().empty());
+  // A host that arrives later fetches all three with one CrlRequest.
+  auto& d = net.client("100.64.4.1:5000", {"100.64.0.1:4243"});
+  std::vector<std::string> got_d;
+  d.set_on_revocation_list([&](ByteSpan x) { got_d.emplace_back(x.begin(), x.end()); });
+  BOOST_REQUIRE(d.publish(record("node-d", "100.64.4.0/24", "198.18.0.4:1")));
+  net.tick_and_deliver();
+  BOOST_TEST(got_d.size() == 3u);
+}
+
 BOOST_FIXTURE_TEST_CASE(punch_requests_reach_the_target_host, Fixture) {
   net.server("100.64.0.1:4243");
   auto& a = net.client("100.64.1.1:5000", {"100.64.0.1:4243"});

@@ -14,3 +14,7 @@ km_unit_test(NAME identity_cli_test
              LABELS identity)
 target_compile_definitions(identity_cli_test PRIVATE KEYMESH_CLI="$<TARGET_FILE:keymesh>")
 add_dependencies(identity_cli_test keymesh)
+km_unit_test(NAME identity_revocation_scope_test
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/identity_revocation_scope_test.cpp
+             LIBS km_identity
+             LABELS identity)
