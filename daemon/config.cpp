@@ -58,6 +58,7 @@ constexpr std::array<std::string_view, 28> kRootKeys = {"private_key_file",
                                                        "listen_port",
                                                        "interface",
                                                        "control_socket",
+                                                       "metrics_listen",
                                                        "log_level",
                                                        "socket_buffer_bytes",
                                                        "under_load_handshakes_per_second",
@@ -761,6 +762,17 @@ Result<Config> parse_document(std::string_view yaml_text, std::string_view base_
       return fail("control_socket: longer than " + std::to_string(kMaxSocketPath) +
                   " bytes (the limit of a Unix socket path)");
     config.control_socket = *s;
+  }
+
+  if (auto n = field(root, "metrics_listen"); present(n)) {
+    auto s = get_string(n, "metrics_listen");
+    if (!s) return std::unexpected(s.error());
+    const auto address = s->empty() ? std::nullopt : udp::Endpoint::parse(*s);
+    if (!s->empty() && (!address || address->port == 0))
+      return fail("metrics_listen: expected ADDRESS:PORT (\"127.0.0.1:9830\", \"[::1]:9830\") "
+                  "or \"\" for off, got " + quote(*s));
+    config.metrics_listen = *s;
+    config.metrics_listen_configured = true;
   }
 
   if (auto n = field(root, "log_level"); present(n)) {

@@ -98,6 +98,10 @@ struct Config {
   std::vector<IpPrefix> addresses;
   std::optional<int> mtu;               // unset: underlay MTU minus 80
   std::string control_socket = "/run/keymesh/keymesh.sock";
+  // /metrics, /healthz, /readyz over HTTP (docs/metrics.md). "": off. The default address
+  // is best effort (a port already taken logs a warning); a configured one must bind.
+  std::string metrics_listen = "127.0.0.1:9830";
+  bool metrics_listen_configured = false;
   std::string log_level = "info";
   int socket_buffer_bytes = 4 << 20;    // SO_RCVBUF/SO_SNDBUF (forced as root)
   std::uint32_t handshakes_per_second_under_load = 1000;  // above: demand cookies

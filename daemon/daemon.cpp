@@ -8,6 +8,8 @@
 #include "common/uv_handle.h"
 #include "daemon/daemon_impl.h"
 #include "daemon/docker_front_door.h"
+#include "daemon/metrics_audit_sink.h"
+#include "daemon/metrics_http.h"
 #include "tun/netlink.h"
 
 namespace keymesh::daemon {
@@ -26,6 +28,7 @@ constexpr int kOverlayOverhead = 80;
 
 Daemon::Impl::~Impl() {
   // Reverse order of construction; closing handles needs the loop to run once more.
+  metrics_http.reset();
   docker.reset();
   edge_timer.reset();
   control.reset();
@@ -46,6 +49,7 @@ Daemon::Impl::~Impl() {
   tunnel.reset();  // writes the end records of the flows still tracked
   flow_log.reset();
   audit.reset();
+  audit_counter.reset();
   audit_sink.reset();
   bind.reset();
   device.reset();
@@ -66,6 +70,9 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
   }
   if (int rc = uv_loop_init(&impl->loop); rc != 0)
     return fail(std::string("event loop: ") + uv_strerror(rc));
+  // First, so that an address that cannot be bound fails before any kernel state is made.
+  // Nothing is answered before Daemon::run() runs the loop, when every part exists.
+  if (auto r = impl->open_metrics(); !r) return std::unexpected(r.error());
 
   int mtu = 0;
   if (cfg.mtu) {
@@ -113,7 +120,9 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
     impl->audit_sink = std::make_unique<policy::LogSinks>(
         std::move(file),
         cfg.audit_syslog ? std::make_unique<policy::SyslogAuditSink>() : nullptr);
-    impl->audit = std::make_unique<policy::AuditLog>(*impl->audit_sink);
+    // Audit lines pass a counter (keymesh_audit_events_total); flow records do not.
+    impl->audit_counter = std::make_unique<CountingAuditSink>(*impl->audit_sink);
+    impl->audit = std::make_unique<policy::AuditLog>(*impl->audit_counter);
     if (cfg.flow_log.enabled)
       impl->flow_log =
           std::make_unique<policy::FlowLog>(*impl->audit_sink, cfg.flow_log.max_per_second);

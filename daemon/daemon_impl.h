@@ -39,6 +39,9 @@
 namespace keymesh::daemon {
 
 class DockerFrontDoor;
+class CountingAuditSink;
+class MetricsHttpServer;
+struct MetricsReply;
 
 // Where a revocation list came from (revocations.cpp): decides whether we distribute it.
 enum class RevocationOrigin { File, Lighthouse, Offered, Etcd, Saved, NodeCa };
@@ -159,6 +162,16 @@ struct Daemon::Impl {
 
   // control_handlers.cpp
   proto::Reply handle(const proto::Request& request);
+
+  // metrics_page.cpp: /metrics, /healthz, /readyz on metrics_listen (docs/metrics.md)
+  std::unique_ptr<MetricsHttpServer> metrics_http;
+  std::unique_ptr<CountingAuditSink> audit_counter;  // between audit and audit_sink
+  std::uint64_t discovery_lookups = 0;         // route misses asked of the directory
+  std::uint64_t discovery_hits = 0;            // ... that it answered at once
+  Result<void> open_metrics();
+  MetricsReply serve_http(std::string_view path) const;
+  std::string render_metrics() const;
+  std::vector<std::string> not_ready() const;  // empty: ready
 };
 
 }  // namespace keymesh::daemon

@@ -155,7 +155,11 @@ Result<void> Daemon::Impl::open_discovery() {
     if (c.kind != discovery::ChangeKind::Removed) learn(c.record);
   });
   tunnel->set_route_miss([this](const IpAddress& dst) {
-    if (const discovery::Record* r = directory->lookup_address(dst)) learn(*r);
+    ++discovery_lookups;
+    if (const discovery::Record* r = directory->lookup_address(dst)) {
+      ++discovery_hits;
+      learn(*r);
+    }
   });
   sync_published();
   uv_timer_init(&loop, discovery_timer.get());

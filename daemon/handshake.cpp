@@ -224,6 +224,7 @@ void Tunnel::handshake_completed(Peer& peer, bool as_initiator) noexcept {
     peer.announced = true;
     std::string rule;
     path_granted(*peer.local, *peer.remote, &rule);
+    counters_.paths_allowed.add({rule});
     audit(policy::AuditEventType::kPathOpened, peer.local, peer.remote.get(), rule,
           "handshake complete as " + std::string(as_initiator ? "initiator" : "responder"));
   }

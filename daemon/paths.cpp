@@ -77,13 +77,18 @@ void Tunnel::audit(policy::AuditEventType type, const LocalIdentity* local,
 }
 
 void Tunnel::audit_refused(const LocalIdentity& local, const RemoteIdentity& remote) noexcept {
+  ++counters_.paths_refused;
+  counters_.denied.add({"path", "", local.name, remote.name});
   // Keyed by the two keys (no allocation): a flood towards a refused pair costs a hash lookup.
   const std::uint64_t key = load_le64(local.statics.public_key.data()) ^
                             (load_le64(remote.public_key.data()) * 0x9e3779b97f4a7c15ull);
   try {
     if (refused_audited_.size() > kMaxRefusedAuditEntries) refused_audited_.clear();
     auto [it, fresh] = refused_audited_.try_emplace(key, now());
-    if (!fresh && now() - it->second < kRefusedAuditInterval) return;
+    if (!fresh && now() - it->second < kRefusedAuditInterval) {
+      if (audit_) ++counters_.audit_suppressed;
+      return;
+    }
     it->second = now();
   } catch (...) {
     return;
@@ -98,9 +103,14 @@ void Tunnel::audit_denied(Peer& peer, const LocalIdentity* from_local,
                           bool inbound) noexcept {
   // At most one line per path per second from here, carrying how many packets it stands for;
   // the packets in between cost a counter increment, not a formatted line.
-  ++peer.denied_unreported;
-  if (peer.denied_reported_at && now() - *peer.denied_reported_at < kDeniedAuditInterval) return;
   const LocalIdentity* local = from_local ? from_local : peer.local ? peer.local : host_;
+  ++counters_.packets_denied;
+  counters_.denied.add({"packet", inbound ? "inbound" : "outbound", local->name, peer.name});
+  ++peer.denied_unreported;
+  if (peer.denied_reported_at && now() - *peer.denied_reported_at < kDeniedAuditInterval) {
+    if (audit_) ++counters_.audit_suppressed;
+    return;
+  }
   report_denied(peer, from_local,
                 inbound ? policy::describe_denial(verdict, packet, peer.name, local->name)
                         : policy::describe_denial(verdict, packet, local->name, peer.name));

@@ -65,6 +65,8 @@ void Tunnel::receive_data(std::span<std::uint8_t> msg, const udp::Endpoint& from
   }
   update_endpoint(peer, from);
   peer.rx_bytes += msg.size();
+  ++counters_.rx_packets;
+  counters_.rx_bytes += msg.size();
   timers_any_authenticated_packet_received(peer);
   timers_any_authenticated_packet_traversal(peer);
   keep_key_fresh_on_receive(peer, *kp);

@@ -250,6 +250,8 @@ void Tunnel::transmit(Peer& peer, std::span<std::uint8_t> buffer,
   }
   commit_to_peer(peer, buffer, written);
   peer.tx_bytes += written;
+  ++counters_.tx_packets;
+  counters_.tx_bytes += written;
   timers_data_sent(peer);
   timers_any_authenticated_packet_sent(peer);
   timers_any_authenticated_packet_traversal(peer);
@@ -273,6 +275,8 @@ bool Tunnel::send_data(Peer& peer, std::span<const std::uint8_t> packet) noexcep
     return false;
   commit_to_peer(peer, buffer, written);
   peer.tx_bytes += written;
+  ++counters_.tx_packets;
+  counters_.tx_bytes += written;
   if (!packet.empty()) timers_data_sent(peer);
   timers_any_authenticated_packet_sent(peer);
   timers_any_authenticated_packet_traversal(peer);

@@ -197,6 +197,10 @@ proto::StatusReply Tunnel::status() const {
   describe_relaying(reply);
   reply.set_handshakes_completed(handshakes_completed_);
   reply.set_cookies_sent(cookies_sent_);
+  reply.set_rx_packets(counters_.rx_packets);
+  reply.set_rx_bytes(counters_.rx_bytes);
+  reply.set_tx_packets(counters_.tx_packets);
+  reply.set_tx_bytes(counters_.tx_bytes);
   return reply;
 }
 

@@ -44,6 +44,7 @@
 #include "daemon/rejection_audit.h"
 #include "daemon/relay.h"
 #include "daemon/site_failover.h"
+#include "daemon/tunnel_counters.h"
 #include "identity/chain.h"
 #include "policy/audit.h"
 #include "policy/evaluator.h"
@@ -80,6 +81,8 @@ class Tunnel {
   const DropCounters& drops() const noexcept { return drops_; }
   const crypto::Key& public_key() const noexcept { return host_->statics.public_key; }
   std::uint64_t handshakes_completed() const noexcept { return handshakes_completed_; }
+  // Traffic totals, policy decisions, folded audit lines (daemon/tunnel_counters.h).
+  const TunnelCounters& counters() const noexcept { return counters_; }
   // Raw-key peer from the config.
   Peer* find_peer(const crypto::Key& public_key) noexcept;
   // The policy subject of a raw-key peer by name (null: none, or no policy file configured).
@@ -405,6 +408,7 @@ class Tunnel {
   DirectProbeFn on_direct_probe_;
 
   DropCounters drops_;
+  TunnelCounters counters_;
   std::uint64_t handshakes_completed_ = 0;
   std::uint64_t cookies_sent_ = 0;
 

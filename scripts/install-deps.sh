@@ -35,6 +35,10 @@ PKGS=(
   # protoc for its messages), busybox-static for a local image; the Docker driver's tests
   # run a real dockerd (docker.io)
   podman runc containerd python3-grpcio python3-protobuf busybox-static docker.io
+  # metrics: tests/netns/metrics_prometheus.sh runs its own Prometheus (loopback, in a netns)
+  # and promtool checks deploy/prometheus/keymesh-alerts.yml; the package's service is
+  # stopped and disabled below, the tests never use it
+  prometheus
   # packaging (docs/operations.md): the .deb's Depends (dpkg-shlibdeps in dpkg-dev), the unit
   # check (systemd-analyze in systemd), the OCI image (scripts/image.sh)
   dpkg-dev fakeroot systemd umoci binutils
@@ -72,4 +76,9 @@ if [[ ${#unknown[@]} -gt 0 ]]; then
 fi
 echo "install-deps: apt-get install -y --no-install-recommends ${missing[*]}"
 DEBIAN_FRONTEND=noninteractive timeout 1500 apt-get install -y -q --no-install-recommends "${missing[@]}"
+# Debian starts prometheus.service on install; nothing here wants a server on :9090.
+if [[ " ${missing[*]} " == *" prometheus "* ]] && command -v systemctl >/dev/null &&
+   [[ -d /run/systemd/system ]]; then
+  systemctl disable --now prometheus.service || true
+fi
 echo "install-deps: done"

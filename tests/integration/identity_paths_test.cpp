@@ -11,6 +11,8 @@
 // Policy: web -> db on tcp/5432 and icmp; ops -> anyone on icmp.
 #define BOOST_TEST_MODULE identity_paths
 #include <boost/test/unit_test.hpp>
+#include <algorithm>
+#include <array>
 
 #include <map>
 #include <memory>
@@ -259,6 +261,46 @@ BOOST_FIXTURE_TEST_CASE(ungranted_port_and_direction_are_dropped_and_audited, Tw
   BOOST_TEST(send("b", "a", tcp("100.64.2.10", "100.64.1.10", 40002, 5432)).empty());
   BOOST_TEST(drops("b", DropReason::PolicyDenied) == 1u);
   BOOST_TEST(audited("packet_denied", "tcp/22"));
+}
+
+// What /metrics reports from the tunnel (daemon/tunnel_counters.h, docs/metrics.md): the path
+// under the rule that granted it, each denial under its direction and identity pair, and
+// traffic totals equal to the sum over the peers that `keymesh status` shows.
+BOOST_FIXTURE_TEST_CASE(decisions_and_traffic_are_counted_for_metrics, TwoHosts) {
+  BOOST_REQUIRE_EQUAL(send("a", "b", tcp("100.64.1.10", "100.64.2.10", 40000, 5432)).size(), 1u);
+  BOOST_TEST(send("a", "b", tcp("100.64.1.10", "100.64.2.10", 40001, 22)).empty());
+  BOOST_TEST(send("b", "a", tcp("100.64.2.10", "100.64.1.10", 40002, 5432)).empty());
+  auto count = [](const auto& counter, const auto& want) {
+    std::uint64_t n = 0;
+    counter.for_each([&](const auto& key, std::uint64_t c) {
+      if (std::equal(key.begin(), key.end(), want.begin())) n = c;
+    });
+    return n;
+  };
+  using K1 = std::array<std::string_view, 1>;
+  using K4 = std::array<std::string_view, 4>;
+  const auto& ca = hosts["a"].tunnel->counters();
+  const auto& cb = hosts["b"].tunnel->counters();
+  BOOST_TEST(count(ca.paths_allowed, K1{"web-to-db"}) == 1u);
+  BOOST_TEST(count(cb.paths_allowed, K1{"web-to-db"}) == 1u);
+  BOOST_TEST(ca.packets_denied == 1u);
+  BOOST_TEST(count(ca.denied, K4{"packet", "outbound", "web-a", "db-b"}) == 1u);
+  BOOST_TEST(cb.packets_denied == 1u);
+  BOOST_TEST(count(cb.denied, K4{"packet", "outbound", "db-b", "web-a"}) == 1u);
+  for (const char* h : {"a", "b"}) {
+    const auto st = hosts[h].tunnel->status();
+    std::uint64_t rx = 0, tx = 0;
+    for (const auto& p : st.peers()) {
+      rx += p.rx_bytes();
+      tx += p.tx_bytes();
+    }
+    BOOST_TEST(st.rx_bytes() == rx);
+    BOOST_TEST(st.tx_bytes() == tx);
+    BOOST_TEST_MESSAGE(h << ": rx " << st.rx_packets() << " tx " << st.tx_packets());
+  }
+  // web-a's SYN went from a to b as a data message.
+  BOOST_TEST(hosts["a"].tunnel->status().tx_packets() >= 1u);
+  BOOST_TEST(hosts["b"].tunnel->status().rx_packets() >= 1u);
 }
 
 BOOST_FIXTURE_TEST_CASE(no_grant_no_handshake_and_the_refusal_is_audited, TwoHosts) {
