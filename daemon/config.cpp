@@ -38,7 +38,7 @@ constexpr std::size_t kMaxInterfaceName = 15;  // IFNAMSIZ - 1
 constexpr std::size_t kMaxSocketPath = 107;    // sizeof(sockaddr_un::sun_path) - 1
 constexpr std::int64_t kMaxTimerMs = 86'400'000;
 
-constexpr std::array<std::string_view, 28> kRootKeys = {"private_key_file",
+constexpr std::array<std::string_view, 29> kRootKeys = {"private_key_file",
                                                         "lighthouse",
                                                         "relay",
                                                         "relays",
