@@ -1,7 +1,6 @@
 #include "node/workloads.h"
 
 #include <algorithm>
-#include <cstdlib>
 
 #include "identity/chain.h"
 
@@ -88,36 +87,7 @@ Result<void> WorkloadStore::load() {
     ipam_.take(*a, false);
     reservations_.emplace(a->to_string(), std::move(owner));
   }
-  auto held = db_.list_kv(std::string(kQuarantineNamespace));
-  if (!held) return std::unexpected(held.error());
-  for (auto& [text, until] : *held) {
-    const auto a = IpAddress::parse(text);
-    if (!a || find_by_address(*a) != nullptr) continue;
-    ipam_.take(*a, false);
-    quarantine_.emplace(a->to_string(), std::strtoll(until.c_str(), nullptr, 10));
-  }
   return {};
-}
-
-Result<void> WorkloadStore::quarantine(const Workload& w) {
-  const std::string text = w.address.address.to_string();
-  const std::int64_t until = w.certificate().fields().not_after;
-  if (auto r = db_.put_kv(std::string(kQuarantineNamespace), text, std::to_string(until)); !r)
-    return std::unexpected(r.error());
-  quarantine_[text] = until;  // stays taken in ipam_
-  return {};
-}
-
-void WorkloadStore::lift_quarantine(WallTime now) {
-  const std::int64_t t = unix_seconds(now);
-  for (auto it = quarantine_.begin(); it != quarantine_.end();) {
-    if (it->second > t || !db_.del_kv(std::string(kQuarantineNamespace), it->first)) {
-      ++it;
-      continue;
-    }
-    if (auto a = IpAddress::parse(it->first)) ipam_.release(*a);
-    it = quarantine_.erase(it);
-  }
 }
 
 WallTime WorkloadStore::renew_time(const identity::Certificate& leaf) const {
@@ -142,14 +112,9 @@ Result<const Workload*> WorkloadStore::add(const WorkloadSpec& spec, WallTime no
                 w->name() + "\")");
   if (auto r = ca_.check_name(spec.identity); !r) return fail(who + ": " + r.error().message);
 
-  lift_quarantine(now);
   auto address = ipam_.pick(spec.address);
   if (!address) {
     if (spec.address) {
-      if (const auto q = quarantine_.find(spec.address->to_string()); q != quarantine_.end())
-        return fail(who + ": address " + spec.address->to_string() +
-                    " is quarantined until " + identity::format_utc(q->second) +
-                    ": the certificate of its deleted workload is valid until then");
       if (const Workload* owner = find_by_address(*spec.address))
         return fail(who + ": address " + spec.address->to_string() + " is already in use by " +
                     describe(owner->container_id, owner->ifname));
@@ -220,9 +185,9 @@ Result<const Workload*> WorkloadStore::mint_identity(const std::string& name,
 Result<bool> WorkloadStore::remove(const std::string& container_id, const std::string& ifname) {
   const auto it = workloads_.find(Attachment{container_id, ifname});
   if (it == workloads_.end()) return false;
-  if (auto r = quarantine(it->second); !r) return std::unexpected(r.error());
   if (auto r = db_.delete_workloads({{container_id, ifname}}); !r)
     return std::unexpected(r.error());
+  ipam_.release(it->second.address.address);
   workloads_.erase(it);
   return true;
 }
@@ -234,13 +199,11 @@ Result<std::vector<Workload>> WorkloadStore::gc(const std::set<Attachment>& keep
     if (w.front_door == front_door && !keep.contains(a))
       victims.emplace_back(a.container_id, a.ifname);
   if (victims.empty()) return std::vector<Workload>{};
-  for (const auto& [id, ifname] : victims)
-    if (auto r = quarantine(workloads_.at(Attachment{id, ifname})); !r)
-      return std::unexpected(r.error());
   if (auto r = db_.delete_workloads(victims); !r) return std::unexpected(r.error());
   std::vector<Workload> removed;
   for (const auto& [id, ifname] : victims) {
     auto node = workloads_.extract(Attachment{id, ifname});
+    ipam_.release(node.mapped().address.address);
     removed.push_back(std::move(node.mapped()));
   }
   return removed;

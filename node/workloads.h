@@ -39,8 +39,6 @@ inline constexpr std::string_view kFrontDoorApi = "api";
 inline constexpr std::string_view kIdentityPrefix = "identity:";
 // kv namespace of reserved addresses (WorkloadStore::reserve).
 inline constexpr std::string_view kReservationNamespace = "ipam.reserved";
-// kv namespace of quarantined addresses: address text -> unix seconds it is held until.
-inline constexpr std::string_view kQuarantineNamespace = "ipam.quarantine";
 
 struct Attachment {
   std::string container_id;
@@ -104,9 +102,7 @@ class WorkloadStore {
   Result<const Workload*> mint_identity(const std::string& name, std::vector<std::string> groups,
                                         std::map<std::string, std::string> labels,
                                         const std::optional<IpAddress>& address, WallTime now);
-  // Idempotent: false when it did not exist. The address is quarantined (persisted) until its
-  // certificate's not_after: peers may still hold that live certificate, so the address must
-  // not go to another workload before it expires (docs/identity.md, "Address ownership").
+  // Idempotent: false when it did not exist. The address returns to the pool.
   Result<bool> remove(const std::string& container_id, const std::string& ifname);
   // Removes every workload of `front_door` whose attachment is not in `keep` (CNI GC). Returns
   // what was removed.
@@ -121,9 +117,6 @@ class WorkloadStore {
   Result<IpAddress> reserve(const std::optional<IpAddress>& wanted, const std::string& owner);
   // False when `a` was not reserved. The address returns to the pool.
   Result<bool> unreserve(const IpAddress& a);
-  // Quarantined addresses: text -> unix seconds until which the address is held. Expired
-  // entries return to the pool at the next add().
-  const std::map<std::string, std::int64_t>& quarantined() const noexcept { return quarantine_; }
   // Address text ("100.64.1.5") -> owner.
   const std::map<std::string, std::string>& reservations() const noexcept {
     return reservations_;
@@ -149,8 +142,6 @@ class WorkloadStore {
       : db_(std::move(db)), ca_(std::move(ca)), ipam_(ca_.pool()), options_(options) {}
   Result<void> load();
   WallTime renew_time(const identity::Certificate& leaf) const;
-  Result<void> quarantine(const Workload& w);
-  void lift_quarantine(WallTime now);
 
   StateStore db_;
   NodeCa ca_;
@@ -158,7 +149,6 @@ class WorkloadStore {
   Options options_;
   std::map<Attachment, Workload> workloads_;  // node-based: pointers stay valid
   std::map<std::string, std::string> reservations_;  // address text -> owner
-  std::map<std::string, std::int64_t> quarantine_;   // address text -> held until (unix s)
 };
 
 }  // namespace keymesh::node

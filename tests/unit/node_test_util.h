@@ -78,8 +78,7 @@ inline std::string check_invariants(const WorkloadStore& store, const identity::
     if (!addresses.insert(w->address.to_string()).second)
       return "address " + w->address.to_string() + " given twice";
   }
-  if (store.ipam().used() !=
-      store.list().size() + store.reservations().size() + store.quarantined().size())
+  if (store.ipam().used() != store.list().size() + store.reservations().size())
     return "pool and workloads disagree";
   return {};
 }

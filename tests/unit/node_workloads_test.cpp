@@ -88,34 +88,7 @@ BOOST_AUTO_TEST_CASE(pool_exhaustion_and_reclaiming) {
   const std::string freed = store.find("c5", "eth0")->address.to_string();
   BOOST_TEST(must(store.remove("c5", "eth0")) == true);
   BOOST_TEST(must(store.remove("c5", "eth0")) == false);  // DEL is idempotent
-  // Quarantined until the deleted workload's certificate expires (issue 15 §1): a peer may
-  // still hold that live certificate, so the address must not go to another workload yet.
-  require_error(store.add(NodeFixture::spec("c13"), kNow + std::chrono::hours(1)),
-                "no free address in 100.64.1.0/28");
-  WorkloadSpec explicit_spec = NodeFixture::spec("c13");
-  explicit_spec.address = IpAddress::parse(freed.substr(0, freed.find('/')));
-  require_error(store.add(explicit_spec, kNow), "is quarantined until");
-  BOOST_TEST(store.quarantined().size() == 1u);
-  {  // kept across a restart
-    WorkloadStore reopened = std::move(store);
-    store = std::move(reopened);
-  }
-  BOOST_TEST(must(store.add(NodeFixture::spec("c13"), kNow + std::chrono::hours(25)))
-                 ->address.to_string() == freed);
-  BOOST_TEST(store.quarantined().empty());
-}
-
-BOOST_AUTO_TEST_CASE(quarantine_survives_a_restart) {
-  NodeFixture f("100.64.1.0/30");  // 1 workload address
-  {
-    WorkloadStore store = f.open();
-    must(store.add(NodeFixture::spec("c0"), kNow));
-    BOOST_TEST(must(store.remove("c0", "eth0")));
-  }
-  WorkloadStore store = f.open();
-  BOOST_TEST(store.quarantined().size() == 1u);
-  require_error(store.add(NodeFixture::spec("c1"), kNow), "no free address");
-  BOOST_TEST(must(store.add(NodeFixture::spec("c1"), kNow + std::chrono::hours(25))));
+  BOOST_TEST(must(store.add(NodeFixture::spec("c13"), kNow))->address.to_string() == freed);
 }
 
 BOOST_FIXTURE_TEST_CASE(explicit_addresses, NodeFixture) {
@@ -262,7 +235,7 @@ BOOST_FIXTURE_TEST_CASE(gc_removes_only_what_the_front_door_no_longer_has, NodeF
     BOOST_TEST(removed[1].container_id == "c2");
     BOOST_TEST(store.find("c1", "eth0") != nullptr);
     BOOST_TEST(store.find("d0", "eth0") != nullptr);  // another front door's: untouched
-    BOOST_TEST(store.ipam().used() == 4u);  // two in use, two quarantined (issue 15 §1)
+    BOOST_TEST(store.ipam().used() == 2u);
     BOOST_TEST(must(store.gc({{"c1", "eth0"}}, "cni")).empty());
   }
   WorkloadStore reopened = open();
