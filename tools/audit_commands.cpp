@@ -21,7 +21,7 @@ namespace keymesh::tools {
 
 namespace {
 
-constexpr const char* kDefaultAuditFile = "/var/log/keymesh/audit.log";
+constexpr const char* kDefaultAuditFile = "/var/log/keymesh/audit.jsonl";
 constexpr auto kPollInterval = std::chrono::milliseconds(200);
 constexpr const char* kMalformedMarker = "[malformed] ";
 
@@ -173,7 +173,7 @@ void add_audit_commands(CLI::App& app, Outcome& outcome) {
 
   auto t = std::make_shared<TailOptions>();
   auto* tail = audit->add_subcommand("tail", "Print the last audit events, one per line");
-  tail->add_option("--file", t->file, "Audit file (default /var/log/keymesh/audit.log)");
+  tail->add_option("--file", t->file, "Audit file (default /var/log/keymesh/audit.jsonl)");
   tail->add_flag("-f,--follow", t->follow, "Keep printing lines as they are appended");
   tail->add_option("-n", t->lines, "How many lines to print first (default 20)");
   tail->add_flag("--json", t->json, "Print the JSON lines as they are");
