@@ -156,6 +156,7 @@ bool xopen(MutSpan out, const std::uint8_t* key, const std::uint8_t* nonce24, Sp
 }
 
 void random_bytes(MutSpan out) noexcept {
+  if (out.empty()) return;  // an empty span may have a null data(), which libsodium forbids
   ensure_sodium();
   randombytes_buf(out.data(), out.size());
 }
