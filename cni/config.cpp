@@ -186,6 +186,13 @@ CniResult<NetConf> parse_netconf(std::string_view text, Command command) {
       return bad_field("socket", "must be an absolute path of at most 107 bytes");
     nc.socket = **socket;
   }
+  auto release_dir = optional_string(conf, "release_dir");
+  if (!release_dir) return std::unexpected(release_dir.error());
+  if (*release_dir) {
+    if ((*release_dir)->empty() || (*release_dir)->front() != '/' || (*release_dir)->size() > 4000)
+      return bad_field("release_dir", "must be an absolute path");
+    nc.release_dir = **release_dir;
+  }
 
   auto identity = optional_string(conf, "identity");
   if (!identity) return std::unexpected(identity.error());

@@ -14,6 +14,7 @@
 
 #include "cni/environment.h"
 #include "cni/error.h"
+#include "node/release_queue.h"
 
 namespace keymesh::cni {
 
@@ -41,6 +42,8 @@ struct NetConf {
   std::string name;
   std::string type;
   std::string socket{kDefaultSocket};
+  // Where DEL queues a release keymeshd could not take (keymeshd's `cni_release_dir`).
+  std::string release_dir{node::kDefaultReleaseDir};
   std::optional<std::string> identity;          // template (identity.h); unset: the default
   std::vector<std::string> groups;              // templates
   std::map<std::string, std::string> labels;    // values are templates

@@ -3,17 +3,36 @@
 // (CNI_CONTAINERID, CNI_IFNAME) and the rule is found by its iif. So it works with the
 // netns gone, CNI_NETNS empty (containerd's second DEL), prevResult missing, and twice.
 //
-// keymeshd down: the local plumbing is removed anyway and DEL fails with code 11, so the
-// runtime retries (containerd and kubelet do) and keymeshd learns of it once it is back.
-// A daemon that never returns leaves the pod stuck in teardown, which says loudly that the
-// node is broken; `cni.dev/valid-attachments` GC is the other way back.
+// keymeshd down (code 11 from the client): the local plumbing is removed anyway, the release
+// is recorded in the deletion queue (node/release_queue.h) for keymeshd to apply when it is
+// back, and DEL succeeds, so a node whose daemon is down can still finish deleting pods.
+// Only a full queue, or kernel plumbing that could not be removed, fails DEL.
+#include <chrono>
+
 #include "cni/attach.h"
 #include "cni/commands.h"
 #include "cni/daemon_client.h"
 #include "common/log.h"
 #include "net/netlink.h"
+#include "node/release_queue.h"
 
 namespace keymesh::cni {
+namespace {
+
+CniResult<void> queue_release(const Context& ctx, const CniError& why) {
+  const Environment& env = ctx.env;
+  node::Release release{env.container_id, env.ifname, "cni",
+                        std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count()};
+  const node::ReleaseQueue queue(ctx.conf.release_dir);
+  if (auto r = queue.push(release); !r)
+    return std::unexpected(CniError{Code::kTryAgainLater, why.msg + "; and " + r.error().message, {}});
+  spdlog::warn("DEL {}/{}: {}; release queued in {} for keymeshd", env.container_id.substr(0, 12),
+               env.ifname, why.msg, queue.dir());
+  return {};
+}
+
+}  // namespace
 
 CniResult<void> cmd_del(const Context& ctx) {
   const Environment& env = ctx.env;
@@ -29,9 +48,14 @@ CniResult<void> cmd_del(const Context& ctx) {
 
   DaemonClient daemon(ctx.conf.socket, ctx.daemon_timeout);
   auto existed = daemon.workload_del(env.container_id, env.ifname);
-  if (!existed) return std::unexpected(existed.error());
-  spdlog::info("DEL {}/{}: keymeshd {} it", env.container_id.substr(0, 12), env.ifname,
-               *existed ? "released" : "did not know");
+  if (!existed && existed.error().code == Code::kTryAgainLater) {
+    if (auto queued = queue_release(ctx, existed.error()); !queued) return queued;
+  } else if (!existed) {
+    return std::unexpected(existed.error());
+  } else {
+    spdlog::info("DEL {}/{}: keymeshd {} it", env.container_id.substr(0, 12), env.ifname,
+                 *existed ? "released" : "did not know");
+  }
   if (local_error) return std::unexpected(*local_error);
   return {};
 }

@@ -34,6 +34,7 @@ Daemon::Impl::~Impl() {
   control.reset();
   routes_timer.reset();
   close_discovery();
+  release_timer.reset();
   renew_timer.reset();
   crl_watch.reset();
   policy_watch.reset();
@@ -138,6 +139,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
   if (auto r = impl->open_workloads(); !r) return std::unexpected(r.error());
   if (auto r = impl->open_discovery(); !r) return std::unexpected(r.error());
   if (auto r = impl->open_revocations(); !r) return std::unexpected(r.error());
+  impl->open_release_queue();  // before the control socket serves: queued DELs come first
   if (!cfg.masquerade.empty()) {
     auto masquerade = start_masquerade(cfg, *impl->tunnel);
     if (!masquerade) return std::unexpected(masquerade.error());

@@ -27,6 +27,7 @@
 #include "discovery/lighthouse_server.h"
 #include "discovery/static_directory.h"
 #include "discovery/udp_transport.h"
+#include "node/release_queue.h"
 #include "node/revocation_issuer.h"
 #include "node/workloads.h"
 #include "policy/audit.h"
@@ -109,6 +110,11 @@ struct Daemon::Impl {
   proto::Reply workload_list();
   proto::Reply workload_gc(const proto::WorkloadGcRequest& r);
   proto::Reply identity_mint(const proto::IdentityAddRequest& r);
+  // cni_releases.cpp: DELs that keymesh-cni queued while keymeshd was down
+  std::optional<node::ReleaseQueue> release_queue;
+  UvHandle<uv_timer_t> release_timer;
+  void open_release_queue();
+  void apply_queued_releases();
   Result<void> forget_minted(std::string_view name);  // identity remove of a minted identity
   void describe_workload(const node::Workload& w, proto::WorkloadInfo& out);
 

@@ -112,6 +112,8 @@ Result<const node::Workload*> Daemon::Impl::add_workload(const node::WorkloadSpe
                 "workloads identities");
   if (spec.container_id.empty() || spec.ifname.empty())
     return fail("container_id and ifname are required");
+  // An ADD after a DEL whose release is still queued: that release is stale (cni_releases.cpp).
+  if (release_queue) release_queue->remove({spec.container_id, spec.ifname, {}, 0});
   // (container ID, ifname) is the CNI attachment key, and a runtime sends ADD for one again
   // only after the first ADD failed. If we stored the workload then, we died before the
   // plugin's rollback could release it (before our reply, or before its WorkloadDel); that

@@ -59,6 +59,7 @@ cat >"$C/net.d/10-$NET.conflist" <<EOF
   "name": "$NET",
   "plugins": [
     { "type": "keymesh", "socket": "$KM_TMP/a.sock", "logLevel": "info",
+      "release_dir": "$KM_TMP/a-state/cni-releases",
       "identity": "a/\${K8S_POD_NAMESPACE}.\${K8S_POD_NAME}", "groups": ["pods"] }
   ]
 }

@@ -9,7 +9,7 @@
 #   ns ...-a: keymeshd (node CA a-ca: 100.64.1.0/24, names "a*"), km0 100.64.1.1/10,
 #             table 7300 default dev km0; cni_fake_daemon and control_drop_proxy.py for 1 and 3
 #
-# Scenarios:
+# Scenarios (5: DEL while keymeshd is down, at the end):
 #  1. A daemon that answers while km0 does not exist yet (keymeshd starting: cni_fake_daemon
 #     on its own socket, no TUN): ADD fails with code 11 (try again later), not 100, and leaves
 #     no veth, no rule, and no workload (the fake daemon saw the rollback's WorkloadDel). No
@@ -212,3 +212,32 @@ gc "4. GC with an empty list after the DELs"
 (($(rules_7300 a) == 0)) || fail "4. table-7300 rules left: $(on a ip rule show)"
 names a | grep -q '^a/k' && fail "4. identities left: $(names a | grep '^a/k' | tr '\n' ' ')"
 log "4. $BATCH DELs and a GC left no veth, route, rule or identity"
+
+# ------------------------------------------------------------------ 5. DEL while keymeshd is down
+# kubelet must be able to finish deleting pods on a node whose keymeshd is down: DEL removes the
+# plumbing, queues the release and succeeds; keymeshd applies the queue when it is back (the
+# identity ends, its certificate is revoked), before its control socket answers anything.
+new_ctr Q1
+ID_Q1=queued0000000000000000000000000000000000000000000000000000000001
+cni a ADD "$ID_Q1" "$Q1" "$(conf a queue)" q1
+expect_ok "5. ADD"
+names a | grep -qx a/q1 || fail "5. keymeshd does not list a/q1 after its ADD"
+stop_pid "${KM_DAEMON_PID[a]}" KILL || true
+unset "KM_DAEMON_PID[a]"
+cni a DEL "$ID_Q1" "$Q1" "$(conf a queue)" q1
+expect_ok "5. DEL with keymeshd killed"
+[[ -z $(tagged_veths) ]] || fail "5. DEL with keymeshd down kept the veth: $(tagged_veths)"
+(($(rules_7300 a) == 0)) || fail "5. DEL with keymeshd down kept the rule"
+queued=$(ls "$KM_TMP/a-state/cni-releases" | grep -c '\.release$' || true)
+((queued == 1)) || fail "5. DEL with keymeshd down queued $queued releases, want 1"
+# Again, as kubelet repeats DEL: still success, still one record.
+cni a DEL "$ID_Q1" "" "$(conf a queue)" q1
+expect_ok "5. repeated DEL with keymeshd down"
+start_keymeshd a "$KM_TMP/a.yaml" "$KM_TMP/a-queue.log"
+wait_for "km_cli status --socket $KM_TMP/a.sock" 20 0.1 || fail "5. restarted keymeshd does not answer"
+# The first answer already reflects the queue: it was applied before the socket served.
+names a | grep -qx a/q1 && fail "5. keymeshd came back and still lists a/q1"
+[[ -z $(ls "$KM_TMP/a-state/cni-releases" | grep '\.release$') ]] || fail "5. the applied release is still queued"
+grep -q "cni release of $ID_Q1/eth0 applied" "$KM_TMP/a-queue.log" ||
+  fail "5. keymeshd did not log the applied release"
+log "5. DEL with keymeshd killed: exit 0 twice, nothing left in the kernel, 1 queued release; keymeshd back: a/q1 gone at its first answer, queue empty"

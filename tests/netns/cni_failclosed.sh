@@ -108,8 +108,8 @@ new_ctr() {  # new_ctr VAR : a fresh "container" namespace; its /run/netns path 
 }
 in_ctr() { local p=$1; shift; ip netns exec "$(basename "$p")" "$@"; }
 conf() {  # conf GROUP
-  printf '{"cniVersion":"1.0.0","name":"%s","type":"keymesh","socket":"%s","logLevel":"info","identity":"a/${K8S_POD_NAME}","groups":["%s"]}' \
-    "$NET" "$KM_TMP/a.sock" "$1"
+  printf '{"cniVersion":"1.0.0","name":"%s","type":"keymesh","socket":"%s","release_dir":"%s","logLevel":"info","identity":"a/${K8S_POD_NAME}","groups":["%s"]}' \
+    "$NET" "$KM_TMP/a.sock" "$KM_TMP/a-state/cni-releases" "$1"
 }
 cni() {  # cni CMD ID NETNS CONFIG NAME : sets OUT and RC
   RC=0

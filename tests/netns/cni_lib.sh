@@ -21,8 +21,8 @@ new_ctr() {  # new_ctr VAR : a fresh, empty "container" namespace; its /run/netn
 in_ctr() { local p=$1; shift; ip netns exec "$(basename "$p")" "$@"; }
 
 conf() {  # conf HOST GROUP [IDENTITY_TEMPLATE] : the plugin's conflist entry on HOST
-  printf '{"cniVersion":"1.0.0","name":"%s","type":"keymesh","socket":"%s","logLevel":"info","identity":"%s","groups":["%s"]}' \
-    "$NET" "$KM_TMP/$1.sock" "${3:-$1/\${K8S_POD_NAME\}}" "$2"
+  printf '{"cniVersion":"1.0.0","name":"%s","type":"keymesh","socket":"%s","release_dir":"%s","logLevel":"info","identity":"%s","groups":["%s"]}' \
+    "$NET" "$KM_TMP/$1.sock" "$KM_TMP/$1-state/cni-releases" "${3:-$1/\${K8S_POD_NAME\}}" "$2"
 }
 
 # cni HOST CMD ID NETNS CONFIG [NAME] : the plugin in HOST's namespace as a runtime runs it.

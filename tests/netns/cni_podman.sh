@@ -62,6 +62,7 @@ cat >"$KM_TMP/net.d/$NET.conflist" <<EOF
   "name": "$NET",
   "plugins": [
     { "type": "keymesh", "socket": "$KM_TMP/a.sock", "logLevel": "info",
+      "release_dir": "$KM_TMP/a-state/cni-releases",
       "identity": "a/\${K8S_POD_NAME}", "groups": ["podman"] }
   ]
 }

@@ -26,3 +26,7 @@ km_unit_test(NAME edge_host_grants
              SOURCES ${CMAKE_CURRENT_LIST_DIR}/edge_host_grants_test.cpp
              LIBS km_daemon
              LABELS cni)
+km_unit_test(NAME release_queue
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/release_queue_test.cpp
+             LIBS km_release_queue km_control
+             LABELS cni)

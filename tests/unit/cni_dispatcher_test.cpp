@@ -1,7 +1,7 @@
 // keymesh-cni's dispatcher run in-process as a runtime would run the binary (environment,
 // stdin, stdout), against a fake keymeshd (cni_fake_daemon.h) on a real control socket:
 // VERSION, the error object for each kind of failure, STATUS (0 or 50), DEL and CHECK
-// talking to the daemon, a down or dying daemon as code 11, and ADD's refusals that happen
+// talking to the daemon, a down or dying daemon (DEL queues its release), and ADD's refusals that happen
 // before anything is created.
 // Nothing here needs root or changes the host's network (ADD/GC on real namespaces are in
 // tests/netns/cni_plugin.sh).
@@ -12,6 +12,7 @@
 
 #include <boost/test/unit_test.hpp>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -19,6 +20,7 @@
 #include <thread>
 
 #include "cni/dispatcher.h"
+#include "node/release_queue.h"
 #include "tests/unit/cni_fake_daemon.h"
 #include "tests/unit/control_test_util.h"
 
@@ -167,21 +169,50 @@ BOOST_AUTO_TEST_CASE(del_tells_the_daemon_and_is_idempotent) {
                                                        "del unittest0123456789/eth0"}));
 }
 
-BOOST_AUTO_TEST_CASE(del_without_a_daemon_is_try_again) {
-  TempDir dir;
-  expect_error(invoke(attach_env("DEL"), conf(dir / "none.sock")), 11, "cannot reach keymeshd");
+// keymeshd down: DEL succeeds and leaves the release in the queue for keymeshd (a node whose
+// daemon is down can still finish deleting pods); a second DEL keeps one record.
+std::vector<keymesh::node::Release> queued(const std::string& dir) {
+  return keymesh::node::ReleaseQueue(dir).pending().releases;
+}
+std::string with_queue(const std::string& socket, const std::string& dir) {
+  return conf(socket, R"("release_dir":")" + dir + "\"");
 }
 
-// keymeshd killed (kill -9): its socket file stays, and connecting is refused.
-BOOST_AUTO_TEST_CASE(a_stale_socket_is_try_again) {
+BOOST_AUTO_TEST_CASE(del_without_a_daemon_queues_the_release) {
+  TempDir dir;
+  const std::string queue = dir / "releases";
+  for (int i = 0; i < 2; ++i) {
+    const Outcome o = invoke(attach_env("DEL", ""), with_queue(dir / "none.sock", queue));
+    BOOST_TEST(o.status == 0, o.out);
+  }
+  const auto releases = queued(queue);
+  BOOST_REQUIRE(releases.size() == 1u);
+  BOOST_TEST(releases[0].container_id == "unittest0123456789");
+  BOOST_TEST(releases[0].ifname == "eth0");
+}
+
+BOOST_AUTO_TEST_CASE(del_with_a_full_queue_is_try_again) {
+  TempDir dir;
+  const std::string queue = dir / "releases";
+  // Filled directly (push fsyncs each record; 4,096 of those are slow on a busy disk).
+  BOOST_REQUIRE(keymesh::node::ReleaseQueue(queue).push({"c0", "eth0", "cni", 1}));
+  for (std::size_t i = 1; i < keymesh::node::kMaxQueuedReleases; ++i)
+    std::ofstream(queue + "/" + keymesh::node::ReleaseQueue::file_name("c" + std::to_string(i), "eth0"));
+  expect_error(invoke(attach_env("DEL", ""), with_queue(dir / "none.sock", queue)), 11,
+               "is full");
+}
+
+// keymeshd killed (kill -9): its socket file stays, and connecting is refused. DEL queues.
+BOOST_AUTO_TEST_CASE(a_stale_socket_queues_the_release) {
   TempDir dir;
   const std::string sock = dir / "keymesh.sock";
   ::close(listen_at(sock));
-  expect_error(invoke(attach_env("DEL"), conf(sock)), 11, "Connection refused");
+  BOOST_TEST(invoke(attach_env("DEL"), with_queue(sock, dir / "q")).status == 0);
+  BOOST_TEST(queued(dir / "q").size() == 1u);
 }
 
-// keymeshd died after reading the request, before replying.
-BOOST_AUTO_TEST_CASE(a_connection_closed_before_the_reply_is_try_again) {
+// keymeshd died after reading the request, before replying: DEL queues.
+BOOST_AUTO_TEST_CASE(a_connection_closed_before_the_reply_queues_the_release) {
   TempDir dir;
   const std::string sock = dir / "keymesh.sock";
   const int listener = listen_at(sock);
@@ -192,9 +223,10 @@ BOOST_AUTO_TEST_CASE(a_connection_closed_before_the_reply_is_try_again) {
     ::close(c);
     ::close(listener);
   });
-  const Outcome o = invoke(attach_env("DEL"), conf(sock));
+  const Outcome o = invoke(attach_env("DEL"), with_queue(sock, dir / "q"));
   dying.join();
-  expect_error(o, 11, "connection closed before a reply arrived");
+  BOOST_TEST(o.status == 0, o.out);
+  BOOST_TEST(queued(dir / "q").size() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(check_needs_prev_result_and_the_daemon) {
