@@ -26,6 +26,9 @@ need tcpdump sha256sum
 make_host a 198.18.0.1
 make_host b 198.18.0.2
 link_hosts a b
+# lib.sh has ul0 cut GSO packets into datagrams (as a NIC without UDP segmentation offload);
+# here the veth carries them whole, so that the capture sees whether keymeshd sent any.
+for h in a b; do on "$h" ethtool -K ul0 tx-udp-segmentation on; done
 km_pair_configs
 cp "$KM_TMP/a.yaml" "$KM_TMP/a-on.yaml"
 cp "$KM_TMP/b.yaml" "$KM_TMP/b-on.yaml"
