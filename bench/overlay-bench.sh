@@ -315,7 +315,7 @@ test_tcp() {  # KEY STREAMS [load]
   if [[ ${3:-} == load ]] && ((TCP_TIME > 2)); then
     load_n=$(awk -v t="$TCP_TIME" -v i="$PING_INTERVAL" 'BEGIN { printf "%d", (t - 2) / i }')
     (sleep 1; exec timeout -k 2 $((TCP_TIME + 3)) ip netns exec "$NS_A" \
-       ping -n -c "$load_n" -i "$PING_INTERVAL" -W 1 -w $((TCP_TIME + 1)) "$OV_B") \
+       ping -n -c "$load_n" -i "$PING_INTERVAL" -W 1 -w $((TCP_TIME - 2)) "$OV_B") \
       </dev/null >"$WORK/ping-load.txt" 2>>"$WORK/tools.log" &
     load_pid=$!
     track_pid "$load_pid"
