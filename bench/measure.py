@@ -100,6 +100,10 @@ def ping(path, count):
             m = re.search(r"time=([0-9.]+) ms", line)
             if m:
                 rtts.append(float(m.group(1)))
+            # A ping stopped by its deadline (-w) sent fewer than `count`: loss is of those sent.
+            m = re.search(r"^(\d+) packets transmitted", line)
+            if m and 0 < int(m.group(1)) < count:
+                count = int(m.group(1))
     if not rtts:
         fail("no echo reply over the overlay")
     rtts.sort()

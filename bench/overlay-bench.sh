@@ -305,11 +305,32 @@ test_ping() {
 
 # TCP over the overlay for TCP_TIME seconds. The overlay processes' CPU ticks and the
 # machine's are read right before iperf3 starts and right after it ends.
-test_tcp() {  # KEY STREAMS
+# With a third argument `load`, pings run along the same path from 1 s after the start to
+# 1 s before the end (at --ping-interval), read as ping_load_*: latency under a saturating
+# stream. Their CPU is the ping's, not the overlay's, and is tiny next to the stream.
+test_tcp() {  # KEY STREAMS [load]
   local key=$1 streams=$2 out=$WORK/$1.json a0 b0 a1 b1 busy0 all0 busy1 all1 readings overlay=()
+  local load_pid="" load_n
   a0=$(cpu_ticks "$OV_PID_A"); b0=$(cpu_ticks "$OV_PID_B"); read -r busy0 all0 < <(machine_ticks)
+  if [[ ${3:-} == load ]] && ((TCP_TIME > 2)); then
+    load_n=$(awk -v t="$TCP_TIME" -v i="$PING_INTERVAL" 'BEGIN { printf "%d", (t - 2) / i }')
+    (sleep 1; exec timeout -k 2 $((TCP_TIME + 3)) ip netns exec "$NS_A" \
+       ping -n -c "$load_n" -i "$PING_INTERVAL" -W 1 -w $((TCP_TIME - 2)) "$OV_B") \
+      </dev/null >"$WORK/ping-load.txt" 2>>"$WORK/tools.log" &
+    load_pid=$!
+    track_pid "$load_pid"
+  fi
   run_bounded $((TCP_TIME + 15)) "$out" "$NS_A" iperf3 -c "$OV_B" -t "$TCP_TIME" -P "$streams" -J --connect-timeout 3000
   a1=$(cpu_ticks "$OV_PID_A"); b1=$(cpu_ticks "$OV_PID_B"); read -r busy1 all1 < <(machine_ticks)
+  if [[ -n $load_pid ]]; then
+    wait "$load_pid"
+    if readings=$("$PYTHON" "$MEASURE" ping "$WORK/ping-load.txt" "$load_n"); then
+      put ping_load $readings
+      log "  ping under $key: $(tr '\n' ' ' <<<"$readings")"
+    else
+      str ping_load_error "${readings#error=}"
+    fi
+  fi
   [[ -n $OV_PID_A ]] && overlay=("$a0" "$a1" "$b0" "$b1")
   readings=$("$PYTHON" "$MEASURE" tcp "$out" "$MTU" "$HZ" "$busy0" "$all0" "$busy1" "$all1" "${overlay[@]}") ||
     { str "${key}_error" "${readings#error=}"; log "  $key: ${readings#error=}"; return 1; }
@@ -351,7 +372,7 @@ run_mode() {  # INDEX ROUND
     test_ping
     spawn_in "$NS_B" "$WORK/iperf3-server.log" iperf3 -s -B "$OV_B"
     if wait_for 5 "iperf3 server" bash -c "ip netns exec $NS_B ss -Hltn 'sport = :5201' | grep -q ."; then
-      test_tcp tcp1 1; sleep 1
+      test_tcp tcp1 1 load; sleep 1
       test_tcp tcp4 4; sleep 1
       test_udp
     else

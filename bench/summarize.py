@@ -28,8 +28,11 @@ METRICS = [
     ("udp_loss_pct", "UDP loss, %"),
     ("ping_p50_ms", "ping p50 idle, ms"),
     ("ping_p99_ms", "ping p99 idle, ms"),
+    ("ping_load_p50_ms", "ping p50 under TCP 1 stream, ms"),
+    ("ping_load_p99_ms", "ping p99 under TCP 1 stream, ms"),
     ("tcp1_cpu_s", "overlay CPU s, TCP 1 stream (a+b)"),
     ("tcp1_cpu_us_per_pkt", "overlay CPU us per packet, TCP 1"),
+    ("tcp1_cpu_s_per_gbit", "overlay CPU s per Gbit, TCP 1"),
     ("tcp1_busy_pct", "machine busy %, TCP 1 stream"),
     ("rss_mib_a", "peak RSS side a, MiB"),
     ("rss_mib_b", "peak RSS side b, MiB"),
@@ -40,6 +43,10 @@ RATIOS = [
     ("tcp4_gbps", "TCP 4 streams"),
     ("udp_rx_gbps", "UDP received"),
     ("tcp1_cpu_us_per_pkt", "CPU per packet"),
+    ("tcp1_cpu_s_per_gbit", "CPU per Gbit"),
+    ("ping_p50_ms", "ping p50 idle"),
+    ("ping_p99_ms", "ping p99 idle"),
+    ("ping_load_p99_ms", "ping p99 load"),
 ]
 # keys of the earlier harness -> ours
 ALIASES = {
@@ -63,6 +70,11 @@ def normalize(row):
         mtu = int(m.group(1)) if m else 1420
         row["tcp1_cpu_us_per_pkt"] = 1e6 * 8 * (mtu - 52) / (per_cpu_s * 1e9)
         row.setdefault("mtu", mtu)
+    # CPU-seconds of both overlay processes per Gbit carried: the per-packet figure scaled
+    # by the packets in a Gbit of MTU - 52 payload bytes each.
+    us = row.get("tcp1_cpu_us_per_pkt")
+    if isinstance(us, (int, float)) and us > 0 and "tcp1_cpu_s_per_gbit" not in row:
+        row["tcp1_cpu_s_per_gbit"] = us * 1e-6 * 1e9 / (8 * (row.get("mtu") or 1420) - 8 * 52)
     for side in ("a", "b"):
         kb = row.get(f"rss_kb_{side}")
         if isinstance(kb, (int, float)) and kb > 0:
@@ -173,7 +185,7 @@ def summarize_run(run_id, rows):
     pairs = ratio_pairs(modes)
     if pairs:
         out.append("")
-        out.append("per-round ratios, median [min-max] (CPU per packet: below 1 = cheaper)")
+        out.append("per-round ratios, median [min-max] (CPU and ping: below 1 = cheaper, faster)")
         lines = [["ratio"] + [h for _, h in RATIOS]]
         for n, d in pairs:
             cells = []
@@ -237,7 +249,7 @@ def self_check():
            ["0.250", "[0.125-0.500]"])
     # raw has no overlay process, so no CPU ratio against it
     expect("keymesh / raw, CPU per packet",
-           next((r[-1] for r in rows.values() if r[:3] == ["keymesh", "/", "raw"]), None), "-")
+           next((r[9] for r in rows.values() if r[:3] == ["keymesh", "/", "raw"]), None), "-")
     expect("failed row listed", "  round 2 raw: namespaces could not be made" in text, True)
     with open(os.path.join(here, "canned.expected"), encoding="utf-8") as f:
         want = f.read().rstrip("\n")

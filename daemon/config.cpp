@@ -38,7 +38,7 @@ constexpr std::size_t kMaxInterfaceName = 15;  // IFNAMSIZ - 1
 constexpr std::size_t kMaxSocketPath = 107;    // sizeof(sockaddr_un::sun_path) - 1
 constexpr std::int64_t kMaxTimerMs = 86'400'000;
 
-constexpr std::array<std::string_view, 29> kRootKeys = {"private_key_file",
+constexpr std::array<std::string_view, 30> kRootKeys = {"private_key_file",
                                                         "lighthouse",
                                                         "relay",
                                                         "relays",
@@ -61,6 +61,7 @@ constexpr std::array<std::string_view, 29> kRootKeys = {"private_key_file",
                                                        "metrics_listen",
                                                        "log_level",
                                                        "socket_buffer_bytes",
+                                                       "udp_offload",
                                                        "under_load_handshakes_per_second",
                                                        "peers",
                                                        "testing",
@@ -787,6 +788,13 @@ Result<Config> parse_document(std::string_view yaml_text, std::string_view base_
     auto v = get_int(n, "socket_buffer_bytes", 65536, 268435456);
     if (!v) return std::unexpected(v.error());
     config.socket_buffer_bytes = int(*v);
+  }
+
+  if (auto n = field(root, "udp_offload"); present(n)) {
+    auto s = get_string(n, "udp_offload");
+    if (!s) return std::unexpected(s.error());
+    if (*s != "on" && *s != "off") return fail("udp_offload: must be on or off, got " + quote(*s));
+    config.udp_offload = *s == "on";
   }
 
   if (auto n = field(root, "under_load_handshakes_per_second"); present(n)) {

@@ -104,6 +104,7 @@ struct Config {
   bool metrics_listen_configured = false;
   std::string log_level = "info";
   int socket_buffer_bytes = 4 << 20;    // SO_RCVBUF/SO_SNDBUF (forced as root)
+  bool udp_offload = true;              // UDP GSO/GRO when the kernel has them (udp_offload: off)
   std::uint32_t handshakes_per_second_under_load = 1000;  // above: demand cookies
   std::vector<PeerConfig> peers;
   TimerConfig timers;

@@ -107,8 +107,11 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
           return std::unexpected(r.error());
     }
 
-  auto bind = udp::SocketBind::open(cfg.listen_port, cfg.socket_buffer_bytes);
+  auto bind = udp::SocketBind::open(cfg.listen_port, cfg.socket_buffer_bytes,
+                                    {.offload = cfg.udp_offload});
   if (!bind) return std::unexpected(bind.error());
+  spdlog::info("udp: port {}, GSO {}, GRO {}{}", (*bind)->local_port(), (*bind)->gso() ? "on" : "off",
+               (*bind)->gro() ? "on" : "off", cfg.udp_offload ? "" : " (udp_offload: off)");
   impl->bind = std::move(*bind);
 
   if (!cfg.audit_log.empty() || cfg.audit_syslog) {

@@ -131,6 +131,11 @@ void Tunnel::pump_outside(std::size_t budget) noexcept {
     budget -= std::min(budget, got);
     if (got < want) break;
   }
+  // The rest of a coalesced receive (GRO) that the budget cut short: already off the
+  // socket, so no readiness event would bring it back.
+  while (const std::size_t got = bind_.receive_pending(rx_batch_))
+    for (std::size_t i = 0; i < got; ++i)
+      receive_outside(rx_batch_[i].buffer.first(rx_batch_[i].size), rx_batch_[i].from);
   device_.flush();
   bind_.flush();
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # install-deps.sh - install everything keymesh needs to build, test and benchmark (Debian 12).
+# --bench also fetches the sid benchmark peers (scripts/bench-peers.sh).
 # Idempotent: packages already installed are left alone; apt-get update runs only when
 # something is missing. Needs root. --no-install-recommends keeps recommends (e.g. a kernel
 # pulled in by wireguard) off the machine.
@@ -46,6 +47,12 @@ PKGS=(
 
 source "$(dirname "$0")/lib/root.sh"
 need_root "$@"
+
+# --bench: also the newer benchmark peers from sid, unpacked under /var/cache/keymesh
+# (scripts/bench-peers.sh; never installed into the system)
+if [[ ${1:-} == --bench ]]; then
+  trap '[[ $? -ne 0 ]] || bash "$(dirname "$0")/bench-peers.sh" >/dev/null' EXIT
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

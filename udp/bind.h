@@ -29,6 +29,9 @@ class Bind {
 
   // Fills up to batch.size() datagrams; returns how many (0: nothing ready). Never blocks.
   virtual std::size_t receive_batch(std::span<Datagram> batch) noexcept = 0;
+  // Datagrams already read from the kernel that did not fit the last batch (a coalesced
+  // receive: SocketBind with GRO); no system call. 0 when none wait.
+  virtual std::size_t receive_pending(std::span<Datagram>) noexcept { return 0; }
 
   // Zero-copy send: prepare_send returns a buffer of at least `capacity` bytes inside the
   // pending batch, valid until the matching commit_send (or until flush). commit_send queues

@@ -127,7 +127,9 @@ Result<std::unique_ptr<SocketBind>> SocketBind::open(std::uint16_t port, int buf
     return fail(std::string("udp: getsockname: ") + std::strerror(err));
   }
   const std::uint16_t real_port = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&local)).port;
-  return std::unique_ptr<SocketBind>(new SocketBind(o.fd, family, real_port, options));
+  std::unique_ptr<SocketBind> bind(new SocketBind(o.fd, family, real_port, options));
+  if (options.offload) bind->enable_offload();
+  return bind;
 }
 
 SocketBind::SocketBind(int fd, int family, std::uint16_t port, const SocketBindOptions& options)
@@ -139,6 +141,7 @@ SocketBind::SocketBind(int fd, int family, std::uint16_t port, const SocketBindO
       send_addrs_(options.send_batch),
       send_iov_(options.send_batch),
       send_msgs_(options.send_batch),
+      send_sizes_(options.send_batch),
       recv_addrs_(kReceiveChunk),
       recv_iov_(kReceiveChunk),
       recv_msgs_(kReceiveChunk) {
@@ -168,6 +171,7 @@ int SocketBind::receive_buffer_bytes() const noexcept { return get_int_option(fd
 int SocketBind::send_buffer_bytes() const noexcept { return get_int_option(fd_, SO_SNDBUF); }
 
 std::size_t SocketBind::receive_batch(std::span<Datagram> batch) noexcept {
+  if (gro_) return receive_gro(batch);
   std::size_t total = 0;
   while (total < batch.size()) {
     const std::size_t chunk = std::min(kReceiveChunk, batch.size() - total);
@@ -235,15 +239,24 @@ void SocketBind::commit_send(const Endpoint& to, std::size_t size) noexcept {
   }
   send_msgs_[slot].msg_hdr.msg_namelen = len;
   send_iov_[slot].iov_len = size;
+  send_sizes_[slot] = size;
   if (++send_count_ == send_msgs_.size()) flush();
 }
 
 void SocketBind::flush() noexcept {
   prepared_ = false;
-  std::size_t off = 0;
+  if (gso_ && send_count_ > 1)
+    flush_gso();
+  else
+    send_plain(0, send_count_);
+  send_count_ = 0;
+}
+
+void SocketBind::send_plain(std::size_t from, std::size_t to) noexcept {
+  std::size_t off = from;
   bool waited = false;
-  while (off < send_count_) {
-    const int n = ::sendmmsg(fd_, send_msgs_.data() + off, unsigned(send_count_ - off), MSG_DONTWAIT);
+  while (off < to) {
+    const int n = ::sendmmsg(fd_, send_msgs_.data() + off, unsigned(to - off), MSG_DONTWAIT);
     if (n > 0) {
       stats_.sent += std::uint64_t(n);
       off += std::size_t(n);
@@ -257,7 +270,7 @@ void SocketBind::flush() noexcept {
         (void)::poll(&p, 1, kSendWaitMs);
         continue;
       }
-      const std::size_t rest = send_count_ - off;
+      const std::size_t rest = to - off;
       stats_.dropped_would_block += rest;
       stats_.send_errors += rest;
       break;
@@ -268,7 +281,6 @@ void SocketBind::flush() noexcept {
     ++stats_.send_errors;
     ++off;
   }
-  send_count_ = 0;
 }
 
 }  // namespace keymesh::udp

@@ -224,12 +224,21 @@ link_hosts() {  # link_hosts A B [C...]
     ns=$(nsname "$h")
     ip -n "$ns" addr add "$(host_ip "$h")/24" dev ul0
     ip -n "$ns" link set ul0 mtu 1500 up
+    wire_datagrams "$h"
   done
   # The links come up asynchronously; wait until each host reaches the first one.
   for h in "${@:2}"; do
     wait_for "on $h ping -c1 -W1 $(host_ip "$1")" 10 ||
       fail "underlay: $h cannot reach $1 at $(host_ip "$1")"
   done
+}
+
+# A host's ul0 cuts GSO packets (keymeshd's UDP_SEGMENT sends) into datagrams itself, as a
+# NIC without UDP segmentation offload does: captures then show what the peer receives, one
+# WireGuard message per datagram, and packet counts mean datagrams. udp_offload.sh turns it
+# back on to see GSO packets cross the veth whole.
+wire_datagrams() {  # wire_datagrams HOST
+  on "$1" ethtool -K ul0 tx-udp-segmentation off >/dev/null 2>&1 || true
 }
 
 set_underlay_ip() {  # set_underlay_ip HOST NEW_IP : move a host's underlay address (roaming)
@@ -252,6 +261,7 @@ behind_nat() {  # behind_nat ROUTER HOST N : HOST (198.18.N.2) reaches the inter
   on "$h" ip addr add "198.18.$n.2/24" dev ul0
   on "$r" ip link set lan0 up
   on "$h" ip link set ul0 mtu 1500 up
+  wire_datagrams "$h"
   on "$h" ip route add default via "198.18.$n.1"
   on "$r" sysctl -qw net.ipv4.ip_forward=1
   on "$r" iptables -t nat -A POSTROUTING -o ul0 -j MASQUERADE

@@ -61,6 +61,7 @@ interface:
 control_socket: /run/km-test/keymesh.sock
 log_level: debug
 socket_buffer_bytes: 1048576
+udp_offload: off
 under_load_handshakes_per_second: 250
 peers:
   - name: b
@@ -96,6 +97,7 @@ testing:
   BOOST_TEST(c->control_socket == "/run/km-test/keymesh.sock");
   BOOST_TEST(c->log_level == "debug");
   BOOST_TEST(c->socket_buffer_bytes == 1048576);
+  BOOST_TEST(!c->udp_offload);
   BOOST_TEST(c->handshakes_per_second_under_load == 250u);
 
   BOOST_REQUIRE(c->peers.size() == 2u);
@@ -137,6 +139,7 @@ BOOST_AUTO_TEST_CASE(minimal_config_gets_documented_defaults) {
   BOOST_TEST(c->control_socket == "/run/keymesh/keymesh.sock");
   BOOST_TEST(c->log_level == "info");
   BOOST_TEST(c->socket_buffer_bytes == 4194304);
+  BOOST_TEST(c->udp_offload);
   BOOST_TEST(c->handshakes_per_second_under_load == 1000u);
   BOOST_TEST(c->peers.empty());
   BOOST_TEST(c->timers.rekey_after_time.count() == 120000);
@@ -344,6 +347,7 @@ BOOST_AUTO_TEST_CASE(bad_strings_name_the_key) {
              "interface.name: \"a/b\" is not a valid interface name (no spaces, '/' or ':')");
   BOOST_TEST(error(kMinimal + "log_level: loud\n") ==
              "log_level: must be one of trace, debug, info, warn, error, got \"loud\"");
+  BOOST_TEST(error(kMinimal + "udp_offload: maybe\n") == "udp_offload: must be on or off, got \"maybe\"");
   BOOST_TEST(error(kMinimal + "control_socket: keymesh.sock\n") ==
              "control_socket: must be an absolute path, got \"keymesh.sock\"");
   BOOST_TEST(error(peer_yaml("    endpoint: example:51820\n")) ==

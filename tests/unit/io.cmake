@@ -8,3 +8,5 @@ km_unit_test(NAME io_socket_bind_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/io_socke
              LIBS km_udp)
 km_unit_test(NAME io_memory_device_test
              SOURCES ${CMAKE_CURRENT_LIST_DIR}/io_memory_device_test.cpp LIBS km_tun)
+km_unit_test(NAME io_udp_offload_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/io_udp_offload_test.cpp
+             LIBS km_udp)
