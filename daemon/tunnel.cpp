@@ -133,6 +133,7 @@ void Tunnel::pump_outside(std::size_t budget) noexcept {
   }
   device_.flush();
   bind_.flush();
+  learn_path_mtu();
 }
 
 proto::StatusReply Tunnel::status() const {
