@@ -51,6 +51,7 @@ namespace keymesh::daemon {
   X(SendBufferUnavailable, "send_buffer_unavailable")                                      \
   X(UdpSendFailed, "udp_send_failed")            /* socket refused it (counted by the bind) */\
   X(PathMtuExceeded, "path_mtu_exceeded")        /* EMSGSIZE: datagram over the path MTU */\
+  X(TooBigForPath, "too_big_for_path")           /* over the learned path MTU: ICMP sent */ \
   /* relaying (daemon/relay.h) */                                                          \
   X(RelayMalformed, "relay_malformed")           /* envelope too short, reserved, nested */ \
   X(RelayDisabled, "relay_disabled")             /* envelope for others; not `relay: true` */\

@@ -99,6 +99,11 @@ struct Peer {
     std::optional<TimePoint> next_probe;     // next try of direct while relayed
   } relay;
 
+  // Path MTU (path_mtu.cpp): inner packets over path_limit get an ICMP too-big answer until
+  // path_limit_until; 0: no limit known (km0's MTU fits).
+  std::uint32_t path_limit = 0;
+  TimePoint path_limit_until{};
+
   // Observability.
   std::optional<WallTime> last_handshake;
   std::uint64_t rx_bytes = 0;

@@ -299,7 +299,8 @@ void Tunnel::report_path_mtu() noexcept {
   if (n == relay_.too_big_seen) return;
   if (relay_.too_big_logged && now() - *relay_.too_big_logged < kPathMtuLogInterval) return;
   spdlog::warn("path MTU: {} datagram(s) refused as too big for the path (EMSGSIZE, counted as "
-               "path_mtu_exceeded); interface mtu {} leaves too little room: lower interface.mtu",
+               "path_mtu_exceeded); inner packets over the learned path MTU are answered with ICMP "
+               "too-big (too_big_for_path); interface mtu {}",
                n - relay_.too_big_seen, mtu_);
   relay_.too_big_seen = n;
   relay_.too_big_logged = now();

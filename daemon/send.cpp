@@ -71,9 +71,10 @@ void Tunnel::pump_inside(std::size_t budget) noexcept {
     if (n <= 0) break;
     send_inside_packet(buffer, std::size_t(n));
   }
-  // deliver_local wrote same-host packets back into the device, which may buffer them.
-  device_.flush();
   bind_.flush();
+  learn_path_mtu();
+  // deliver_local and ICMP too-big answers went back into the device, which may buffer them.
+  device_.flush();
 }
 
 void Tunnel::send_inside_packet(std::span<std::uint8_t> buffer, std::size_t size) noexcept {
@@ -234,6 +235,7 @@ void Tunnel::deliver_local(LocalIdentity& from, LocalIdentity& to,
 void Tunnel::transmit(Peer& peer, std::span<std::uint8_t> buffer,
                       std::span<std::uint8_t> packet) noexcept {
   if (!peer.endpoint.valid() && !peer.relay.via) return drop(DropReason::NoEndpoint);
+  if (over_path_limit(peer, packet)) return;  // answered with ICMP too-big (path_mtu.cpp)
   crypto::Keypair* kp = peer.keypairs.current();
   std::size_t written = 0;
   const auto result = kp == nullptr

@@ -138,6 +138,7 @@ void Tunnel::pump_outside(std::size_t budget) noexcept {
       receive_outside(rx_batch_[i].buffer.first(rx_batch_[i].size), rx_batch_[i].from);
   device_.flush();
   bind_.flush();
+  learn_path_mtu();
 }
 
 proto::StatusReply Tunnel::status() const {

@@ -49,6 +49,7 @@
 #include "policy/audit.h"
 #include "policy/evaluator.h"
 #include "tun/device.h"
+#include "tun/icmp_too_big.h"
 #include "udp/bind.h"
 
 namespace keymesh::daemon {
@@ -248,6 +249,9 @@ class Tunnel {
   bool path_live(Peer& peer) const noexcept;
   void tick_relays() noexcept;
   void report_path_mtu() noexcept;
+  // path_mtu.cpp: learn a path's MTU after EMSGSIZE; answer inner packets over it with ICMP.
+  void learn_path_mtu() noexcept;
+  bool over_path_limit(Peer& peer, std::span<const std::uint8_t> packet) noexcept;
   void describe_relay(const Peer& peer, proto::PeerStatus& out) const;
   void describe_relaying(proto::StatusReply& out) const;
 
@@ -339,6 +343,10 @@ class Tunnel {
 
   tun::Device& device_;
   udp::Bind& bind_;
+  // ICMP too-big answers (path_mtu.cpp): the answer being built, and this second's count.
+  std::array<std::uint8_t, tun::kMaxTooBigAnswer> too_big_answer_{};
+  TimePoint too_big_window_{};
+  std::uint32_t too_big_answers_ = 0;
   const TimeSource& time_;
   TimePoint now_;
   WallTime wall_;

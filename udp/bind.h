@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <cstring>
 #include <span>
 
@@ -55,6 +56,9 @@ class Bind {
   // Of those, datagrams refused as larger than the path allows (EMSGSIZE: the route's MTU or
   // a learned path MTU). The tunnel reports them as path_mtu_exceeded with a log line.
   virtual std::uint64_t too_big_errors() const noexcept { return 0; }
+  // The destination of the last datagram refused with EMSGSIZE since the last call, so the
+  // tunnel can learn that path's MTU (udp/path_mtu.h) and answer inner senders with ICMP.
+  virtual std::optional<Endpoint> take_too_big() noexcept { return std::nullopt; }
 };
 
 }  // namespace keymesh::udp

@@ -277,7 +277,10 @@ void SocketBind::send_plain(std::size_t from, std::size_t to) noexcept {
     }
     // sendmmsg fails only for the first datagram it tried (unreachable, too big, ...):
     // count it and carry on with the rest of the batch.
-    if (n < 0 && errno == EMSGSIZE) ++stats_.too_big;
+    if (n < 0 && errno == EMSGSIZE) {
+      ++stats_.too_big;
+      too_big_to_ = Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&send_addrs_[off]));
+    }
     ++stats_.send_errors;
     ++off;
   }

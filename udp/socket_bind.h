@@ -30,6 +30,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "common/result.h"
@@ -79,6 +80,9 @@ class SocketBind final : public Bind {
   void flush() noexcept override;
   std::uint64_t send_errors() const noexcept override { return stats_.send_errors; }
   std::uint64_t too_big_errors() const noexcept override { return stats_.too_big; }
+  std::optional<Endpoint> take_too_big() noexcept override {
+    return std::exchange(too_big_to_, std::nullopt);
+  }
 
   // Datagrams of a coalesced receive that did not fit the caller's batch; handed out by the
   // next receive_batch or by this (no system call). Call it until it returns 0 when a
@@ -118,6 +122,7 @@ class SocketBind final : public Bind {
   // Send side: slot i owns send_buffer_[i * max_datagram_ ...], its address and header.
   std::vector<std::uint8_t> send_buffer_;
   std::vector<sockaddr_storage> send_addrs_;
+  std::optional<Endpoint> too_big_to_;  // take_too_big()
   std::vector<iovec> send_iov_;
   std::vector<mmsghdr> send_msgs_;
   std::size_t send_count_ = 0;   // committed slots

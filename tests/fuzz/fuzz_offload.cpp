@@ -1,4 +1,4 @@
-// Fuzzes tun/offload.h with what the kernel (splitter) and a peer (coalescer) control.
+// Fuzzes tun/offload.h (and tun/icmp_too_big.h on the same frames) with what the kernel (splitter) and a peer (coalescer) control.
 //   data[0] even: data[1] picks the output buffer size, the rest is a frame (virtio header +
 //                 packet) for the Splitter.
 //   data[0] odd:  data[1] picks the coalescer's packet size; the rest is packets, each a
@@ -10,6 +10,7 @@
 #include <span>
 #include <vector>
 
+#include "tun/icmp_too_big.h"
 #include "tun/offload.h"
 
 namespace off = keymesh::tun::offload;
@@ -60,9 +61,14 @@ void coalesce(std::span<const std::uint8_t> data, std::size_t slot) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 2) return 0;
   const std::span<const std::uint8_t> rest(data + 2, size - 2);
-  if (data[0] % 2 == 0)
+  if (data[0] % 2 == 0) {
     split_all(rest, 1 + std::size_t(data[1]) * 8);
-  else
+    // The inside packet that did not fit: any answer stays within its buffer and the limit.
+    std::vector<std::uint8_t> answer(keymesh::tun::kMaxTooBigAnswer);
+    const std::size_t n = keymesh::tun::build_too_big(rest, 512 + std::uint32_t(data[1]) * 8, answer);
+    if (n > answer.size() || (n != 0 && n < 28)) __builtin_trap();
+  } else {
     coalesce(rest, 1 + std::size_t(data[1]) * 8);
+  }
   return 0;
 }

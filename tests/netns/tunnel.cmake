@@ -36,3 +36,6 @@ km_netns_test(NAME netns_install_deb SCRIPT ${CMAKE_CURRENT_LIST_DIR}/install_de
               LABELS runtime TIMEOUT 240)
 km_netns_test(NAME netns_image SCRIPT ${CMAKE_CURRENT_LIST_DIR}/image.sh
               LABELS runtime TIMEOUT 240)
+# Path MTU: the underlay shrinks mid-transfer, keymeshd answers with ICMP too-big through km0.
+km_netns_test(NAME netns_path_mtu SCRIPT ${CMAKE_CURRENT_LIST_DIR}/path_mtu.sh
+              LABELS interop TIMEOUT 180)
