@@ -7,7 +7,7 @@
 #                                 kube-scheduler, containerd (CRI) and kubelet in HOST's
 #                                 namespace; returns when the node is Ready
 #   kc ARGS...                    kubectl as cluster admin
-#   k8s_import_oci FILE           load an OCI archive into the node's containerd (k8s.io)
+#   k8s_import_oci FILE REF       load scripts/image.sh's OCI archive into the node's containerd
 #   k8s_down                      delete pods (so the CNI plugin sees DEL), stop what k8s_up
 #                                 started by PID, kill what is left in the pods' cgroups and
 #                                 remove those cgroups
@@ -47,7 +47,9 @@ k8s_have_binaries() {
   done
 }
 
-kc() { timeout 60 "$K8S_BIN/kubectl" --kubeconfig "$K8S_DIR/admin.kubeconfig" "$@"; }
+# kubectl as cluster admin, from inside the node's namespace (the API server listens there).
+k8s_kubectl() { echo "nsenter --net=/run/netns/$(nsname "$K8S_HOST") $K8S_BIN/kubectl --kubeconfig $K8S_DIR/admin.kubeconfig"; }
+kc() { timeout 60 $(k8s_kubectl) "$@"; }
 
 k8s_spawn() {  # k8s_spawn NAME CMD... : CMD in the node's namespace, logs in $K8S_DIR/logs
   local name=$1
@@ -126,10 +128,17 @@ k8s_containerd() {
   bash "$KM_REPO/tests/runtimes/containerd-cri.sh" images "$c/containerd.sock" >"$K8S_DIR/logs/images.log" 2>&1 ||
     fail "busybox/pause images: $(tail -5 "$K8S_DIR/logs/images.log")"
 }
-k8s_import_oci() {  # k8s_import_oci FILE : an OCI archive named NAME:TAG -> docker.io/library/NAME:TAG
-  timeout 120 ctr --address "$K8S_DIR/containerd/containerd.sock" -n k8s.io images import \
-    --base-name docker.io/library/"$(basename "${2:-keymesh}")" --digests "$1" >"$K8S_DIR/logs/import.log" 2>&1 ||
-    fail "ctr images import $1: $(tail -3 "$K8S_DIR/logs/import.log")"
+k8s_import_oci() {  # k8s_import_oci FILE REF : scripts/image.sh's archive -> docker.io/library/REF
+  # ctr names an OCI archive's image after its index annotation only when that is a bare tag;
+  # image.sh writes "keymesh:<version>" (for podman), so the import gives a digest name and
+  # the tag the kubelet asks for is added here.
+  local sock=$K8S_DIR/containerd/containerd.sock digest
+  timeout 120 ctr --address "$sock" -n k8s.io images import --base-name docker.io/library/keymesh --digests "$1" \
+    >"$K8S_DIR/logs/import.log" 2>&1 || fail "ctr images import $1: $(tail -3 "$K8S_DIR/logs/import.log")"
+  digest=$(sed -n 's/^unpacking \(docker.io[^ ]*@sha256:[0-9a-f]*\) .*/\1/p' "$K8S_DIR/logs/import.log" | head -1)
+  [[ -n $digest ]] || fail "ctr images import printed no image: $(cat "$K8S_DIR/logs/import.log")"
+  timeout 30 ctr --address "$sock" -n k8s.io images tag --force "$digest" "docker.io/library/$2" >/dev/null ||
+    fail "ctr images tag $digest docker.io/library/$2"
 }
 
 k8s_kubelet() {
@@ -185,7 +194,7 @@ k8s_up() {  # k8s_up HOST
   k8s_spawn etcd etcd --name km --data-dir "$K8S_DIR/etcd" \
     --listen-client-urls http://127.0.0.1:2379 --advertise-client-urls http://127.0.0.1:2379 \
     --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
-    --initial-cluster km=http://127.0.0.1:2380 --listen-metrics-urls ""
+    --initial-cluster km=http://127.0.0.1:2380
   k8s_spawn kube-apiserver "$K8S_BIN/kube-apiserver" --etcd-servers=http://127.0.0.1:2379 \
     --bind-address="$K8S_NODE_IP" --advertise-address="$K8S_NODE_IP" --secure-port=6443 --insecure-port=0 \
     --tls-cert-file="$p/apiserver.crt" --tls-private-key-file="$p/apiserver.key" --client-ca-file="$p/ca.crt" \

@@ -49,7 +49,7 @@ bash "$KM_REPO/scripts/image.sh" --build-dir "$KM_BUILD_DIR" --out "$KM_TMP/keym
   fail "scripts/image.sh: $(tail -3 "$KM_TMP/image.log")"
 REF=$(sed -n 's/.*: \(keymesh:[^ ]*\) .*/\1/p' "$KM_TMP/image.log")
 [[ -n $REF ]] || fail "image.sh printed no image name: $(cat "$KM_TMP/image.log")"
-k8s_import_oci "$KM_TMP/keymesh.oci.tar"
+k8s_import_oci "$KM_TMP/keymesh.oci.tar" "$REF"
 log "image $REF imported into the node's containerd"
 
 "$KM" ca init --name cluster-root --out "$KM_TMP/root.crt" --key-out "$KM_TMP/root.key" >/dev/null || fail "ca init"
@@ -68,7 +68,7 @@ wait_for "kc -n $NS exec \$(kmpod) -c node-ca -- test -s /var/lib/keymesh/ca/req
 POD=$(kmpod)
 [[ $(kc -n "$NS" get pod "$POD" -o 'jsonpath={.status.phase}') == Pending ]] ||
   fail "1. the keymesh pod runs before its node CA is signed"
-KUBECTL="$K8S_BIN/kubectl --kubeconfig $K8S_DIR/admin.kubeconfig" \
+KUBECTL="$(k8s_kubectl)" \
   bash "$KM_REPO/deploy/kubernetes/keymesh-sign-node.sh" --root-crt "$KM_TMP/root.crt" --root-key "$KM_TMP/root.key" \
   --keymesh "$KM" "$K8S_NODE" >"$KM_TMP/sign.log" 2>&1 || fail "1. keymesh-sign-node.sh: $(cat "$KM_TMP/sign.log")"
 kc -n "$NS" wait --for=condition=Ready "pod/$POD" --timeout=120s >/dev/null 2>&1 ||
