@@ -21,7 +21,7 @@
 # land in the test's scratch space, not on the machine.
 #
 # Machine facts this handles (Debian 12, no systemd, cgroup v1 hybrid, no CAP_SYS_RESOURCE):
-# cgroupfs everywhere; kubelet oomScoreAdj 0 and maxOpenFiles under the hard limit;
+# cgroupfs everywhere; the sysctls the kubelet changes machine-wide restored; kubelet oomScoreAdj 0 and maxOpenFiles under the hard limit;
 # containerd restrict_oom_score_adj; processes started with nsenter --net (not
 # `ip netns exec`, which remounts /sys and hides the cgroup hierarchies runc needs).
 
@@ -178,6 +178,11 @@ KL
     --node-ip="$K8S_NODE_IP" --v=1
 }
 
+# Machine-wide sysctls the kubelet sets at start (it does so even with protectKernelDefaults
+# off): saved before, put back by k8s_down.
+K8S_SYSCTLS="vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops kernel/keys/root_maxkeys kernel/keys/root_maxbytes"
+declare -gA K8S_SYSCTL_SAVED=()
+
 k8s_up() {  # k8s_up HOST
   K8S_HOST=$1
   K8S_DIR=${K8S_DIR:-$KM_TMP/k8s}
@@ -188,6 +193,8 @@ k8s_up() {  # k8s_up HOST
   ip -n "$(nsname "$K8S_HOST")" link add ul0 type dummy
   ip -n "$(nsname "$K8S_HOST")" addr add "$K8S_NODE_IP/24" dev ul0
   ip -n "$(nsname "$K8S_HOST")" link set ul0 up
+  local s
+  for s in $K8S_SYSCTLS; do K8S_SYSCTL_SAVED[$s]=$(cat "/proc/sys/$s"); done
   k8s_bind_host_paths
   k8s_pki
   local t0=$EPOCHREALTIME p=$K8S_DIR/pki
@@ -244,5 +251,8 @@ k8s_down() {
     umount -l "$m" 2>/dev/null
   done
   for m in "${K8S_CREATED_DIRS[@]}"; do rmdir "$m" 2>/dev/null; done
+  for m in "${!K8S_SYSCTL_SAVED[@]}"; do
+    [[ $(cat "/proc/sys/$m") == "${K8S_SYSCTL_SAVED[$m]}" ]] || echo "${K8S_SYSCTL_SAVED[$m]}" >"/proc/sys/$m"
+  done
   return 0
 }

@@ -82,11 +82,14 @@ log "1. $(cat "$KM_TMP/sign.log"); keymeshd Ready after $(awk -v a="$EPOCHREALTI
 
 # ------------------------------------------------------------------ 2. pods
 TOKEN=keymesh-k8s-$RANDOM$RANDOM
+# The namespace first: pods are admitted only once its "default" service account (and its
+# token) exist, which the controller-manager makes a moment later.
+kc create namespace other >/dev/null || fail "2. kubectl create namespace other"
+wait_for "kc -n other get sa default -o jsonpath='{.secrets[0].name}' | grep -q ." 30 0.5 ||
+  fail "2. no service account other/default"
+wait_for "kc -n default get sa default -o jsonpath='{.secrets[0].name}' | grep -q ." 30 0.5 ||
+  fail "2. no service account default/default"
 cat >"$KM_TMP/pods.yaml" <<Y
-apiVersion: v1
-kind: Namespace
-metadata: {name: other}
----
 apiVersion: v1
 kind: Pod
 metadata: {name: web, namespace: default, labels: {app: web}}
