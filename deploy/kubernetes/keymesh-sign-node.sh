@@ -15,7 +15,8 @@
 # the private key stays on the node), reads the Node's spec.podCIDR from the API server, signs a
 # node CA for that public key constrained to exactly that pod CIDR, to names "<host name>/*"
 # (what the shipped conflist's identity template yields on that node), to the given groups,
-# labels and lifetime, to workload kind, and hands the certificate to the waiting init
+# labels and lifetime, to workload and node certificates (the node's own is "<host>/node",
+# without networks), and hands the certificate to the waiting init
 # container. It refuses a node without spec.podCIDR and a request whose name is not a plain
 # host name. Re-run it to renew (the pod keeps its key; restart the pod afterwards).
 set -euo pipefail
@@ -63,7 +64,7 @@ for node in "${nodes[@]}"; do
   pub=$(jq -r .public_key <<<"$info")
   [[ $name =~ ^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$ ]] || die "$node: request name '$name' is not a host name"
   "$KM" cert sign --ca "$ROOT_CRT" --ca-key "$ROOT_KEY" --kind ca --name "$name" --public-key "$pub" \
-    --allowed-networks "$cidr" --name-pattern "$name/*" --allow-kinds workload \
+    --allowed-networks "$cidr" --name-pattern "$name/*" --allow-kinds workload,node \
     --allow-groups "$WL_GROUPS" --allow-labels "$LABELS" --max-lifetime "$MAXLIFE" --lifetime "$LIFETIME" \
     --out "$W/$node.crt" >/dev/null || die "$node: cert sign failed"
   for c in node-ca keymeshd; do

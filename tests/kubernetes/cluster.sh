@@ -3,6 +3,7 @@
 # script that runs in a private mount namespace (k8s_reexec_private does that):
 #
 #   k8s_reexec_private "$@"       re-run the calling script under `unshare -m` (once)
+#   k8s_private_netns_dir         after lib.sh: /run/netns private to the test too
 #   k8s_up HOST                   start etcd, kube-apiserver, kube-controller-manager,
 #                                 kube-scheduler, containerd (CRI) and kubelet in HOST's
 #                                 namespace; returns when the node is Ready
@@ -13,7 +14,7 @@
 #                                 remove those cgroups
 #
 # Layout: everything listens on the node's own addresses inside its namespace: the underlay
-# address 198.18.0.1 on a dummy ul0 (the node's InternalIP; kubelet v1.20 refuses a loopback
+# address 198.18.0.1 on ul0 (a veth pair kept inside the namespace) (the node's InternalIP; kubelet v1.20 refuses a loopback
 # node IP) and 127.0.0.1. Nothing listens outside the namespace. State is under $K8S_DIR
 # (default $KM_TMP/k8s). The mount namespace is private, and in it /opt/cni/bin,
 # /etc/cni/net.d, /var/lib/keymesh, /run/keymesh, /var/lib/kubelet and /var/log/pods are
@@ -38,6 +39,15 @@ k8s_reexec_private() {
   if [[ ${KM_K8S_PRIVATE_MNT:-} != 1 ]]; then
     KM_K8S_PRIVATE_MNT=1 exec unshare -m --propagation private bash "$0" "$@"
   fi
+}
+
+# After lib.sh, before make_host: /run/netns becomes a scratch directory too. The files that
+# name network namespaces (ours and the pods' that containerd makes) live on /run's tmpfs,
+# which this mount namespace shares with the machine; without this they would stay behind
+# there as empty files.
+k8s_private_netns_dir() {
+  mkdir -p "$KM_TMP/run-netns"
+  mount --bind "$KM_TMP/run-netns" /run/netns || fail "bind mount over /run/netns"
 }
 
 k8s_have_binaries() {
@@ -190,7 +200,9 @@ k8s_up() {  # k8s_up HOST
   K8S_CREATED_DIRS=()
   mkdir -p "$K8S_DIR/logs"
   k8s_have_binaries || fail "no Kubernetes binaries in $K8S_BIN (bash tests/kubernetes/build-k8s.sh)"
-  ip -n "$(nsname "$K8S_HOST")" link add ul0 type dummy
+  # No dummy driver in this kernel: a veth pair whose both ends stay in the namespace.
+  ip -n "$(nsname "$K8S_HOST")" link add ul0 type veth peer name ul0-peer
+  ip -n "$(nsname "$K8S_HOST")" link set ul0-peer up
   ip -n "$(nsname "$K8S_HOST")" addr add "$K8S_NODE_IP/24" dev ul0
   ip -n "$(nsname "$K8S_HOST")" link set ul0 up
   local s
@@ -229,13 +241,25 @@ k8s_up() {  # k8s_up HOST
 
 k8s_down() {
   [[ -n ${K8S_DIR:-} && -d ${K8S_DIR:-/nonexistent} ]] || return 0
+  # Runs from the EXIT trap: every step is best effort, and lib.sh's cleanup must still follow.
+  set +e
   local i pid cg m
   if [[ ${#K8S_PIDS[@]} -gt 0 ]] && pid_alive "${K8S_PIDS[-1]}"; then
     kc delete pods --all --all-namespaces --grace-period=1 --wait=true --timeout=40s >/dev/null 2>&1 || true
   fi
+  # Newest first (kubelet before containerd before the API server before etcd). Not
+  # lib.sh's stop_pid: its `wait` has been seen to block for good on a daemon bash had
+  # already reaped here; these PIDs are taken off lib.sh's list instead.
   for ((i = ${#K8S_PIDS[@]} - 1; i >= 0; i--)); do
-    pid_alive "${K8S_PIDS[i]}" && stop_pid "${K8S_PIDS[i]}" TERM >/dev/null 2>&1
+    pid=${K8S_PIDS[i]}
+    pid_alive "$pid" || continue
+    kill -TERM "$pid" 2>/dev/null
+    for ((m = 0; m < 100; m++)); do pid_alive "$pid" || break; sleep 0.1; done
+    pid_alive "$pid" && kill -KILL "$pid" 2>/dev/null
   done
+  local keep=() k
+  for k in "${KM_PIDS[@]}"; do [[ " ${K8S_PIDS[*]} " == *" $k "* ]] || keep+=("$k"); done
+  KM_PIDS=("${keep[@]}")
   # Containers of pods not deleted in time: their processes live in the kubepods cgroups
   # that this kubelet made (there is one kubelet per machine here: the tests run serially).
   for cg in /sys/fs/cgroup/*/kubepods; do
@@ -247,8 +271,15 @@ k8s_down() {
     [[ -d $cg ]] && find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null
   done
   for m in $(awk '{print $2}' /proc/self/mounts | grep "^$K8S_DIR/" | sort -r); do umount -l "$m" 2>/dev/null; done
+  # The pods' namespaces containerd pinned under /run/netns (our scratch copy of it).
+  for m in /run/netns/cni-*; do
+    [[ -e $m ]] || continue
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+    rm -f "$m"
+  done
+  # The kubelet bind-mounts its root onto itself (to make it rshared): unmount until bare.
   for m in /var/log/containers /var/log/pods /var/lib/kubelet /run/keymesh /var/lib/keymesh /etc/cni/net.d /opt/cni/bin; do
-    umount -l "$m" 2>/dev/null
+    for i in 1 2 3 4; do mountpoint -q "$m" || break; umount -l "$m" 2>/dev/null; done
   done
   for m in "${K8S_CREATED_DIRS[@]}"; do rmdir "$m" 2>/dev/null; done
   for m in "${!K8S_SYSCTL_SAVED[@]}"; do
