@@ -23,7 +23,8 @@
 #  3. client -> web (granted): `kubectl exec client -- nc` gets web's file, byte for byte.
 #  4. intruder -> web (not granted): nothing comes back, and keymeshd's audit (kubectl logs) has a
 #     packet_denied line naming the intruder.
-#  5. kubectl delete pod web: its identity is gone from keymeshd within 30 s.
+#  5. kubectl delete pod web: its identity is gone from keymeshd within 90 s (the kubelet's
+#     sandbox cleanup), the other pods' stay.
 # Skips (77) when the Kubernetes build is absent and the cache cannot be filled.
 HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/cluster.sh"
@@ -152,9 +153,12 @@ wait_for "kc -n $NS logs $POD -c keymeshd | grep packet_denied | grep -q 'other.
 log "4. intruder -> web refused; audit: $(kc -n "$NS" logs "$POD" -c keymeshd | grep packet_denied | grep other.intruder | head -1 | cut -c1-200)"
 
 # ------------------------------------------------------------------ 5. released
-kc delete pod web --wait=true --timeout=60s >/dev/null || fail "5. kubectl delete pod web"
-wait_for "! ids | jq -e --arg n '$HOSTNAME_/default.web' '.identities[]? | select(.name == \$n)' >/dev/null" 30 0.5 ||
-  fail "5. identity $HOSTNAME_/default.web still listed after the pod was deleted"
+# The identity ends when the kubelet stops the sandbox (CNI DEL), before the API object goes;
+# the kubelet takes 5-50 s to get there (v1.20's pod cleanup), longer on a busy machine.
+t0=$EPOCHREALTIME
+kc delete pod web --wait=false >/dev/null || fail "5. kubectl delete pod web"
+wait_for "! ids | jq -e --arg n '$HOSTNAME_/default.web' '.identities[]? | select(.name == \$n)' >/dev/null" 90 0.5 ||
+  fail "5. identity $HOSTNAME_/default.web still listed 90 s after kubectl delete pod web"
 ids | jq -e --arg n "$HOSTNAME_/default.client" '.identities[]? | select(.name == $n)' >/dev/null ||
   fail "5. client's identity went too"
-log "5. pod web deleted: identity ended, client's kept"
+log "5. pod web deleted: identity ended after $(awk -v a="$EPOCHREALTIME" -v b="$t0" 'BEGIN{printf "%.1f", a-b}') s, client's kept"
