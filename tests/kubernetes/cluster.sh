@@ -266,6 +266,11 @@ k8s_down() {
     [[ -d $cg ]] || continue
     for pid in $(find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
   done
+  # containerd's shims outlive it by design (they re-parent to init): ours are the ones
+  # that name this run's socket.
+  for pid in $(pgrep -f "containerd-shim-runc-v2 .*-address $K8S_DIR/containerd/containerd.sock" 2>/dev/null); do
+    kill -KILL "$pid" 2>/dev/null
+  done
   sleep 0.3
   for cg in /sys/fs/cgroup/*/kubepods; do
     [[ -d $cg ]] && find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null
