@@ -17,7 +17,8 @@
 #
 # Load it with
 #   podman load -i FILE                                   (named localhost/keymesh:<version>)
-#   ctr -n k8s.io images import --base-name docker.io/library/keymesh FILE
+#   ctr -n k8s.io images import --base-name docker.io/library/keymesh --digests FILE
+#     then: ctr -n k8s.io images tag docker.io/library/keymesh@sha256:... docker.io/library/keymesh:<version>
 # docs/operations.md, "Container image", has the details.
 set -euo pipefail
 

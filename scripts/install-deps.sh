@@ -43,6 +43,10 @@ PKGS=(
   # packaging (docs/operations.md): the .deb's Depends (dpkg-shlibdeps in dpkg-dev), the unit
   # check (systemd-analyze in systemd), the OCI image (scripts/image.sh)
   dpkg-dev fakeroot systemd umoci binutils
+  # Kubernetes under a real kubelet (tests/kubernetes): build-k8s.sh builds v1.20.2 from
+  # Debian's source package with upstream's Makefile (make, rsync); openssl makes the
+  # cluster's PKI; unshare (util-linux) gives the cluster a private mount namespace
+  make rsync openssl
 )
 
 source "$(dirname "$0")/lib/root.sh"

@@ -6,6 +6,9 @@
 #   deps      scripts/install-deps.sh (skipped with KM_SKIP_INSTALL=1)
 #   build     build/       RelWithDebInfo, Ninja, -j$KM_JOBS
 #   unit      ctest in build/ for everything except netns (parallel)
+#   k8s       tests/kubernetes/build-k8s.sh: Kubernetes v1.20.2 built once into
+#             /var/cache/keymesh/k8s-v1.20.2 (about 8 minutes of both cores the first time on a
+#             machine, then reused: under a second); netns_kubernetes_pods needs it
 #   netns     ctest -L netns in build/ (serially: real namespaces, timing-sensitive)
 #   san-bld   build-san/   clang-19, ASan+UBSan and libFuzzer hooks, unit tests and fuzz targets
 #   asan      ctest -L unit -LE fuzz in build-san/ (every in-process test under ASan+UBSan)
@@ -14,7 +17,7 @@
 #             again, under faketime 400 days ahead: no test may depend on today's date
 # A failing stage does not stop the others (except the tests of a build that failed); the
 # summary at the end lists every stage with its time, and the exit status is 1 if any failed.
-# Knobs: KM_JOBS (2), KM_SKIP_ASAN=1, KM_SKIP_FUZZ=1, KM_SKIP_NETNS=1, KM_SKIP_CALENDAR=1,
+# Knobs: KM_JOBS (2), KM_SKIP_K8S=1 (no Kubernetes build: the kubernetes test skips), KM_SKIP_ASAN=1, KM_SKIP_FUZZ=1, KM_SKIP_NETNS=1, KM_SKIP_CALENDAR=1,
 # KEYMESH_FUZZ_SECONDS, KM_BUILD_SUFFIX (build dirs become build$SUFFIX and build-san$SUFFIX),
 # KM_CALENDAR_OFFSET (+400d).
 # Compiles go through ccache when it is installed (install-deps.sh installs it), with its cache
@@ -130,6 +133,11 @@ if stage build build_main; then
   elif [[ $(id -u) -ne 0 ]]; then
     skip netns "not root"
   else
+    if [[ ${KM_SKIP_K8S:-0} == 1 ]]; then
+      skip k8s "KM_SKIP_K8S=1"
+    else
+      stage k8s nice -n 5 bash tests/kubernetes/build-k8s.sh || true
+    fi
     stage netns run_ctest --test-dir "$B_MAIN" --output-on-failure -L netns || true
   fi
 else

@@ -72,7 +72,7 @@ BOOST_AUTO_TEST_CASE(expected_objects_in_the_keymesh_namespace) {
   const std::set<std::pair<std::string, std::string>> expected = {
       {"Namespace", "keymesh-system"},       {"ServiceAccount", "keymesh"},
       {"ClusterRole", "keymesh"},            {"ClusterRoleBinding", "keymesh"},
-      {"ConfigMap", "keymesh-config"},       {"Secret", "keymesh-node-ca"},
+      {"ConfigMap", "keymesh-config"},       {"ConfigMap", "keymesh-trust"},
       {"DaemonSet", "keymesh"}};
   for (const auto& key : expected) BOOST_TEST(m.objects.contains(key), key.first << "/" << key.second);
   BOOST_TEST(m.objects.size() == expected.size());
@@ -139,7 +139,9 @@ BOOST_AUTO_TEST_CASE(daemonset_runs_keymeshd_on_the_host_network) {
   BOOST_TEST(daemon["command"][1].as<std::string>() == "--config");
   BOOST_TEST(daemon["command"][2].as<std::string>() == config_dir + "/config.yaml");
   (void)config_data(m, "config.yaml");
-  BOOST_TEST(volumes["node-ca"]["secret"]["secretName"].as<std::string>() == "keymesh-node-ca");
+  // No node CA Secret shared by every node: only the public root comes from the cluster.
+  for (const auto& [name, v] : volumes) BOOST_TEST(!v["secret"], name << " is a Secret volume");
+  BOOST_TEST(volumes["trust"]["configMap"]["name"].as<std::string>() == "keymesh-trust");
   std::set<std::string> host_paths;
   for (const auto& [name, v] : volumes)
     if (v["hostPath"]) host_paths.insert(v["hostPath"]["path"].as<std::string>());
@@ -185,8 +187,17 @@ BOOST_AUTO_TEST_CASE(policy_loads) {
   BOOST_TEST(policy.has_value(), (policy ? "" : policy.error().message));
 }
 
-BOOST_AUTO_TEST_CASE(node_ca_secret_has_the_files_keymeshd_reads) {
+BOOST_AUTO_TEST_CASE(config_names_the_trust_root_and_this_nodes_own_node_ca) {
   const Manifests m;
-  const YAML::Node data = m.get("Secret", "keymesh-node-ca")["stringData"];
-  for (const char* key : {"root.crt", "node-ca.crt", "node-ca.key"}) BOOST_TEST(data[key].IsDefined(), key);
+  const YAML::Node config = YAML::Load(config_data(m, "config.yaml"));
+  BOOST_TEST(config["trust"]["roots"][0].as<std::string>() == "/etc/keymesh/trust/root.crt");
+  BOOST_TEST(m.get("ConfigMap", "keymesh-trust")["data"]["root.crt"].IsDefined());
+  // The node CA lives on the node's own state volume, where the node-ca init container makes it.
+  BOOST_TEST(config["node_ca"]["key"].as<std::string>().starts_with("/var/lib/keymesh/"));
+  BOOST_TEST(config["node_ca"]["certificate"].as<std::string>().starts_with("/var/lib/keymesh/"));
+  BOOST_TEST(config["policy"].as<std::string>() == "/etc/keymesh/config/policy.yaml");
+  const YAML::Node pod = m.get("DaemonSet", "keymesh")["spec"]["template"]["spec"];
+  const std::string boot = named(pod["initContainers"], "node-ca")["command"][2].as<std::string>();
+  BOOST_TEST(boot.find("keymesh ca init") != std::string::npos, boot);
+  BOOST_TEST(boot.find("keymesh cert verify") != std::string::npos, boot);
 }

@@ -1,0 +1,6 @@
+# keymesh under a real kubelet (label kubernetes): the cluster in a network namespace from
+# tests/kubernetes/cluster.sh, Kubernetes from the cache that tests/kubernetes/build-k8s.sh
+# fills (scripts/test.sh runs it; skipped with a message when the cache is absent).
+km_netns_test(NAME netns_kubernetes_pods SCRIPT ${CMAKE_CURRENT_LIST_DIR}/../kubernetes/kubernetes_pods.sh
+              LABELS kubernetes TIMEOUT 480)
+set_tests_properties(netns_kubernetes_pods PROPERTIES SKIP_RETURN_CODE 77)

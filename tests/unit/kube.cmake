@@ -1,0 +1,6 @@
+# kube/ (docs/kubernetes.md): watch-event and list parsing, label rules, the reflector's
+# list/watch/resume/relist rules, and the identity a pod gets. No I/O.
+km_unit_test(NAME kube
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/kube_test.cpp
+             LIBS km_kube
+             LABELS kubernetes)
