@@ -7,7 +7,7 @@
 // runtime retries (containerd and kubelet do) and keymeshd learns of it once it is back.
 // A daemon that never returns leaves the pod stuck in teardown, which says loudly that the
 // node is broken; `cni.dev/valid-attachments` GC is the other way back.
-#include "cni/attach.h"
+#include "plumbing/attach.h"
 #include "cni/commands.h"
 #include "cni/daemon_client.h"
 #include "common/log.h"
@@ -17,12 +17,12 @@ namespace keymesh::cni {
 
 CniResult<void> cmd_del(const Context& ctx) {
   const Environment& env = ctx.env;
-  const std::string host_ifname = host_veth_name(env.container_id, env.ifname);
+  const std::string host_ifname = plumbing::host_veth_name(env.container_id, env.ifname);
 
   std::optional<CniError> local_error;
   if (auto host = net::Netlink::open(); !host) {
     local_error = CniError{Code::kNetworkSetupFailed, host.error().message, {}};
-  } else if (auto r = teardown_host_side(*host, host_ifname); !r) {
+  } else if (auto r = plumbing::teardown_host_side(*host, host_ifname); !r) {
     local_error = CniError{Code::kNetworkSetupFailed, r.error().message, {}};
   }
   if (local_error) spdlog::error("DEL {}: {}", host_ifname, local_error->msg);

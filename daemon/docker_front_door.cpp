@@ -5,7 +5,7 @@
 
 #include <climits>
 
-#include "cni/attach.h"
+#include "plumbing/attach.h"
 #include "daemon/daemon_impl.h"
 #include "daemon/docker_driver.h"
 #include "daemon/docker_http.h"
@@ -38,20 +38,20 @@ class DaemonHooks final : public DockerHooks {
       auto host = netlink_.link(p.host_ifname);
       if (!host) return std::unexpected(host.error());
       if (!*host) return fail("veth " + p.host_ifname + " vanished after it was created");
-      if (auto r = netlink_.set_alias((*host)->index, cni::format_tag(p.tag)); !r) return r;
-      return cni::setup_host_side(netlink_, {p.host_ifname, p.address,
+      if (auto r = netlink_.set_alias((*host)->index, plumbing::format_tag(p.tag)); !r) return r;
+      return plumbing::setup_host_side(netlink_, {p.host_ifname, p.address,
                                              daemon_.config.interface_name});
     }();
-    if (!done) (void)cni::teardown_host_side(netlink_, p.host_ifname);
+    if (!done) (void)plumbing::teardown_host_side(netlink_, p.host_ifname);
     return done;
   }
 
   Result<void> unplumb(const std::string& host_ifname) override {
-    return cni::teardown_host_side(netlink_, host_ifname);
+    return plumbing::teardown_host_side(netlink_, host_ifname);
   }
 
   Result<void> route_into_tun() override {
-    return cni::route_into_tun(netlink_, daemon_.config.interface_name);
+    return plumbing::route_into_tun(netlink_, daemon_.config.interface_name);
   }
 
   int mtu() override { return daemon_.mtu; }
@@ -68,7 +68,7 @@ class DaemonHooks final : public DockerHooks {
     if (!link) return std::unexpected(link.error());
     if (!*link) return {};
     spdlog::warn("docker: removing leftover {} before creating it again", name);
-    return cni::teardown_host_side(netlink_, name);
+    return plumbing::teardown_host_side(netlink_, name);
   }
 
   Daemon::Impl& daemon_;

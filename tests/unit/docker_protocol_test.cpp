@@ -187,10 +187,10 @@ BOOST_FIXTURE_TEST_CASE(recorded_sequence_from_network_create_to_network_rm, Dri
              json::parse(R"([{"Destination":"169.254.1.1/32","RouteType":1}])"));
   BOOST_REQUIRE(hooks.links.count(host) == 1);
   const DockerPlumbing& p = hooks.links[host];
-  BOOST_TEST(p.host_ifname == cni::host_veth_name(kEp, "eth"));
+  BOOST_TEST(p.host_ifname == plumbing::host_veth_name(kEp, "eth"));
   BOOST_TEST(p.address.to_string() == "100.64.1.2/32");
   BOOST_TEST(p.mtu == 1400);
-  BOOST_TEST(cni::format_tag(p.tag) == "keymesh/docker/" + kNet + "/" + kEp + "/eth");
+  BOOST_TEST(plumbing::format_tag(p.tag) == "keymesh/docker/" + kNet + "/" + kEp + "/eth");
 
   ok("/NetworkDriver.ProgramExternalConnectivity",
      R"({"NetworkID":")" + kNet + R"(","EndpointID":")" + kEp +
