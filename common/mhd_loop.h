@@ -3,7 +3,7 @@
 // its sockets in an epoll set of its own; we watch that set's single fd with a uv_poll and
 // cover its connection timeouts with a uv_timer, so there is no server thread and every
 // request handler runs on the loop thread. Used by the Docker plugin socket
-// (daemon/docker_http.cpp) and the metrics listener (daemon/metrics_http.cpp).
+// (docker/docker_http.cpp) and the metrics listener (daemon/metrics_http.cpp).
 //
 // Ownership: takes the started MHD daemon and stops it when destroyed, after it stopped
 // watching the epoll fd (MHD closes that fd). Threading: the loop thread only.

@@ -7,15 +7,15 @@
 
 #include "plumbing/attach.h"
 #include "daemon/daemon_impl.h"
-#include "daemon/docker_driver.h"
-#include "daemon/docker_http.h"
+#include "docker/docker_driver.h"
+#include "docker/docker_http.h"
 #include "net/netlink.h"
 
 namespace keymesh::daemon {
 
 namespace {
 
-class DaemonHooks final : public DockerHooks {
+class DaemonHooks final : public docker::DockerHooks {
  public:
   DaemonHooks(Daemon::Impl& daemon, net::Netlink netlink)
       : daemon_(daemon), netlink_(std::move(netlink)) {}
@@ -28,7 +28,7 @@ class DaemonHooks final : public DockerHooks {
     return daemon_.remove_workload(container_id, ifname);
   }
 
-  Result<void> plumb(const DockerPlumbing& p) override {
+  Result<void> plumb(const docker::DockerPlumbing& p) override {
     // Veths of these names are leftovers of this endpoint (a Leave that never came, or a
     // peer dockerd never took): replace them.
     for (const auto& name : {p.host_ifname, p.peer_ifname})
@@ -79,8 +79,8 @@ class DaemonHooks final : public DockerHooks {
 
 struct DockerFrontDoor::Parts {
   std::unique_ptr<DaemonHooks> hooks;
-  std::unique_ptr<DockerDriver> driver;
-  std::unique_ptr<DockerHttpServer> http;
+  std::unique_ptr<docker::DockerDriver> driver;
+  std::unique_ptr<docker::DockerHttpServer> http;
 };
 
 DockerFrontDoor::DockerFrontDoor(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
@@ -100,10 +100,10 @@ Result<std::unique_ptr<DockerFrontDoor>> DockerFrontDoor::start(Daemon::Impl& da
   if (!netlink) return fail("docker: " + netlink.error().message);
   auto parts = std::make_unique<Parts>();
   parts->hooks = std::make_unique<DaemonHooks>(daemon, std::move(*netlink));
-  parts->driver = std::make_unique<DockerDriver>(*daemon.workloads, *parts->hooks);
+  parts->driver = std::make_unique<docker::DockerDriver>(*daemon.workloads, *parts->hooks);
   if (auto r = parts->driver->restore(); !r) return std::unexpected(r.error());
-  DockerDriver* driver = parts->driver.get();
-  auto http = DockerHttpServer::start(
+  docker::DockerDriver* driver = parts->driver.get();
+  auto http = docker::DockerHttpServer::start(
       &daemon.loop, config.socket,
       [driver](std::string_view path, std::string_view body) { return driver->handle(path, body); });
   if (!http) return fail("docker: " + http.error().message);

@@ -26,9 +26,9 @@
 
 #include "common/result.h"
 #include "common/mhd_loop.h"
-#include "daemon/docker_messages.h"
+#include "docker/docker_messages.h"
 
-namespace keymesh::daemon {
+namespace keymesh::docker {
 
 class DockerHttpServer {
  public:
@@ -59,4 +59,4 @@ class DockerHttpServer {
   friend struct DockerHttpCallbacks;
 };
 
-}  // namespace keymesh::daemon
+}  // namespace keymesh::docker

@@ -1,4 +1,4 @@
-#include "daemon/docker_driver.h"
+#include "docker/docker_driver.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -10,9 +10,9 @@
 #include <nlohmann/json.hpp>
 
 #include "common/template.h"
-#include "daemon/docker_messages.h"
+#include "docker/docker_messages.h"
 
-namespace keymesh::daemon {
+namespace keymesh::docker {
 
 namespace {
 
@@ -604,4 +604,4 @@ DockerDriver::Reply DockerDriver::leave(std::string_view body) {
   return std::string("{}");
 }
 
-}  // namespace keymesh::daemon
+}  // namespace keymesh::docker

@@ -41,10 +41,10 @@
 #include "plumbing/attach.h"
 #include "common/ip.h"
 #include "common/result.h"
-#include "daemon/docker_messages.h"
+#include "docker/docker_messages.h"
 #include "node/workloads.h"
 
-namespace keymesh::daemon {
+namespace keymesh::docker {
 
 inline constexpr std::string_view kNetworkNamespace = "docker.network";
 inline constexpr std::string_view kEndpointNamespace = "docker.endpoint";
@@ -142,4 +142,4 @@ class DockerDriver {
   DockerHooks& hooks_;
 };
 
-}  // namespace keymesh::daemon
+}  // namespace keymesh::docker

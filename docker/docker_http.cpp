@@ -1,4 +1,4 @@
-#include "daemon/docker_http.h"
+#include "docker/docker_http.h"
 
 #include "common/unix_socket.h"
 
@@ -17,7 +17,7 @@
 
 #include "common/files.h"
 
-namespace keymesh::daemon {
+namespace keymesh::docker {
 
 namespace {
 
@@ -165,4 +165,4 @@ DockerHttpServer::~DockerHttpServer() {
     ::unlink(path_.c_str());
 }
 
-}  // namespace keymesh::daemon
+}  // namespace keymesh::docker
