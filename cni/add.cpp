@@ -14,7 +14,7 @@
 #include <optional>
 #include <vector>
 
-#include "cni/attach.h"
+#include "plumbing/attach.h"
 #include "cni/commands.h"
 #include "cni/daemon_client.h"
 #include "cni/identity.h"
@@ -126,41 +126,41 @@ CniResult<std::string> cmd_add(const Context& ctx) {
   if (!address || address->address.family != AF_INET || address->length != 32)
     return cni_fail(Code::kDaemonRefused, "keymeshd gave address \"" + info->address() +
                                               "\"; keymesh-cni needs an IPv4 /32");
-  const auto gateway = IpAddress::parse(info->gateway().empty() ? kGatewayV4 : info->gateway());
+  const auto gateway = IpAddress::parse(info->gateway().empty() ? plumbing::kGatewayV4 : info->gateway());
   if (!gateway || gateway->family != AF_INET)
     return cni_fail(Code::kDaemonRefused, "keymeshd gave gateway \"" + info->gateway() +
                                               "\"; keymesh-cni needs an IPv4 address");
   const int mtu = conf.mtu ? *conf.mtu : info->mtu() > 0 ? int(info->mtu()) : kFallbackMtu;
-  const std::string tun = info->interface().empty() ? std::string(kDefaultTun) : info->interface();
+  const std::string tun = info->interface().empty() ? std::string(plumbing::kDefaultTun) : info->interface();
   const auto tun_at_start = tun_index(*host, tun);
   if (!tun_at_start) return tun_gone(tun, "does not exist");
 
   // 3. The veth pair. A veth of our name without a container end is a leftover of this
   // attachment (its DEL never came): replace it.
-  const std::string host_ifname = host_veth_name(env.container_id, env.ifname);
+  const std::string host_ifname = plumbing::host_veth_name(env.container_id, env.ifname);
   if (auto stale = host->link(host_ifname); stale && *stale) {
     spdlog::warn("ADD: removing leftover {} before creating it again", host_ifname);
-    if (auto r = teardown_host_side(*host, host_ifname); !r) return setup_failed(r.error());
+    if (auto r = plumbing::teardown_host_side(*host, host_ifname); !r) return setup_failed(r.error());
   }
-  const AttachmentTag tag{"cni", conf.name, env.container_id, env.ifname};
-  auto pair = create_veth_pair(*host, *container, *ns, host_ifname, env.ifname, mtu, tag);
+  const plumbing::AttachmentTag tag{"cni", conf.name, env.container_id, env.ifname};
+  auto pair = plumbing::create_veth_pair(*host, *container, *ns, host_ifname, env.ifname, mtu, tag);
   if (!pair) return setup_failed(pair.error());
   // (host_ifname is declared after `rollback`, so the undo keeps its own copy.)
   rollback.add([&, host_ifname] {
-    if (auto r = teardown_host_side(*host, host_ifname); !r)
+    if (auto r = plumbing::teardown_host_side(*host, host_ifname); !r)
       spdlog::error("rollback: {}", r.error().message);
   });
   if (auto r = failpoint(ctx, "veth"); !r) return std::unexpected(r.error());
 
   // 4. Container side.
   // (IPv6 off before the link comes up, so not even a router solicitation leaves.)
-  if (auto r = disable_container_ipv6(*ns, env.ifname); !r) return setup_failed(r.error());
-  if (auto r = setup_container_side(*container, {env.ifname, *address, *gateway}); !r)
+  if (auto r = plumbing::disable_container_ipv6(*ns, env.ifname); !r) return setup_failed(r.error());
+  if (auto r = plumbing::setup_container_side(*container, {env.ifname, *address, *gateway}); !r)
     return setup_failed(r.error());
   if (auto r = failpoint(ctx, "container"); !r) return std::unexpected(r.error());
 
   // 5. Host side (the rule is removed by the teardown registered above).
-  if (auto r = setup_host_side(*host, {host_ifname, *address, tun}); !r) {
+  if (auto r = plumbing::setup_host_side(*host, {host_ifname, *address, tun}); !r) {
     const auto now = tun_index(*host, tun);
     if (!now) return tun_gone(tun, "disappeared during ADD", r.error().message);
     if (*now != *tun_at_start) return tun_gone(tun, "was replaced during ADD", r.error().message);

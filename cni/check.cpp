@@ -3,7 +3,7 @@
 // container side (address, link up, default route) and the host side (veth, sysctls, /32
 // route, rule, table into the TUN) must be in place. The first problem is the message; all
 // of them are in "details".
-#include "cni/attach.h"
+#include "plumbing/attach.h"
 #include "cni/commands.h"
 #include "cni/daemon_client.h"
 #include "cni/result.h"
@@ -22,7 +22,7 @@ CniResult<void> cmd_check(const Context& ctx) {
   if (!address || address->address.family != AF_INET)
     return cni_fail(Code::kInvalidConfig,
                     "prevResult.ips: address \"" + expected->address + "\" is not IPv4");
-  const auto gateway = IpAddress::parse(expected->gateway.empty() ? kGatewayV4 : expected->gateway);
+  const auto gateway = IpAddress::parse(expected->gateway.empty() ? plumbing::kGatewayV4 : expected->gateway);
   if (!gateway)
     return cni_fail(Code::kInvalidConfig,
                     "prevResult.ips: gateway \"" + expected->gateway + "\" is not an address");
@@ -41,7 +41,7 @@ CniResult<void> cmd_check(const Context& ctx) {
                        expected->address);
   }
   const std::string tun =
-      info != nullptr && !info->interface().empty() ? info->interface() : std::string(kDefaultTun);
+      info != nullptr && !info->interface().empty() ? info->interface() : std::string(plumbing::kDefaultTun);
 
   auto ns = net::Netns::open(env.netns);
   if (!ns) {
@@ -49,14 +49,14 @@ CniResult<void> cmd_check(const Context& ctx) {
   } else if (auto container = net::Netlink::open_in(*ns); !container) {
     problems.push_back(container.error().message);
   } else {
-    for (auto& p : check_container_side(*container, {env.ifname, *address, *gateway}))
+    for (auto& p : plumbing::check_container_side(*container, {env.ifname, *address, *gateway}))
       problems.push_back(std::move(p));
   }
   if (auto host = net::Netlink::open(); !host) {
     problems.push_back(host.error().message);
   } else {
-    const std::string host_ifname = host_veth_name(env.container_id, env.ifname);
-    for (auto& p : check_host_side(*host, {host_ifname, *address, tun}))
+    const std::string host_ifname = plumbing::host_veth_name(env.container_id, env.ifname);
+    for (auto& p : plumbing::check_host_side(*host, {host_ifname, *address, tun}))
       problems.push_back(std::move(p));
   }
   if (problems.empty()) return {};

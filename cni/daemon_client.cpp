@@ -8,7 +8,7 @@ DaemonClient::DaemonClient(std::string socket_path, std::chrono::milliseconds ti
 CniResult<proto::Reply> DaemonClient::call(const proto::Request& request, const char* what,
                                            proto::Reply::KindCase expected) {
   if (!client_) {
-    auto c = tools::ControlClient::connect(socket_path_, timeout_);
+    auto c = ctl::ControlClient::connect(socket_path_, timeout_);
     if (!c) return cni_fail(Code::kTryAgainLater, std::string(what) + ": " + c.error().message);
     client_.emplace(std::move(*c));
   }

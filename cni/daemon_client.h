@@ -14,7 +14,7 @@
 #include "cni/config.h"
 #include "cni/error.h"
 #include "control.pb.h"
-#include "tools/control_client.h"
+#include "ctl/control_client.h"
 
 namespace keymesh::cni {
 
@@ -38,7 +38,7 @@ class DaemonClient {
 
   std::string socket_path_;
   std::chrono::milliseconds timeout_;
-  std::optional<tools::ControlClient> client_;
+  std::optional<ctl::ControlClient> client_;
 };
 
 }  // namespace keymesh::cni

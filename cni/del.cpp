@@ -9,7 +9,7 @@
 // Only a full queue, or kernel plumbing that could not be removed, fails DEL.
 #include <chrono>
 
-#include "cni/attach.h"
+#include "plumbing/attach.h"
 #include "cni/commands.h"
 #include "cni/daemon_client.h"
 #include "common/log.h"
@@ -36,12 +36,12 @@ CniResult<void> queue_release(const Context& ctx, const CniError& why) {
 
 CniResult<void> cmd_del(const Context& ctx) {
   const Environment& env = ctx.env;
-  const std::string host_ifname = host_veth_name(env.container_id, env.ifname);
+  const std::string host_ifname = plumbing::host_veth_name(env.container_id, env.ifname);
 
   std::optional<CniError> local_error;
   if (auto host = net::Netlink::open(); !host) {
     local_error = CniError{Code::kNetworkSetupFailed, host.error().message, {}};
-  } else if (auto r = teardown_host_side(*host, host_ifname); !r) {
+  } else if (auto r = plumbing::teardown_host_side(*host, host_ifname); !r) {
     local_error = CniError{Code::kNetworkSetupFailed, r.error().message, {}};
   }
   if (local_error) spdlog::error("DEL {}: {}", host_ifname, local_error->msg);

@@ -8,7 +8,7 @@
 // network per node (docs/cni.md).
 #include <set>
 
-#include "cni/attach.h"
+#include "plumbing/attach.h"
 #include "cni/commands.h"
 #include "cni/daemon_client.h"
 #include "common/log.h"
@@ -23,16 +23,16 @@ CniResult<void> cmd_gc(const Context& ctx) {
   auto host = net::Netlink::open();
   if (!host) {
     errors.push_back(host.error().message);
-  } else if (auto links = tagged_links(*host); !links) {
+  } else if (auto links = plumbing::tagged_links(*host); !links) {
     errors.push_back(links.error().message);
   } else {
     for (const auto& [link, tag] : *links) {
       if (tag.front_door != "cni" || tag.network != ctx.conf.name) continue;
       if (valid.contains({tag.owner_id, tag.ifname})) continue;
       spdlog::info("GC: removing {} ({}/{})", link.name, tag.owner_id, tag.ifname);
-      if (auto r = teardown_host_side(*host, link.name); !r) errors.push_back(r.error().message);
+      if (auto r = plumbing::teardown_host_side(*host, link.name); !r) errors.push_back(r.error().message);
     }
-    if (auto n = remove_orphan_rules(*host); !n) errors.push_back(n.error().message);
+    if (auto n = plumbing::remove_orphan_rules(*host); !n) errors.push_back(n.error().message);
     else if (*n > 0) spdlog::info("GC: removed {} rule(s) of vanished veths", *n);
   }
 

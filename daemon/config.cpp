@@ -24,6 +24,7 @@
 #include "common/bytes.h"
 #include "common/files.h"
 #include "common/yaml_fields.h"
+#include "identity/key_file.h"
 
 namespace keymesh::daemon {
 
@@ -32,7 +33,6 @@ namespace {
 // A config file is a few kilobytes; the cap keeps a wrong path (a disk image, /dev/zero)
 // from being slurped into memory.
 constexpr std::size_t kMaxConfigBytes = 1 << 20;
-constexpr std::size_t kMaxKeyFileBytes = 127;  // 44 characters plus generous whitespace
 constexpr std::size_t kMaxPeerName = 64;
 constexpr std::size_t kMaxInterfaceName = 15;  // IFNAMSIZ - 1
 constexpr std::size_t kMaxSocketPath = 107;    // sizeof(sockaddr_un::sun_path) - 1
@@ -126,15 +126,7 @@ Result<udp::Endpoint> get_endpoint(const YAML::Node& n, const std::string& path)
   return *ep;
 }
 
-// Decodes exactly 44 base64 characters into 32 bytes at `out`.
-bool decode_key_bytes(std::string_view text, std::uint8_t* out) {
-  if (text.size() != 44) return false;
-  std::size_t len = 0;
-  const char* end = nullptr;
-  return sodium_base642bin(out, 32, text.data(), text.size(), nullptr, &len, &end,
-                           sodium_base64_VARIANT_ORIGINAL) == 0 &&
-         len == 32 && end == text.data() + text.size();
-}
+using identity::decode_key_bytes;
 
 std::string_view trim(std::string_view s) {
   constexpr std::string_view kSpace = " \t\r\n";
@@ -834,21 +826,11 @@ Result<Config> parse_document(std::string_view yaml_text, std::string_view base_
 
 }  // namespace
 
-Result<crypto::SecretKey> decode_key(std::string_view text) {
-  crypto::SecretKey key;
-  if (!decode_key_bytes(trim(text), key.data()))
-    return fail("not a WireGuard key (expected 44 base64 characters)");
-  return key;
-}
+// The key-file reading lives in identity/key_file.h; these keep the daemon's own callers.
+Result<crypto::SecretKey> decode_key(std::string_view text) { return identity::decode_key(text); }
 
 Result<crypto::SecretKey> read_key_file(const std::string& path, bool require_private) {
-  auto text = read_small_file(path, kMaxKeyFileBytes, require_private);
-  if (!text) return std::unexpected(text.error());
-  Result<crypto::SecretKey> key = decode_key(*text);
-  sodium_memzero(text->data(), text->size());
-  if (!key) return fail(path + ": not a WireGuard key (expected 44 base64 characters)");
-  if (key->is_zero()) return fail(path + ": the key is all zeros");
-  return key;
+  return identity::read_key_file(path, require_private);
 }
 
 Result<Config> parse_config(std::string_view yaml_text, std::string_view base_dir) {

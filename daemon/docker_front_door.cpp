@@ -5,17 +5,17 @@
 
 #include <climits>
 
-#include "cni/attach.h"
+#include "plumbing/attach.h"
 #include "daemon/daemon_impl.h"
-#include "daemon/docker_driver.h"
-#include "daemon/docker_http.h"
+#include "docker/docker_driver.h"
+#include "docker/docker_http.h"
 #include "net/netlink.h"
 
 namespace keymesh::daemon {
 
 namespace {
 
-class DaemonHooks final : public DockerHooks {
+class DaemonHooks final : public docker::DockerHooks {
  public:
   DaemonHooks(Daemon::Impl& daemon, net::Netlink netlink)
       : daemon_(daemon), netlink_(std::move(netlink)) {}
@@ -28,7 +28,7 @@ class DaemonHooks final : public DockerHooks {
     return daemon_.remove_workload(container_id, ifname);
   }
 
-  Result<void> plumb(const DockerPlumbing& p) override {
+  Result<void> plumb(const docker::DockerPlumbing& p) override {
     // Veths of these names are leftovers of this endpoint (a Leave that never came, or a
     // peer dockerd never took): replace them.
     for (const auto& name : {p.host_ifname, p.peer_ifname})
@@ -38,20 +38,20 @@ class DaemonHooks final : public DockerHooks {
       auto host = netlink_.link(p.host_ifname);
       if (!host) return std::unexpected(host.error());
       if (!*host) return fail("veth " + p.host_ifname + " vanished after it was created");
-      if (auto r = netlink_.set_alias((*host)->index, cni::format_tag(p.tag)); !r) return r;
-      return cni::setup_host_side(netlink_, {p.host_ifname, p.address,
+      if (auto r = netlink_.set_alias((*host)->index, plumbing::format_tag(p.tag)); !r) return r;
+      return plumbing::setup_host_side(netlink_, {p.host_ifname, p.address,
                                              daemon_.config.interface_name});
     }();
-    if (!done) (void)cni::teardown_host_side(netlink_, p.host_ifname);
+    if (!done) (void)plumbing::teardown_host_side(netlink_, p.host_ifname);
     return done;
   }
 
   Result<void> unplumb(const std::string& host_ifname) override {
-    return cni::teardown_host_side(netlink_, host_ifname);
+    return plumbing::teardown_host_side(netlink_, host_ifname);
   }
 
   Result<void> route_into_tun() override {
-    return cni::route_into_tun(netlink_, daemon_.config.interface_name);
+    return plumbing::route_into_tun(netlink_, daemon_.config.interface_name);
   }
 
   int mtu() override { return daemon_.mtu; }
@@ -68,7 +68,7 @@ class DaemonHooks final : public DockerHooks {
     if (!link) return std::unexpected(link.error());
     if (!*link) return {};
     spdlog::warn("docker: removing leftover {} before creating it again", name);
-    return cni::teardown_host_side(netlink_, name);
+    return plumbing::teardown_host_side(netlink_, name);
   }
 
   Daemon::Impl& daemon_;
@@ -79,8 +79,8 @@ class DaemonHooks final : public DockerHooks {
 
 struct DockerFrontDoor::Parts {
   std::unique_ptr<DaemonHooks> hooks;
-  std::unique_ptr<DockerDriver> driver;
-  std::unique_ptr<DockerHttpServer> http;
+  std::unique_ptr<docker::DockerDriver> driver;
+  std::unique_ptr<docker::DockerHttpServer> http;
 };
 
 DockerFrontDoor::DockerFrontDoor(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
@@ -100,10 +100,10 @@ Result<std::unique_ptr<DockerFrontDoor>> DockerFrontDoor::start(Daemon::Impl& da
   if (!netlink) return fail("docker: " + netlink.error().message);
   auto parts = std::make_unique<Parts>();
   parts->hooks = std::make_unique<DaemonHooks>(daemon, std::move(*netlink));
-  parts->driver = std::make_unique<DockerDriver>(*daemon.workloads, *parts->hooks);
+  parts->driver = std::make_unique<docker::DockerDriver>(*daemon.workloads, *parts->hooks);
   if (auto r = parts->driver->restore(); !r) return std::unexpected(r.error());
-  DockerDriver* driver = parts->driver.get();
-  auto http = DockerHttpServer::start(
+  docker::DockerDriver* driver = parts->driver.get();
+  auto http = docker::DockerHttpServer::start(
       &daemon.loop, config.socket,
       [driver](std::string_view path, std::string_view body) { return driver->handle(path, body); });
   if (!http) return fail("docker: " + http.error().message);

@@ -1,5 +1,5 @@
-// keymeshd's Docker front door (config key `docker:`): the plugin socket (DockerHttpServer),
-// the driver (DockerDriver), and the driver's hooks into this daemon — workloads through the
+// keymeshd's Docker front door (config key `docker:`): the plugin socket (docker::DockerHttpServer),
+// the driver (docker::DockerDriver), and the driver's hooks into this daemon — workloads through the
 // same code as the control socket's WorkloadAdd/Del, veths and routes through km_attach
 // (shared with keymesh-cni) on one rtnetlink socket in keymeshd's network namespace.
 //

@@ -6,8 +6,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "cni/attach.h"
-#include "cni/edge_filter.h"
+#include "plumbing/attach.h"
+#include "plumbing/edge_filter.h"
 #include "daemon/config.h"
 #include "daemon/tunnel.h"
 #include "net/netlink.h"
@@ -51,10 +51,10 @@ std::uint64_t ipv6_discards(const std::string& ifname) {
 
 }  // namespace
 
-std::vector<cni::HostGrant> host_grants_from_policy(
+std::vector<plumbing::HostGrant> host_grants_from_policy(
     const policy::Policy& policy, const policy::Subject& host,
     const std::vector<std::pair<IpAddress, const policy::Subject*>>& workloads, WallTime now) {
-  std::vector<cni::HostGrant> out;
+  std::vector<plumbing::HostGrant> out;
   for (const auto& [address, subject] : workloads) {
     if (!subject || address.family != AF_INET) continue;
     for (std::uint32_t i : policy.matching_rules(*subject, host)) {
@@ -88,16 +88,16 @@ std::vector<std::pair<std::string, IpPrefix>> EdgeKeeper::present_attachments(
   if (!netlink) return out;
   for (const node::Workload* w : workloads->list()) {
     if (w->front_door == node::kFrontDoorApi) continue;  // no veth
-    std::string veth = cni::host_veth_name(w->container_id, w->ifname);
+    std::string veth = plumbing::host_veth_name(w->container_id, w->ifname);
     if (auto link = netlink->link(veth); link && *link) out.emplace_back(std::move(veth), w->address);
   }
   return out;
 }
 
 void EdgeKeeper::repair(const node::WorkloadStore* workloads) {
-  auto intact = cni::edge_table_intact(tun_);
+  auto intact = plumbing::edge_table_intact(tun_);
   if (!intact) {
-    spdlog::warn("edge filter: cannot read table {}: {}", cni::edge_table_name(),
+    spdlog::warn("edge filter: cannot read table {}: {}", plumbing::edge_table_name(),
                  intact.error().message);
     return;
   }
@@ -105,14 +105,14 @@ void EdgeKeeper::repair(const node::WorkloadStore* workloads) {
   const auto attachments = present_attachments(workloads);
   if (attachments.empty() && !gateway_) return;  // nothing to guard: no table on this host
   const auto t0 = std::chrono::steady_clock::now();
-  if (auto r = cni::install_edge_shared(tun_); !r) {
-    spdlog::error("edge filter: re-installing table {} failed: {}", cni::edge_table_name(),
+  if (auto r = plumbing::install_edge_shared(tun_); !r) {
+    spdlog::error("edge filter: re-installing table {} failed: {}", plumbing::edge_table_name(),
                   r.error().message);
     return;
   }
   std::size_t done = 0;
   for (const auto& [veth, address] : attachments) {
-    if (auto r = cni::install_edge_filter({veth, address, tun_}); !r)
+    if (auto r = plumbing::install_edge_filter({veth, address, tun_}); !r)
       spdlog::error("edge filter: {}", r.error().message);
     else
       ++done;
@@ -123,7 +123,7 @@ void EdgeKeeper::repair(const node::WorkloadStore* workloads) {
                       std::chrono::steady_clock::now() - t0).count();
   spdlog::warn("edge filter: table {} was missing or not ours (flushed by another tool?); "
                "re-installed it for {} attachment(s) in {} ms",
-               cni::edge_table_name(), done, ms);
+               plumbing::edge_table_name(), done, ms);
 }
 
 void EdgeKeeper::tick(const Tunnel& tunnel, const node::WorkloadStore* workloads,
@@ -138,7 +138,7 @@ void EdgeKeeper::tick(const Tunnel& tunnel, const node::WorkloadStore* workloads
 
 void EdgeKeeper::sync(const Tunnel& tunnel, const node::WorkloadStore* workloads, WallTime now) {
   if (!workloads && !gateway_) return;
-  cni::EdgeState want;
+  plumbing::EdgeState want;
   want.lan_interfaces = lan_interfaces_;
   want.overlay_nets = overlay_nets_;
   const policy::Subject* host = host_subject(tunnel);
@@ -151,7 +151,7 @@ void EdgeKeeper::sync(const Tunnel& tunnel, const node::WorkloadStore* workloads
   }
   if (applied_ != want) {
     // Without a table (no attachment yet) the sets wait; a gateway creates it.
-    if (auto r = cni::apply_edge_state(want); !r) {
+    if (auto r = plumbing::apply_edge_state(want); !r) {
       spdlog::error("edge filter: {}", r.error().message);
     } else {
       if (!applied_ || applied_->host_grants != want.host_grants)
@@ -164,7 +164,7 @@ void EdgeKeeper::sync(const Tunnel& tunnel, const node::WorkloadStore* workloads
 
 void EdgeKeeper::report_denials(const Tunnel& tunnel, const node::WorkloadStore* workloads,
                                 policy::AuditLog* audit, WallTime now) {
-  auto denials = cni::host_denials();
+  auto denials = plumbing::host_denials();
   if (!denials) return;
   decltype(denied_seen_) seen;
   const policy::Subject* host = host_subject(tunnel);
@@ -195,7 +195,7 @@ void EdgeKeeper::report_denials(const Tunnel& tunnel, const node::WorkloadStore*
 
 void EdgeKeeper::describe(const node::WorkloadStore* workloads, proto::StatusReply& status) const {
   if (!workloads && !gateway_) return;
-  auto counters = cni::edge_counters();
+  auto counters = plumbing::edge_counters();
   if (!counters) return;
   auto add = [&](const std::string& reason, std::uint64_t count) {
     auto* d = status.add_drops();

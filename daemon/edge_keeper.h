@@ -1,10 +1,10 @@
 // keymeshd's share of the edge filter (table inet keymesh_edge, docs/guarantees.md), which
-// the attachments own otherwise (cni/edge_filter.h):
+// the attachments own otherwise (plumbing/edge_filter.h):
 //
 //   1. Host access from policy. The node is a subject too: a rule whose `to` selects this
 //      host's identity (the `certificate:` of kind node; e.g. `to: { kind: node }` or its
 //      name) grants the workloads its `from` selects those services on this host. They
-//      become elements of host_grants / host_grants_proto (cni/edge_state.h), recomputed
+//      become elements of host_grants / host_grants_proto (plumbing/edge_state.h), recomputed
 //      every tick: on policy reload, workload add/remove and schedule boundaries alike.
 //   2. LAN interfaces and overlay networks from the config (`gateway.lan_interfaces`,
 //      interface.addresses).
@@ -26,7 +26,7 @@
 #include <utility>
 #include <vector>
 
-#include "cni/edge_state.h"
+#include "plumbing/edge_state.h"
 #include "common/clock.h"
 #include "control.pb.h"
 #include "policy/audit.h"
@@ -42,7 +42,7 @@ struct Config;
 class Tunnel;
 
 // What `policy` grants each workload (address, subject) on the host `host`, at `now`.
-std::vector<cni::HostGrant> host_grants_from_policy(
+std::vector<plumbing::HostGrant> host_grants_from_policy(
     const policy::Policy& policy, const policy::Subject& host,
     const std::vector<std::pair<IpAddress, const policy::Subject*>>& workloads, WallTime now);
 
@@ -73,7 +73,7 @@ class EdgeKeeper {
   std::vector<std::string> lan_interfaces_;
   std::vector<IpPrefix> overlay_nets_;
   bool gateway_ = false;
-  std::optional<cni::EdgeState> applied_;  // what the sets hold (nullopt: unknown)
+  std::optional<plumbing::EdgeState> applied_;  // what the sets hold (nullopt: unknown)
   std::uint64_t ticks_ = 0;
   std::uint64_t repairs_ = 0;
   // host_denied counts already reported, by (source, protocol, port).

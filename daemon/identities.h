@@ -84,6 +84,8 @@ struct LocalIdentity {
   // Its share of discovery lookups on send-path misses (send.cpp, token bucket).
   double miss_tokens = 0;
   std::optional<TimePoint> miss_refilled;
+  // How many of its packets wait in the tunnel's unrouted queue (send.cpp's fair share).
+  std::size_t unrouted = 0;
 };
 
 struct RemoteIdentity {

@@ -7,6 +7,7 @@
 #include <span>
 
 #include "common/bytes.h"
+#include "common/ip.h"
 
 namespace keymesh::daemon {
 
@@ -34,6 +35,16 @@ inline IpHeaderView parse_ip_header(std::span<const std::uint8_t> packet) noexce
     v = {6, &packet[8], &packet[24], len};
   }
   return v;
+}
+
+// The address at `bytes` (one of a parsed header's `src`/`dst`), as routing tables and
+// discovery look it up. `version` is the header's: 4 or 6.
+inline IpAddress address_of(const std::uint8_t* bytes, std::uint8_t version) noexcept {
+  return version == 4 ? IpAddress::v4(bytes) : IpAddress::v6(bytes);
+}
+inline IpAddress source_of(const IpHeaderView& ip) noexcept { return address_of(ip.src, ip.version); }
+inline IpAddress destination_of(const IpHeaderView& ip) noexcept {
+  return address_of(ip.dst, ip.version);
 }
 
 }  // namespace keymesh::daemon

@@ -96,44 +96,22 @@ Result<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::start(uv_loop_t* l
   self->address_ = address;
   if (::getsockname(*fd, reinterpret_cast<sockaddr*>(&bound), &length) == 0)
     self->address_ = udp::Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&bound));
-  // MHD_USE_EPOLL without a thread flag: the external-loop epoll mode (docker_http.cpp).
-  self->mhd_ = MHD_start_daemon(
-      MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, nullptr, nullptr, &MetricsHttpCallbacks::on_request,
+  MHD_Daemon* mhd = MHD_start_daemon(
+      MhdLoop::start_flags(), 0, nullptr, nullptr, &MetricsHttpCallbacks::on_request,
       self.get(), MHD_OPTION_EXTERNAL_LOGGER, &MetricsHttpCallbacks::on_log, self.get(),
       MHD_OPTION_LISTEN_SOCKET, MHD_socket(*fd), MHD_OPTION_CONNECTION_TIMEOUT,
       kIdleTimeoutSeconds, MHD_OPTION_CONNECTION_LIMIT, kMaxConnections, MHD_OPTION_END);
-  if (self->mhd_ == nullptr) {
+  if (mhd == nullptr) {
     ::close(*fd);
     return fail("libmicrohttpd could not serve " + address.to_string());
   }
-  const MHD_DaemonInfo* info = MHD_get_daemon_info(self->mhd_, MHD_DAEMON_INFO_EPOLL_FD);
-  if (info == nullptr) return fail("libmicrohttpd gave no epoll descriptor");
-  uv_poll_init(loop, self->poll_.get(), info->epoll_fd);
-  self->poll_.get()->data = self.get();
-  uv_poll_start(self->poll_.get(), UV_READABLE,
-                [](uv_poll_t* h, int, int) { static_cast<MetricsHttpServer*>(h->data)->run(); });
-  uv_timer_init(loop, self->timer_.get());
-  self->timer_.get()->data = self.get();
-  self->run();
+  auto on_loop = MhdLoop::attach(loop, mhd);
+  if (!on_loop) return std::unexpected(on_loop.error());
+  self->mhd_ = std::move(*on_loop);
   spdlog::info("metrics, health and readiness on http://{}/", self->address_.to_string());
   return self;
 }
 
-void MetricsHttpServer::run() {
-  MHD_run(mhd_);
-  MHD_UNSIGNED_LONG_LONG ms = 0;
-  if (MHD_get_timeout(mhd_, &ms) == MHD_YES)
-    uv_timer_start(timer_.get(),
-                   [](uv_timer_t* h) { static_cast<MetricsHttpServer*>(h->data)->run(); },
-                   std::uint64_t(ms), 0);
-  else
-    uv_timer_stop(timer_.get());
-}
-
-MetricsHttpServer::~MetricsHttpServer() {
-  poll_.reset();  // stop watching MHD's epoll fd before MHD closes it
-  timer_.reset();
-  if (mhd_ != nullptr) MHD_stop_daemon(mhd_);
-}
+MetricsHttpServer::~MetricsHttpServer() = default;
 
 }  // namespace keymesh::daemon

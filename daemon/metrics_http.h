@@ -1,8 +1,7 @@
 // The operator's HTTP listener (config key metrics_listen, docs/metrics.md): GET /metrics,
 // /healthz, /readyz over TCP, served by libmicrohttpd in its external-event-loop mode on the
-// daemon's libuv loop, as the Docker plugin socket is (daemon/docker_http.h): MHD's epoll fd
-// is watched by a uv_poll, a uv_timer covers its timeouts, and each request is answered on
-// the loop thread. So a reply reads the tunnel's state directly, and a loop that is stuck
+// daemon's libuv loop, as the Docker plugin socket is (common/mhd_loop.h): each request is
+// answered on the loop thread. So a reply reads the tunnel's state directly, and a loop that is stuck
 // answers nothing at all: /healthz failing by timeout is the liveness signal.
 //
 // Only GET and HEAD (others: 405); request bodies are refused (413). At most
@@ -19,10 +18,8 @@
 #include <string_view>
 
 #include "common/result.h"
-#include "common/uv_handle.h"
+#include "common/mhd_loop.h"
 #include "udp/endpoint.h"
-
-struct MHD_Daemon;
 
 namespace keymesh::daemon {
 
@@ -48,13 +45,10 @@ class MetricsHttpServer {
 
  private:
   explicit MetricsHttpServer(Handler handler) : handler_(std::move(handler)) {}
-  void run();
 
   Handler handler_;
   udp::Endpoint address_;
-  MHD_Daemon* mhd_ = nullptr;
-  UvHandle<uv_poll_t> poll_;
-  UvHandle<uv_timer_t> timer_;
+  std::unique_ptr<MhdLoop> mhd_;
 
   friend struct MetricsHttpCallbacks;
 };

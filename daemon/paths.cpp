@@ -411,6 +411,12 @@ Result<std::uint32_t> Tunnel::remove_local_identity(std::string_view name) {
                                                                : std::next(it);
   local_routes_.remove_all(local);
   forget_raw_trackers(*local);
+  // Its packets waiting for discovery go with it (their source no longer names anyone).
+  std::erase_if(unrouted_, [&](const Unrouted& u) {
+    if (u.from != local) return false;
+    drop(DropReason::NoLocalIdentity);
+    return true;
+  });
   auto& same_hint = locals_by_hint_[load_le32(local->statics.receiver_hint.data())];
   std::erase(same_hint, local);
   if (same_hint.empty()) locals_by_hint_.erase(load_le32(local->statics.receiver_hint.data()));

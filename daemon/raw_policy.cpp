@@ -4,10 +4,10 @@
 #include "daemon/raw_policy.h"
 
 #include <algorithm>
-#include <cstring>
 
 #include "daemon/config.h"
 #include "daemon/identities.h"
+#include "daemon/ip_packet.h"
 #include "daemon/tunnel.h"
 #include "policy/packet.h"
 
@@ -86,20 +86,11 @@ std::size_t RawPeerPolicy::flows() const noexcept {
 
 // ---- the tunnel's side ----
 
-namespace {
-IpAddress address_of(const std::uint8_t* bytes, int version) noexcept {
-  IpAddress a;
-  a.family = version == 4 ? AF_INET : AF_INET6;
-  std::memcpy(a.bytes.data(), bytes, version == 4 ? 4 : 16);
-  return a;
-}
-}  // namespace
-
 bool Tunnel::raw_policy_allows(Peer& peer, const IpHeaderView& ip,
                                std::span<const std::uint8_t> packet, bool inbound) noexcept {
   // Our end of the packet names the local identity: its source going out, its destination
   // coming in. Addresses no identity holds (the host's own, forwarded traffic) are the host's.
-  const IpAddress ours = address_of(inbound ? ip.dst : ip.src, ip.version);
+  const IpAddress ours = inbound ? destination_of(ip) : source_of(ip);
   LocalIdentity* local = local_routes_.lookup(ours);
   if (local == nullptr) local = host_;
   policy::ConnTrack* ct = peer.raw_policy->tracker(*local, policy_.get());
@@ -135,7 +126,7 @@ Result<void> Tunnel::refuse_raw_overlap(const std::vector<IpPrefix>& networks) c
 }
 
 bool Tunnel::raw_unpoliced_allows(const IpHeaderView& ip, bool inbound) noexcept {
-  const LocalIdentity* local = local_routes_.lookup(address_of(inbound ? ip.dst : ip.src, ip.version));
+  const LocalIdentity* local = local_routes_.lookup(inbound ? destination_of(ip) : source_of(ip));
   if (local == nullptr || local == host_ || !local->certified) return true;
   drop(DropReason::PolicyDenied);
   return false;

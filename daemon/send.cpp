@@ -17,7 +17,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <unordered_map>
+#include <unordered_map>  // repeat_route_misses
 
 #include "daemon/ip_packet.h"
 #include "daemon/tunnel.h"
@@ -44,13 +44,6 @@ constexpr double kMissLookupBurst = 10;
 std::size_t message_capacity(std::size_t mtu) {
   return sizeof(crypto::MessageDataHeader) + mtu + crypto::kPaddingMultiple +
          crypto::kTagSize + kRelayEnvelopeSize;
-}
-// The destination address of a parsed inside packet, as discovery looks it up.
-IpAddress destination_of(const IpHeaderView& ip) noexcept {
-  IpAddress dst;
-  dst.family = ip.version == 4 ? AF_INET : AF_INET6;
-  std::memcpy(dst.bytes.data(), ip.dst, ip.version == 4 ? 4 : 16);
-  return dst;
 }
 }  // namespace
 
@@ -114,23 +107,25 @@ void Tunnel::wait_for_route(LocalIdentity& from, std::span<const std::uint8_t> p
   try {
     // Over its share, a source loses its own oldest packet; when the queue is full, the
     // source holding the most loses its oldest (never the others first).
-    std::unordered_map<const void*, std::size_t> held;
-    for (const auto& u : unrouted_) ++held[u.from];
-    const void* evict = nullptr;
-    if (held[&from] >= kMaxUnroutedPerSource) {
+    LocalIdentity* evict = nullptr;
+    if (from.unrouted >= kMaxUnroutedPerSource) {
       evict = &from;
     } else if (unrouted_.size() >= kMaxUnrouted) {
       std::size_t most = 0;
-      for (const auto& [who, n] : held)
-        if (n > most) most = n, evict = who;
+      for (const auto& l : locals_)
+        if (l->unrouted > most) most = l->unrouted, evict = l.get();
     }
     if (evict != nullptr) {
       auto oldest = std::find_if(unrouted_.begin(), unrouted_.end(),
                                  [&](const Unrouted& u) { return u.from == evict; });
-      if (oldest != unrouted_.end()) unrouted_.erase(oldest);
+      if (oldest != unrouted_.end()) {
+        unrouted_.erase(oldest);
+        --evict->unrouted;
+      }
       drop(DropReason::NoRoute);
     }
     unrouted_.push_back({std::vector<std::uint8_t>(packet.begin(), packet.end()), now(), &from});
+    ++from.unrouted;
     const TimePoint t = now();
     if (!from.miss_refilled) from.miss_tokens = kMissLookupBurst;
     else
@@ -174,9 +169,13 @@ void Tunnel::retry_unrouted() noexcept {
     const IpHeaderView ip = parse_ip_header(u.packet);
     const bool v4 = ip.version == 4;
     const bool routed = (v4 ? remote_routes_.lookup_v4(ip.dst) : remote_routes_.lookup_v6(ip.dst));
+    if (!routed && now() - u.since < kUnroutedWait) {
+      unrouted_.push_back(std::move(u));  // still waiting: its source's count stays
+      continue;
+    }
+    --u.from->unrouted;
     if (!routed) {
-      if (now() - u.since < kUnroutedWait) unrouted_.push_back(std::move(u));
-      else drop(DropReason::NoRoute);
+      drop(DropReason::NoRoute);
       continue;
     }
     auto buffer = bind_.prepare_send(message_capacity(mtu_));

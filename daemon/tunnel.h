@@ -399,7 +399,7 @@ class Tunnel {
   struct Unrouted {
     std::vector<std::uint8_t> packet;
     TimePoint since;
-    const void* from = nullptr;  // the sending local identity, as a key only (never dereferenced)
+    LocalIdentity* from = nullptr;  // the sending local identity (its packets leave with it)
   };
   std::deque<Unrouted> unrouted_;
   RouteMissFn on_route_miss_;

@@ -5,7 +5,7 @@
 // Tunnel::renew_local_identity).
 #include <spdlog/spdlog.h>
 
-#include "cni/attach.h"
+#include "plumbing/attach.h"
 #include "common/bytes.h"
 #include "daemon/daemon_impl.h"
 #include "node/node_ca.h"
@@ -39,8 +39,8 @@ Result<void> Daemon::Impl::open_workloads() {
   // without this, containers attached before a restart would stay cut off.
   auto netlink = net::Netlink::open();
   if (!netlink) return fail("workload routing: " + netlink.error().message);
-  if (auto r = cni::route_into_tun(*netlink, config.interface_name); !r)
-    return fail("workload routing (table " + std::to_string(cni::kWorkloadTable) + " into " +
+  if (auto r = plumbing::route_into_tun(*netlink, config.interface_name); !r)
+    return fail("workload routing (table " + std::to_string(plumbing::kWorkloadTable) + " into " +
                 config.interface_name + "): " + r.error().message);
   // Renew first what expired while the daemon was down, then attach everything.
   renew_due();

@@ -1,5 +1,5 @@
 // nftables through libnftables: one script per call, run as one transaction (all of it
-// applies or none does). keymesh-cni's edge filter (cni/edge_filter.h) and keymeshd's
+// applies or none does). keymesh-cni's edge filter (plumbing/edge_filter.h) and keymeshd's
 // masquerade (daemon/masquerade.h) use it. Control path only; the calling thread's network
 // namespace is the one changed.
 #pragma once

@@ -11,7 +11,7 @@
 #include "common/files.h"
 #include "identity/certificate.h"
 #include "tools/commands.h"
-#include "tools/control_client.h"
+#include "ctl/control_client.h"
 
 namespace keymesh::tools {
 
@@ -20,7 +20,7 @@ namespace {
 constexpr std::size_t kMaxFile = 1 << 20;
 
 struct Options {
-  std::string socket = kDefaultControlSocket;
+  std::string socket = ctl::kDefaultControlSocket;
   std::string name, cert, key, address;
   std::vector<std::string> groups, labels;
   bool json = false;
@@ -62,7 +62,7 @@ Result<void> add(const Options& o) {
     }
     r->set_address(o.address);
   }
-  auto reply = ask_daemon(o.socket, request);
+  auto reply = ctl::ask_daemon(o.socket, request);
   // The request held the key text: wipe it before anything else happens.
   if (auto* k = request.mutable_identity_add()->mutable_private_key(); !k->empty())
     std::fill(k->begin(), k->end(), '\0');
@@ -75,7 +75,7 @@ Result<void> add(const Options& o) {
 Result<void> remove(const Options& o) {
   proto::Request request;
   request.mutable_identity_remove()->set_name(o.name);
-  auto reply = ask_daemon(o.socket, request);
+  auto reply = ctl::ask_daemon(o.socket, request);
   if (!reply) return std::unexpected(reply.error());
   std::cout << "removed " << o.name << " (" << reply->identity_remove().paths_closed()
             << " path(s) closed)\n";
@@ -85,7 +85,7 @@ Result<void> remove(const Options& o) {
 Result<void> list(const Options& o) {
   proto::Request request;
   request.mutable_identity_list();
-  auto reply = ask_daemon(o.socket, request);
+  auto reply = ctl::ask_daemon(o.socket, request);
   if (!reply) return std::unexpected(reply.error());
   if (o.json) return print_json(reply->identity_list());
   for (const auto& id : reply->identity_list().identities()) print_identity(id);

@@ -13,7 +13,7 @@
 
 #include "common/bytes.h"
 #include "crypto/primitives.h"
-#include "daemon/config.h"
+#include "identity/key_file.h"
 #include "tools/commands.h"
 
 namespace keymesh::tools {
@@ -111,7 +111,7 @@ Result<crypto::SecretKey> read_stdin_key() {
       break;
     }
     if (got == 0) {
-      if (auto decoded = daemon::decode_key(std::string_view(buf.data(), n)))
+      if (auto decoded = identity::decode_key(std::string_view(buf.data(), n)))
         key = std::move(decoded);
       break;
     }
@@ -122,7 +122,7 @@ Result<crypto::SecretKey> read_stdin_key() {
 }
 
 Result<void> key_pub(const std::string& in) {
-  auto key = in.empty() ? read_stdin_key() : daemon::read_key_file(in, false);
+  auto key = in.empty() ? read_stdin_key() : identity::read_key_file(in, false);
   if (!key) return std::unexpected(key.error());
   const std::string text = to_base64(crypto::public_key(*key)) + "\n";
   return write_all(STDOUT_FILENO, text, "stdout");

@@ -12,7 +12,7 @@
 #include "policy/loader.h"
 #include "policy/schedule.h"
 #include "tools/commands.h"
-#include "tools/control_client.h"
+#include "ctl/control_client.h"
 #include "tools/identity_cli.h"
 #include "policy/subject_of.h"
 
@@ -22,7 +22,7 @@ namespace {
 
 struct CheckOptions {
   std::string policy, from, to, port, at;
-  std::string socket = kDefaultControlSocket;
+  std::string socket = ctl::kDefaultControlSocket;
   std::vector<std::string> roots;
   bool json = false;
 };
@@ -93,7 +93,7 @@ Result<void> daemon_check(const CheckOptions& o, WallTime at, int& exit_status) 
   r->set_port(o.port);
   if (!o.at.empty())
     r->set_at_unix(std::chrono::duration_cast<std::chrono::seconds>(at.time_since_epoch()).count());
-  auto reply = ask_daemon(o.socket, request);
+  auto reply = ctl::ask_daemon(o.socket, request);
   if (!reply) return std::unexpected(reply.error());
   const auto& d = reply->policy_check();
   if (o.json) {
@@ -196,14 +196,14 @@ void add_policy_commands(CLI::App& app, Outcome& outcome, int& exit_status) {
   check->add_flag("--json", c->json, "Print JSON");
   check->callback([c, &outcome, &exit_status] { outcome = policy_check(*c, exit_status); });
 
-  auto socket = std::make_shared<std::string>(kDefaultControlSocket);
+  auto socket = std::make_shared<std::string>(ctl::kDefaultControlSocket);
   auto* reload = policy->add_subcommand(
       "reload", "Make keymeshd re-read its policy file now (as SIGHUP does); prints the effect");
   reload->add_option("--socket", *socket, "keymeshd control socket")->capture_default_str();
   reload->callback([socket, &outcome] {
     proto::Request request;
     request.mutable_policy_reload();
-    auto reply = ask_daemon(*socket, request);
+    auto reply = ctl::ask_daemon(*socket, request);
     if (!reply) {
       outcome = std::unexpected(reply.error());
       return;

@@ -11,7 +11,7 @@
 
 #include "tools/commands.h"
 #include "identity/certificate.h"
-#include "tools/control_client.h"
+#include "ctl/control_client.h"
 
 namespace keymesh::tools {
 
@@ -65,7 +65,7 @@ std::string human_bytes(std::uint64_t n) {
 }
 
 Result<void> status(const std::string& socket, bool json, bool all_drops) {
-  auto client = ControlClient::connect(socket);
+  auto client = ctl::ControlClient::connect(socket);
   if (!client) return std::unexpected(client.error());
   proto::Request request;
   request.mutable_status();

@@ -1,4 +1,4 @@
-// Fuzzes the Docker driver's request body parsers (daemon/docker_messages.h) with arbitrary
+// Fuzzes the Docker driver's request body parsers (docker/docker_messages.h) with arbitrary
 // bytes: every call's parser sees every input, as an attacker with access to the plugin
 // socket could send any body to any path. Errors must say something, parsed IDs must be
 // what the driver relies on (non-empty, no '/'), and the error reply must stay valid JSON.
@@ -8,9 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "daemon/docker_messages.h"
+#include "docker/docker_messages.h"
 
-using namespace keymesh::daemon::docker;
+using namespace keymesh::docker;
 
 namespace {
 template <class R>

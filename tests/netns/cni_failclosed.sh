@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# cni_failclosed.sh - the edge filter (cni/edge_filter.h, docs/guarantees.md): whatever
+# cni_failclosed.sh - the edge filter (plumbing/edge_filter.h, docs/guarantees.md): whatever
 # keymeshd is doing, a workload's packet is handled by keymeshd or dropped by the kernel.
 #
 #   ns ...-c1 p1        ns ...-c2 p2        ns ...-c3 p3

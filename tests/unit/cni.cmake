@@ -20,7 +20,7 @@ km_unit_test(NAME cni_manifests
 target_compile_definitions(cni_manifests PRIVATE KEYMESH_SOURCE_DIR="${CMAKE_SOURCE_DIR}")
 km_unit_test(NAME cni_edge_filter
              SOURCES ${CMAKE_CURRENT_LIST_DIR}/cni_edge_filter_test.cpp
-             LIBS km_attach
+             LIBS km_plumbing
              LABELS cni)
 km_unit_test(NAME edge_host_grants
              SOURCES ${CMAKE_CURRENT_LIST_DIR}/edge_host_grants_test.cpp

@@ -6,11 +6,12 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "cni/attach.h"
+#include "plumbing/attach.h"
 #include "cni/error.h"
 #include "cni/result.h"
 
 using namespace keymesh::cni;
+namespace plumbing = keymesh::plumbing;
 using nlohmann::json;
 
 namespace {
@@ -111,25 +112,25 @@ BOOST_AUTO_TEST_CASE(error_object) {
 }
 
 BOOST_AUTO_TEST_CASE(host_veth_names) {
-  const std::string a = host_veth_name("6a093169c6f417919140d933cb09158e67273d3968a32447f7ab354d8ce746d7", "eth0");
+  const std::string a = plumbing::host_veth_name("6a093169c6f417919140d933cb09158e67273d3968a32447f7ab354d8ce746d7", "eth0");
   BOOST_TEST(a.size() == 15u);
   BOOST_TEST(a.starts_with("km"));
   BOOST_TEST(a.find_first_not_of("0123456789abcdef", 2) == std::string::npos);
   // Stable (DEL finds what ADD made) and distinct per container and per interface.
-  BOOST_TEST(a == host_veth_name("6a093169c6f417919140d933cb09158e67273d3968a32447f7ab354d8ce746d7", "eth0"));
-  BOOST_TEST(a != host_veth_name("6a093169c6f417919140d933cb09158e67273d3968a32447f7ab354d8ce746d7", "net1"));
-  BOOST_TEST(a != host_veth_name("6a093169c6f417919140d933cb09158e67273d3968a32447f7ab354d8ce746d8", "eth0"));
+  BOOST_TEST(a == plumbing::host_veth_name("6a093169c6f417919140d933cb09158e67273d3968a32447f7ab354d8ce746d7", "eth0"));
+  BOOST_TEST(a != plumbing::host_veth_name("6a093169c6f417919140d933cb09158e67273d3968a32447f7ab354d8ce746d7", "net1"));
+  BOOST_TEST(a != plumbing::host_veth_name("6a093169c6f417919140d933cb09158e67273d3968a32447f7ab354d8ce746d8", "eth0"));
   // BLAKE2b-128 of "id/ifname", first 13 hex digits: `printf abc/eth0 | b2sum -l 128`.
-  BOOST_TEST(host_veth_name("abc", "eth0") == "kmd48963d32e318");
+  BOOST_TEST(plumbing::host_veth_name("abc", "eth0") == "kmd48963d32e318");
 }
 
 BOOST_AUTO_TEST_CASE(attachment_tags) {
-  const AttachmentTag t{"cni", "keymesh", "6a093169c6f4", "eth0"};
-  BOOST_TEST(format_tag(t) == "keymesh/cni/keymesh/6a093169c6f4/eth0");
-  BOOST_TEST((parse_tag(format_tag(t)) == t));
-  const AttachmentTag docker{"docker", "net", "ep1", ""};
-  BOOST_TEST((parse_tag(format_tag(docker)) == docker));
+  const plumbing::AttachmentTag t{"cni", "keymesh", "6a093169c6f4", "eth0"};
+  BOOST_TEST(plumbing::format_tag(t) == "keymesh/cni/keymesh/6a093169c6f4/eth0");
+  BOOST_TEST((plumbing::parse_tag(plumbing::format_tag(t)) == t));
+  const plumbing::AttachmentTag docker{"docker", "net", "ep1", ""};
+  BOOST_TEST((plumbing::parse_tag(plumbing::format_tag(docker)) == docker));
   for (const char* bad : {"", "keymesh/", "keymesh/cni/net/id", "other/cni/n/i/e", "keymesh/cni//i/e",
                           "keymesh/cni/n/i/e/x"})
-    BOOST_TEST(!parse_tag(bad).has_value(), bad);
+    BOOST_TEST(!plumbing::parse_tag(bad).has_value(), bad);
 }

@@ -1,5 +1,5 @@
 # Control path: config loading, control-socket framing, server and client, the keymesh CLI.
-# km_control is defined in daemon/CMakeLists.txt, km_control_client in tools/.
+# km_control is defined in daemon/CMakeLists.txt, km_control_client in ctl/.
 km_unit_test(NAME config_test
              SOURCES ${CMAKE_CURRENT_LIST_DIR}/config_test.cpp
              LIBS km_control)

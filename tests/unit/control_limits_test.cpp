@@ -19,12 +19,12 @@
 
 #include "proto/framing.h"
 #include "tests/unit/control_test_util.h"
-#include "tools/control_client.h"
+#include "ctl/control_client.h"
 
 using keymesh::daemon::ControlLimits;
 using keymesh::test::ServerThread;
 using keymesh::test::TempDir;
-using keymesh::tools::ControlClient;
+using keymesh::ctl::ControlClient;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
@@ -80,7 +80,7 @@ double seconds_since(Clock::time_point t) {
 }
 
 keymesh::proto::ControlSocketStatus stats_via(const std::string& path) {
-  auto reply = keymesh::tools::ask_daemon(path, status_request(), milliseconds(2000));
+  auto reply = keymesh::ctl::ask_daemon(path, status_request(), milliseconds(2000));
   BOOST_REQUIRE_MESSAGE(reply, (reply ? "" : reply.error().message));
   return reply->status().control_socket();
 }
@@ -201,7 +201,7 @@ BOOST_AUTO_TEST_CASE(a_full_table_evicts_connections_of_the_process_holding_the_
   std::vector<int> held;
   for (int i = 0; i < 200; ++i) held.push_back(raw_connect(path));
   const auto asked = Clock::now();
-  auto reply = keymesh::tools::ask_daemon(path, status_request(), milliseconds(1000));
+  auto reply = keymesh::ctl::ask_daemon(path, status_request(), milliseconds(1000));
   const double took = seconds_since(asked);
   BOOST_REQUIRE_MESSAGE(reply, (reply ? "" : reply.error().message));
   BOOST_TEST(took < 1.0);
@@ -267,7 +267,7 @@ BOOST_AUTO_TEST_CASE(a_request_the_daemon_never_read_is_sent_once_more) {
       (void)::send(b, reply_frame.data(), reply_frame.size(), MSG_NOSIGNAL);
       ::close(b);
     });
-    auto reply = keymesh::tools::ask_daemon(path, status_request(), milliseconds(2000));
+    auto reply = keymesh::ctl::ask_daemon(path, status_request(), milliseconds(2000));
     fake.join();
     if (!read_first) {
       BOOST_REQUIRE_MESSAGE(reply, (reply ? "" : reply.error().message));

@@ -13,11 +13,11 @@
 
 #include "proto/framing.h"
 #include "tests/unit/control_test_util.h"
-#include "tools/control_client.h"
+#include "ctl/control_client.h"
 
 using keymesh::test::ServerThread;
 using keymesh::test::TempDir;
-using keymesh::tools::ControlClient;
+using keymesh::ctl::ControlClient;
 
 namespace {
 

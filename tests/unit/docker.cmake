@@ -1,4 +1,4 @@
-# The Docker network and IPAM driver (daemon/docker_*): the protocol replayed from the JSON
+# The Docker network and IPAM driver (docker/docker_*): the protocol replayed from the JSON
 # dockerd sends (recorded in docs/docker.md, "What dockerd sends"), and the HTTP transport on a libuv loop. The
 # real-dockerd test is tests/netns/docker.cmake, the body fuzzer tests/fuzz/docker.cmake.
 km_unit_test(NAME docker_protocol_test

@@ -1,4 +1,4 @@
-// The Docker plugin socket's HTTP server (daemon/docker_http.h) on a real libuv loop, spoken
+// The Docker plugin socket's HTTP server (docker/docker_http.h) on a real libuv loop, spoken
 // to the way dockerd's Go client speaks: HTTP/1.1, Content-Length bodies (or none), several
 // calls on one kept-alive connection. The loop runs on a thread of its own here, as it does
 // in keymeshd; the test is the client.
@@ -16,11 +16,11 @@
 #include <stdexcept>
 #include <thread>
 
-#include "daemon/docker_http.h"
+#include "docker/docker_http.h"
 #include "tests/unit/cli_test_util.h"
 
 using namespace keymesh;
-using namespace keymesh::daemon;
+using namespace keymesh::docker;
 using keymesh::test::TempDir;
 
 namespace {
@@ -98,7 +98,7 @@ struct ServerFixture {
   std::string path = dir / "plugins/keymesh.sock";  // the directory does not exist yet
   uv_loop_t loop{};
   uv_async_t stop{};
-  std::unique_ptr<DockerHttpServer> server;
+  std::unique_ptr<docker::DockerHttpServer> server;
   std::thread thread;
   std::mutex mutex;
   std::vector<std::string> calls;  // "path body", guarded by mutex
@@ -111,7 +111,7 @@ struct ServerFixture {
       uv_close(reinterpret_cast<uv_handle_t*>(&self->stop), nullptr);
     });
     stop.data = this;
-    auto started = DockerHttpServer::start(&loop, path, [this](std::string_view p, std::string_view b) {
+    auto started = docker::DockerHttpServer::start(&loop, path, [this](std::string_view p, std::string_view b) {
       if (p == "/Throw") throw std::runtime_error("handler failed");
       std::lock_guard lock(mutex);
       calls.push_back(std::string(p) + " " + std::string(b));
@@ -207,10 +207,10 @@ BOOST_AUTO_TEST_CASE(socket_file_rules) {
     BOOST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
     ::close(fd);
   }
-  auto first = DockerHttpServer::start(&loop, path, handler);
+  auto first = docker::DockerHttpServer::start(&loop, path, handler);
   BOOST_REQUIRE_MESSAGE(first.has_value(), (first ? std::string() : first.error().message));
   // A live one is not taken over.
-  auto second = DockerHttpServer::start(&loop, path, handler);
+  auto second = docker::DockerHttpServer::start(&loop, path, handler);
   BOOST_REQUIRE(!second.has_value());
   BOOST_TEST(second.error().message.find("already serving") != std::string::npos,
              second.error().message);
@@ -219,7 +219,7 @@ BOOST_AUTO_TEST_CASE(socket_file_rules) {
   BOOST_TEST(::access(path.c_str(), F_OK) != 0);  // removed on the way out
   // Not a socket: left alone.
   dir.write("keymesh.sock", "data");
-  auto third = DockerHttpServer::start(&loop, path, handler);
+  auto third = docker::DockerHttpServer::start(&loop, path, handler);
   BOOST_REQUIRE(!third.has_value());
   BOOST_TEST(third.error().message.find("is not a socket") != std::string::npos);
   BOOST_TEST(uv_loop_close(&loop) == 0);

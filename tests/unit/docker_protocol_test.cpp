@@ -1,4 +1,4 @@
-// The Docker driver (daemon/docker_driver.h) answering the calls dockerd 20.10 makes, replayed
+// The Docker driver (docker/docker_driver.h) answering the calls dockerd 20.10 makes, replayed
 // from the bodies dockerd sends, as recorded in docs/docker.md ("What dockerd sends"): the
 // same keys, nesting and types, with fixed 64-hex IDs. The driver runs over a real workload store
 // (node CA for 100.64.1.0/24, names "node-a/*") and fake hooks that stand in for the tunnel
@@ -11,11 +11,11 @@
 
 #include <set>
 
-#include "daemon/docker_driver.h"
+#include "docker/docker_driver.h"
 #include "tests/unit/node_test_util.h"
 
 using namespace keymesh;
-using namespace keymesh::daemon;
+using namespace keymesh::docker;
 using namespace keymesh::node::test;
 using keymesh::test::has;
 using nlohmann::json;
@@ -32,9 +32,9 @@ const std::string kSandbox = "/var/run/docker/netns/4483acb33fbd";
 const std::string kPool = "keymesh:100.64.1.0/24";
 
 // Tunnel and kernel stand-ins: workloads go straight to the store; veths are remembered.
-struct FakeHooks : DockerHooks {
+struct FakeHooks : docker::DockerHooks {
   node::WorkloadStore* store = nullptr;
-  std::map<std::string, DockerPlumbing> links;  // host ifname -> what plumb() was asked
+  std::map<std::string, docker::DockerPlumbing> links;  // host ifname -> what plumb() was asked
   int routed_into_tun = 0;
   bool fail_plumb = false;
 
@@ -48,7 +48,7 @@ struct FakeHooks : DockerHooks {
   Result<bool> remove_workload(const std::string& id, const std::string& ifname) override {
     return store->remove(id, ifname);
   }
-  Result<void> plumb(const DockerPlumbing& p) override {
+  Result<void> plumb(const docker::DockerPlumbing& p) override {
     if (fail_plumb) return fail("netlink: add veth: File exists");
     links[p.host_ifname] = p;
     return {};
@@ -73,7 +73,7 @@ struct Reply {
 struct DriverFixture : NodeFixture {
   std::optional<node::WorkloadStore> store;
   FakeHooks hooks;
-  std::optional<DockerDriver> driver;
+  std::optional<docker::DockerDriver> driver;
 
   DriverFixture() { restart(); }
   // What a restart of keymeshd does: the store reopens from disk, the driver restores.
@@ -186,11 +186,11 @@ BOOST_FIXTURE_TEST_CASE(recorded_sequence_from_network_create_to_network_rm, Dri
   BOOST_TEST(joined["StaticRoutes"] ==
              json::parse(R"([{"Destination":"169.254.1.1/32","RouteType":1}])"));
   BOOST_REQUIRE(hooks.links.count(host) == 1);
-  const DockerPlumbing& p = hooks.links[host];
-  BOOST_TEST(p.host_ifname == cni::host_veth_name(kEp, "eth"));
+  const docker::DockerPlumbing& p = hooks.links[host];
+  BOOST_TEST(p.host_ifname == plumbing::host_veth_name(kEp, "eth"));
   BOOST_TEST(p.address.to_string() == "100.64.1.2/32");
   BOOST_TEST(p.mtu == 1400);
-  BOOST_TEST(cni::format_tag(p.tag) == "keymesh/docker/" + kNet + "/" + kEp + "/eth");
+  BOOST_TEST(plumbing::format_tag(p.tag) == "keymesh/docker/" + kNet + "/" + kEp + "/eth");
 
   ok("/NetworkDriver.ProgramExternalConnectivity",
      R"({"NetworkID":")" + kNet + R"(","EndpointID":")" + kEp +

@@ -60,7 +60,7 @@ BOOST_AUTO_TEST_CASE(rules_to_the_node_become_grants_for_the_selected_pods) {
   const Policy policy(std::move(rules));
   const WallTime now{};
   auto grants = daemon::host_grants_from_policy(policy, host, {{web_ip, &web}, {db_ip, &db}}, now);
-  const std::vector<cni::HostGrant> want = {
+  const std::vector<plumbing::HostGrant> want = {
       {web_ip, false, IPPROTO_TCP, 8080, 8080},
       {web_ip, false, IPPROTO_ICMP, 0, 65535},
       {db_ip, true, 0, 0, 65535},

@@ -1,7 +1,6 @@
 // HTTP/1.1 on a Unix socket for dockerd's plugin calls (POST /NetworkDriver.Join, ...),
-// served by libmicrohttpd in its external-event-loop mode on the daemon's libuv loop:
-// libmicrohttpd keeps its sockets in an epoll set of its own, whose single fd we watch with
-// a uv_poll; a uv_timer covers its connection timeouts. So there is no server thread: each
+// served by libmicrohttpd in its external-event-loop mode on the daemon's libuv loop
+// (common/mhd_loop.h). So there is no server thread: each
 // request's handler runs on the loop thread, the thread that owns the tunnel and the node
 // state, and nothing is marshalled or locked.
 //
@@ -26,12 +25,10 @@
 #include <string_view>
 
 #include "common/result.h"
-#include "common/uv_handle.h"
-#include "daemon/docker_messages.h"
+#include "common/mhd_loop.h"
+#include "docker/docker_messages.h"
 
-struct MHD_Daemon;
-
-namespace keymesh::daemon {
+namespace keymesh::docker {
 
 class DockerHttpServer {
  public:
@@ -51,19 +48,15 @@ class DockerHttpServer {
  private:
   DockerHttpServer(std::string path, Handler handler)
       : path_(std::move(path)), handler_(std::move(handler)) {}
-  // Lets libmicrohttpd do what is ready, then re-arms the timer to its next deadline.
-  void run();
   docker::HttpReply answer(std::string_view method, std::string_view path, Request& request);
 
   std::string path_;
   Handler handler_;
-  MHD_Daemon* mhd_ = nullptr;
   dev_t dev_ = 0;  // the socket file we bound, so that we unlink only our own
   ino_t ino_ = 0;
-  UvHandle<uv_poll_t> poll_;
-  UvHandle<uv_timer_t> timer_;
+  std::unique_ptr<MhdLoop> mhd_;
 
   friend struct DockerHttpCallbacks;
 };
 
-}  // namespace keymesh::daemon
+}  // namespace keymesh::docker

@@ -9,7 +9,7 @@
 #include "common/result.h"
 #include "control.pb.h"
 
-namespace keymesh::tools {
+namespace keymesh::ctl {
 
 inline constexpr auto kDefaultControlTimeout = std::chrono::seconds(5);
 
@@ -52,4 +52,4 @@ Result<proto::Reply> ask_daemon(const std::string& socket, const proto::Request&
 
 inline constexpr char kDefaultControlSocket[] = "/run/keymesh/keymesh.sock";
 
-}  // namespace keymesh::tools
+}  // namespace keymesh::ctl

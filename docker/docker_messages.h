@@ -19,7 +19,7 @@
 
 #include "common/result.h"
 
-namespace keymesh::daemon::docker {
+namespace keymesh::docker {
 
 inline constexpr std::size_t kMaxBodyBytes = 1 << 20;
 inline constexpr int kMaxBodyDepth = 32;
@@ -113,4 +113,4 @@ Result<void> parse_empty(std::string_view body);
 // message is replaced, so the reply always parses.
 std::string error_body(std::string_view message);
 
-}  // namespace keymesh::daemon::docker
+}  // namespace keymesh::docker

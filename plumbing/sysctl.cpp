@@ -1,4 +1,4 @@
-#include "cni/sysctl.h"
+#include "plumbing/sysctl.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -6,7 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
-namespace keymesh::cni {
+namespace keymesh::plumbing {
 
 namespace {
 
@@ -53,4 +53,4 @@ Result<std::string> read_sysctl(std::string_view key) {
   return out;
 }
 
-}  // namespace keymesh::cni
+}  // namespace keymesh::plumbing

@@ -1,4 +1,4 @@
-#include "daemon/docker_driver.h"
+#include "docker/docker_driver.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -10,15 +10,15 @@
 #include <nlohmann/json.hpp>
 
 #include "common/template.h"
-#include "daemon/docker_messages.h"
+#include "docker/docker_messages.h"
 
-namespace keymesh::daemon {
+namespace keymesh::docker {
 
 namespace {
 
 using nlohmann::json;
 
-// Our own choices, shared with keymesh-cni (cni/attach.h): every container routes via this
+// Our own choices, shared with keymesh-cni (plumbing/attach.h): every container routes via this
 // link-local next hop, which the host veth answers by proxy ARP.
 constexpr std::string_view kGatewayCidr = "169.254.1.1/32";
 constexpr std::string_view kAnyPool = "0.0.0.0/0";
@@ -466,7 +466,7 @@ DockerDriver::Reply DockerDriver::create_endpoint(std::string_view body) {
     restore_reservation();
     return refuse(workload.error().message);
   }
-  const std::string host = cni::host_veth_name(req->endpoint_id, kDockerIfname);
+  const std::string host = plumbing::host_veth_name(req->endpoint_id, kDockerIfname);
   Endpoint e{.network_id = req->network_id,
              .address = address.to_string(),
              .identity = (*workload)->name(),
@@ -506,7 +506,7 @@ DockerDriver::Reply DockerDriver::endpoint_info(std::string_view body) {
 Result<void> DockerDriver::remove_endpoint(const std::string& endpoint_id, const Endpoint& e,
                                            bool keep_address_for_docker) {
   const std::string host = e.host_ifname.empty()
-                               ? cni::host_veth_name(endpoint_id, kDockerIfname)
+                               ? plumbing::host_veth_name(endpoint_id, kDockerIfname)
                                : e.host_ifname;
   if (auto r = hooks_.unplumb(host); !r) return r;
   auto existed = hooks_.remove_workload(endpoint_id, std::string(kDockerIfname));
@@ -593,7 +593,7 @@ DockerDriver::Reply DockerDriver::leave(std::string_view body) {
   auto e = load_endpoint(req->endpoint_id);
   if (!e) return refuse(e.error().message);
   const std::string host = *e ? (*e)->host_ifname
-                              : cni::host_veth_name(req->endpoint_id, kDockerIfname);
+                              : plumbing::host_veth_name(req->endpoint_id, kDockerIfname);
   if (auto r = hooks_.unplumb(host); !r) return refuse(r.error().message);
   if (*e && (*e)->joined) {
     (*e)->joined = false;
@@ -604,4 +604,4 @@ DockerDriver::Reply DockerDriver::leave(std::string_view body) {
   return std::string("{}");
 }
 
-}  // namespace keymesh::daemon
+}  // namespace keymesh::docker

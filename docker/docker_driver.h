@@ -38,13 +38,13 @@
 #include <string_view>
 #include <vector>
 
-#include "cni/attach.h"
+#include "plumbing/attach.h"
 #include "common/ip.h"
 #include "common/result.h"
-#include "daemon/docker_messages.h"
+#include "docker/docker_messages.h"
 #include "node/workloads.h"
 
-namespace keymesh::daemon {
+namespace keymesh::docker {
 
 inline constexpr std::string_view kNetworkNamespace = "docker.network";
 inline constexpr std::string_view kEndpointNamespace = "docker.endpoint";
@@ -58,11 +58,11 @@ inline constexpr std::string_view kDockerIfname = "eth";
 // A veth whose two ends start in the host namespace; dockerd moves `peer_ifname` into the
 // container after Join.
 struct DockerPlumbing {
-  std::string host_ifname;  // "km" + 13 hex (cni::host_veth_name(EndpointID, "eth"))
+  std::string host_ifname;  // "km" + 13 hex (plumbing::host_veth_name(EndpointID, "eth"))
   std::string peer_ifname;  // "kt" + the same 13 hex
   IpPrefix address;         // the workload's /32
   int mtu = 0;
-  cni::AttachmentTag tag;   // {"docker", NetworkID, EndpointID, "eth"}
+  plumbing::AttachmentTag tag;   // {"docker", NetworkID, EndpointID, "eth"}
 };
 
 // What the driver needs from the rest of keymeshd and from the kernel.
@@ -74,7 +74,7 @@ class DockerHooks {
   virtual Result<const node::Workload*> add_workload(const node::WorkloadSpec& spec) = 0;
   virtual Result<bool> remove_workload(const std::string& container_id,
                                        const std::string& ifname) = 0;
-  // The veth pair, its tag, and the host side (cni::setup_host_side). Leaves nothing behind
+  // The veth pair, its tag, and the host side (plumbing::setup_host_side). Leaves nothing behind
   // on failure.
   virtual Result<void> plumb(const DockerPlumbing& plumbing) = 0;
   // The rule and the veth (the container end goes with it). Absent: not an error.
@@ -142,4 +142,4 @@ class DockerDriver {
   DockerHooks& hooks_;
 };
 
-}  // namespace keymesh::daemon
+}  // namespace keymesh::docker

@@ -1,4 +1,4 @@
-#include "daemon/docker_http.h"
+#include "docker/docker_http.h"
 
 #include "common/unix_socket.h"
 
@@ -17,7 +17,7 @@
 
 #include "common/files.h"
 
-namespace keymesh::daemon {
+namespace keymesh::docker {
 
 namespace {
 
@@ -136,55 +136,33 @@ Result<std::unique_ptr<DockerHttpServer>> DockerHttpServer::start(uv_loop_t* loo
     self->dev_ = st.st_dev;
     self->ino_ = st.st_ino;
   }
-  // No polling thread: MHD_USE_EPOLL alone is the external-loop epoll mode. The listen
-  // socket is MHD's from here on (MHD_stop_daemon closes it).
-  self->mhd_ = MHD_start_daemon(
-      MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, nullptr, nullptr, &DockerHttpCallbacks::on_request, self.get(),
+  // The listen socket is MHD's from here on (MHD_stop_daemon closes it).
+  MHD_Daemon* mhd = MHD_start_daemon(
+      MhdLoop::start_flags(), 0, nullptr, nullptr, &DockerHttpCallbacks::on_request, self.get(),
       MHD_OPTION_EXTERNAL_LOGGER, &DockerHttpCallbacks::on_log, self.get(),
       MHD_OPTION_LISTEN_SOCKET, MHD_socket(*fd),
       MHD_OPTION_NOTIFY_COMPLETED, &DockerHttpCallbacks::on_completed, self.get(),
       MHD_OPTION_CONNECTION_TIMEOUT, kIdleTimeoutSeconds,
       MHD_OPTION_CONNECTION_LIMIT, kMaxConnections,
       MHD_OPTION_END);
-  if (self->mhd_ == nullptr) {
+  if (mhd == nullptr) {
     ::close(*fd);
     ::unlink(socket_path.c_str());
     return fail("libmicrohttpd could not serve " + socket_path);
   }
-  const MHD_DaemonInfo* info = MHD_get_daemon_info(self->mhd_, MHD_DAEMON_INFO_EPOLL_FD);
-  if (info == nullptr) return fail("libmicrohttpd gave no epoll descriptor");
-  uv_poll_init(loop, self->poll_.get(), info->epoll_fd);
-  self->poll_.get()->data = self.get();
-  uv_poll_start(self->poll_.get(), UV_READABLE,
-                [](uv_poll_t* h, int, int) { static_cast<DockerHttpServer*>(h->data)->run(); });
-  uv_timer_init(loop, self->timer_.get());
-  self->timer_.get()->data = self.get();
-  self->run();
+  auto on_loop = MhdLoop::attach(loop, mhd);
+  if (!on_loop) return std::unexpected(on_loop.error());
+  self->mhd_ = std::move(*on_loop);
   spdlog::info("Docker network and IPAM driver listening on {}", socket_path);
   return self;
 }
 
-void DockerHttpServer::run() {
-  MHD_run(mhd_);
-  MHD_UNSIGNED_LONG_LONG ms = 0;
-  if (MHD_get_timeout(mhd_, &ms) == MHD_YES) {
-    uv_timer_start(timer_.get(),
-                   [](uv_timer_t* h) { static_cast<DockerHttpServer*>(h->data)->run(); },
-                   std::uint64_t(ms), 0);
-  } else {
-    uv_timer_stop(timer_.get());
-  }
-}
-
 DockerHttpServer::~DockerHttpServer() {
-  // Stop watching MHD's epoll fd before MHD closes it.
-  poll_.reset();
-  timer_.reset();
-  if (mhd_ != nullptr) MHD_stop_daemon(mhd_);
+  mhd_.reset();  // closes the listen socket
   // Only our own socket file: a successor may already have replaced it.
   struct stat st {};
   if (::stat(path_.c_str(), &st) == 0 && st.st_dev == dev_ && st.st_ino == ino_)
     ::unlink(path_.c_str());
 }
 
-}  // namespace keymesh::daemon
+}  // namespace keymesh::docker

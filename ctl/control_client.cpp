@@ -1,4 +1,4 @@
-#include "tools/control_client.h"
+#include "ctl/control_client.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -15,7 +15,7 @@
 
 #include "proto/framing.h"
 
-namespace keymesh::tools {
+namespace keymesh::ctl {
 
 namespace {
 
@@ -191,4 +191,4 @@ Result<proto::Reply> ask_daemon(const std::string& socket, const proto::Request&
   return reply;
 }
 
-}  // namespace keymesh::tools
+}  // namespace keymesh::ctl

@@ -10,7 +10,7 @@
 // the host veth answers its ARP by proxy, so every packet the workload sends reaches the
 // host, where the rule sends it into km0 (keymeshd polices it, also when the destination
 // is on the same host). Replies come out of km0 and follow the /32 route back. The edge
-// filter (cni/edge_filter.h, nftables) drops any other source address, anything the host
+// filter (plumbing/edge_filter.h, nftables) drops any other source address, anything the host
 // would forward elsewhere than km0 (keymeshd down: km0 gone), anything reaching the veth
 // around km0, and new connections to the host itself; docs/guarantees.md.
 //
@@ -29,7 +29,7 @@
 #include "net/netlink.h"
 #include "net/netns.h"
 
-namespace keymesh::cni {
+namespace keymesh::plumbing {
 
 // Our own choices (docs/cni.md, "Routing"): a table and a rule priority no distribution or
 // common CNI plugin uses, before the main table's rule (32766).
@@ -116,4 +116,4 @@ Result<std::vector<TaggedLink>> tagged_links(net::Netlink& host);
 // between steps); returns how many went.
 Result<int> remove_orphan_rules(net::Netlink& host);
 
-}  // namespace keymesh::cni
+}  // namespace keymesh::plumbing

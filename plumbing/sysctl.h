@@ -7,11 +7,11 @@
 
 #include "common/result.h"
 
-namespace keymesh::cni {
+namespace keymesh::plumbing {
 
 // key: "net/ipv4/conf/km1234/rp_filter". The error names the key and the reason.
 Result<void> write_sysctl(std::string_view key, std::string_view value);
 // The value without its trailing newline.
 Result<std::string> read_sysctl(std::string_view key);
 
-}  // namespace keymesh::cni
+}  // namespace keymesh::plumbing

@@ -1,15 +1,15 @@
-#include "cni/attach.h"
+#include "plumbing/attach.h"
 
 #include <sodium.h>
 #include <sys/socket.h>
 
 #include <cstdio>
 
-#include "cni/edge_filter.h"
-#include "cni/sysctl.h"
+#include "plumbing/edge_filter.h"
+#include "plumbing/sysctl.h"
 #include "common/log.h"
 
-namespace keymesh::cni {
+namespace keymesh::plumbing {
 
 namespace {
 
@@ -297,4 +297,4 @@ Result<int> remove_orphan_rules(net::Netlink& host) {
   return removed;
 }
 
-}  // namespace keymesh::cni
+}  // namespace keymesh::plumbing

@@ -1,4 +1,4 @@
-#include "cni/edge_state.h"
+#include "plumbing/edge_state.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -8,10 +8,10 @@
 #include <optional>
 #include <tuple>
 
-#include "cni/edge_filter.h"
+#include "plumbing/edge_filter.h"
 #include "net/nft.h"
 
-namespace keymesh::cni {
+namespace keymesh::plumbing {
 
 namespace {
 
@@ -177,4 +177,4 @@ Result<bool> edge_table_intact(const std::string& tun_ifname) {
          text->find("@overlay_nets counter") != std::string::npos;
 }
 
-}  // namespace keymesh::cni
+}  // namespace keymesh::plumbing

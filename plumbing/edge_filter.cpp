@@ -1,4 +1,4 @@
-#include "cni/edge_filter.h"
+#include "plumbing/edge_filter.h"
 
 #include <sys/socket.h>
 
@@ -6,7 +6,7 @@
 
 #include "net/nft.h"
 
-namespace keymesh::cni {
+namespace keymesh::plumbing {
 
 namespace {
 
@@ -216,4 +216,4 @@ std::vector<std::string> check_edge_filter(const EdgeFilterSpec& s) {
   return problems;
 }
 
-}  // namespace keymesh::cni
+}  // namespace keymesh::plumbing

@@ -1,4 +1,4 @@
-// The part of the edge filter's table (cni/edge_filter.h) that keymeshd keeps, not the
+// The part of the edge filter's table (plumbing/edge_filter.h) that keymeshd keeps, not the
 // attachments: what policy grants workloads on their own host (the node identity as a policy
 // subject, docs/guarantees.md), the gateway's LAN interfaces and the TUN's networks from its
 // config; and what it reads back: the per-(pod, protocol, port) denials and the counters.
@@ -21,7 +21,7 @@
 #include "common/ip.h"
 #include "common/result.h"
 
-namespace keymesh::cni {
+namespace keymesh::plumbing {
 
 struct HostGrant {
   IpAddress source;            // the workload's IPv4 address
@@ -63,4 +63,4 @@ Result<std::map<std::string, std::uint64_t>> edge_counters();
 // last rules), i.e. nobody flushed or deleted it.
 Result<bool> edge_table_intact(const std::string& tun_ifname);
 
-}  // namespace keymesh::cni
+}  // namespace keymesh::plumbing

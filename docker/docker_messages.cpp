@@ -1,10 +1,10 @@
-#include "daemon/docker_messages.h"
+#include "docker/docker_messages.h"
 
 #include <nlohmann/json.hpp>
 
 #include "common/json.h"
 
-namespace keymesh::daemon::docker {
+namespace keymesh::docker {
 
 namespace {
 
@@ -255,4 +255,4 @@ std::string error_body(std::string_view message) {
   return doc.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-}  // namespace keymesh::daemon::docker
+}  // namespace keymesh::docker

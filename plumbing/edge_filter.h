@@ -1,6 +1,6 @@
 // The edge filter: nftables state that keeps every workload packet inside keymesh, whatever
 // keymeshd is doing (docs/guarantees.md). keymesh-cni installs it at ADD and the Docker
-// driver at Join, through setup_host_side (cni/attach.h); it needs no daemon to work and
+// driver at Join, through setup_host_side (plumbing/attach.h); it needs no daemon to work and
 // survives keymeshd's restarts and crashes.
 //
 //   table inet keymesh_edge
@@ -21,7 +21,7 @@
 //     set host_services    (protocol . port) every workload may open on its host; empty unless
 //                          the operator adds elements (`nft add element ...`)
 //     sets host_grants, host_grants_proto, lan_interfaces, overlay_nets: filled by keymeshd
-//                          (cni/edge_state.h) from its policy and config
+//                          (plumbing/edge_state.h) from its policy and config
 //
 // The per-veth objects are added and removed in one transaction each; the shared chains are
 // rewritten (same text) by every install, so concurrent ADDs agree. Nothing here depends on
@@ -36,7 +36,7 @@
 #include "common/ip.h"
 #include "common/result.h"
 
-namespace keymesh::cni {
+namespace keymesh::plumbing {
 
 inline constexpr std::string_view kEdgeTable = "keymesh_edge";  // family inet
 // How long a quiet (pod, protocol, port) stays in host_denied; keymeshd reads it every second.
@@ -68,4 +68,4 @@ Result<std::vector<std::string>> filtered_veths();
 // What differs from install_edge_filter's result; empty when all is in place.
 std::vector<std::string> check_edge_filter(const EdgeFilterSpec& spec);
 
-}  // namespace keymesh::cni
+}  // namespace keymesh::plumbing
