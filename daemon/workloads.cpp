@@ -8,6 +8,8 @@
 #include "cni/attach.h"
 #include "common/bytes.h"
 #include "daemon/daemon_impl.h"
+#include "identity/cert_file.h"
+#include "node/node_binding.h"
 #include "node/node_ca.h"
 
 namespace keymesh::daemon {
@@ -29,6 +31,16 @@ Result<void> Daemon::Impl::open_workloads() {
   if (!config.node_ca) return {};
   auto ca = node::load_node_ca(config.node_ca->certificate, config.node_ca->key);
   if (!ca) return fail("node_ca: " + ca.error().message);
+  // A node CA bound to one node mints only on that node (node/node_binding.h).
+  std::optional<identity::Certificate> host;
+  if (!config.certificate.empty()) {
+    auto chain = identity::read_certificates_file(config.certificate);
+    if (!chain) return fail("certificate: " + chain.error().message);
+    host = chain->front();
+  }
+  if (auto bound = node::check_node_binding(ca->chain(), host ? &*host : nullptr); !bound)
+    return fail("node_ca: " + bound.error().message);
+  node_ca_claim.set_node_ca(ca->certificate().describe());
   node::WorkloadStore::Options options;
   options.lifetime = config.node_ca->workload_lifetime;
   options.renew_fraction = config.node_ca->renew_fraction;
@@ -112,6 +124,7 @@ Result<const node::Workload*> Daemon::Impl::add_workload(const node::WorkloadSpe
                 "workloads identities");
   if (spec.container_id.empty() || spec.ifname.empty())
     return fail("container_id and ifname are required");
+  if (auto claim = node_ca_claim.may_mint(); !claim) return std::unexpected(claim.error());
   // (container ID, ifname) is the CNI attachment key, and a runtime sends ADD for one again
   // only after the first ADD failed. If we stored the workload then, we died before the
   // plugin's rollback could release it (before our reply, or before its WorkloadDel); that
@@ -231,6 +244,7 @@ proto::Reply Daemon::Impl::identity_mint(const proto::IdentityAddRequest& r) {
     address = *parsed;
   }
   if (tunnel->find_local(r.name())) return error_reply("identity " + r.name() + " already exists");
+  if (auto claim = node_ca_claim.may_mint(); !claim) return error_reply(claim.error().message);
   auto minted = workloads->mint_identity(
       r.name(), std::vector<std::string>(r.groups().begin(), r.groups().end()),
       std::map<std::string, std::string>(r.labels().begin(), r.labels().end()), address,
