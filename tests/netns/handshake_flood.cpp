@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "crypto/cookie.h"
+#include "crypto/messages.h"
 #include "crypto/noise.h"
 #include "daemon/config.h"
 #include "identity/cert_file.h"
@@ -87,9 +89,12 @@ int main(int argc, char** argv) {
   const auto end = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   std::uint64_t sent = 0;
   while (Clock::now() < end) {
-    // Fresh sender index and ephemeral (bytes 4..40 of an initiation), then a new mac1.
+    // Fresh sender index and ephemeral (the receiver hint stays: it picks b's identity),
+    // then a new mac1.
+    using H = crypto::KeymeshInitiationHeader;
     for (auto& m : fresh) {
-      randombytes_buf(m.data() + 4, 36);
+      randombytes_buf(m.data() + offsetof(H, sender), sizeof(H::sender));
+      randombytes_buf(m.data() + offsetof(H, ephemeral), sizeof(H::ephemeral));
       stamp.add_macs(m, Clock::now());
     }
     int n = ::sendmmsg(fd, msgs.data(), kBatch, 0);
