@@ -14,10 +14,10 @@
 # handshake, policy), and the one minted before it on that host is deleted. Workload
 # certificates live 120 s and are renewed at 50 % (every minute, steady ones included);
 # the policy is reloaded on a and b every 15 s; the lighthouse is restarted at half time.
-# Revocations: every minute a victim workload (a-r<N> or b-r<N>) is minted and pings the
-# steady workload on the other host five times a second; 5 s later its certificate is revoked
-# by a root-signed list put on the lighthouse only (trust.revocation_list, by rename). Its
-# flow must stop within 1 s and stay stopped, while the steady flows go on (their gap check).
+# Revocations: every minute (by the clock) a victim workload (a-r<N> or b-r<N>) is minted and
+# pings the steady workload on the other host five times a second; 5 s later it is revoked
+# (its certificate, in a root-signed list put on the lighthouse only: trust.revocation_list,
+# replaced by rename). Its flow must stop within 1 s and stay stopped, while the steady flows go on (their gap check).
 #
 # Asserts, and prints: RSS and open file descriptors of each keymeshd at the start (after a
 # 15 s warm-up) and at the end (flat: at most +8 MiB or +15 % RSS, at most +2 fds); nothing
@@ -122,7 +122,7 @@ problems_rev=()
 t_end=$((SECONDS + DURATION - 15))
 t_half=$((SECONDS + (DURATION - 15) / 2))
 restarted=0 minted=0 reloads=0 churn_pings_ok=0 i=0
-revoked=0 revoke_worst=0 REV_PID="" REV_T0=""
+revoked=0 revoke_worst=0 REV_PID="" REV_T0="" rev_next=$((SECONDS + 20)) rev_at=0 rev_check=0
 while ((SECONDS < t_end)); do
   tick=$SECONDS
   h=a other=$bw1
@@ -137,42 +137,39 @@ while ((SECONDS < t_end)); do
     for r in a b; do km_cli policy reload --socket "$(sock "$r")" >/dev/null || fail "policy reload on $r"; done
     reloads=$((reloads + 2))
   fi
-  # A revocation a minute: victim up at :20, revoked at :25, checked and removed at :29.
-  case $((i % 60)) in
-    20)
-      rh=a rother=$bw1
-      ((revoked % 2)) && rh=b rother=$aw1
-      rname="$rh-r$revoked"
-      raddr=$(mint "$rh" "$rname") && [[ -n $raddr ]] || fail "minting $rname on $rh failed"
-      spawn "$rh" "$KM_TMP/ping-$rname.log" ping -D -n -i 0.2 -W 1 -w 12 -I "$raddr" "$rother"
-      REV_PID=$KM_LAST_PID ;;
-    25)
-      if [[ -n $REV_PID ]]; then
-        fp=$(fingerprint "$rh" "$rname")
-        [[ ${#fp} == 64 ]] || fail "no fingerprint for $rname: $fp"
-        km_cli crl sign --ca "$KM_TMP/root.crt" --ca-key "$KM_TMP/root.key" --revoke "$fp" \
-          --add-to "$KM_TMP/l-crl.pem" --out "$KM_TMP/l-crl.new" >/dev/null || fail "crl sign $rname"
-        mv "$KM_TMP/l-crl.new" "$KM_TMP/l-crl.pem"
-        REV_T0=$EPOCHREALTIME
-      fi ;;
-    29)
-      if [[ -n $REV_T0 ]]; then
-        stop_pid "$REV_PID" INT || true
-        r=$(replies "$KM_TMP/ping-$rname.log" | python3 -c "
+  # A revocation a minute (by the clock, whatever the churn's pace): a victim is minted and
+  # streams; 5 s later it is revoked on the lighthouse; 3 s after that its flow is checked.
+  if [[ -z $REV_PID ]] && ((SECONDS >= rev_next)); then
+    rh=a rother=$bw1
+    ((revoked % 2)) && rh=b rother=$aw1
+    rname="$rh-r$revoked"
+    raddr=$(mint "$rh" "$rname") && [[ -n $raddr ]] || fail "minting $rname on $rh failed"
+    spawn "$rh" "$KM_TMP/ping-$rname.log" ping -D -n -i 0.2 -W 1 -w 60 -I "$raddr" "$rother"
+    REV_PID=$KM_LAST_PID rev_at=$((SECONDS + 5)) rev_next=$((SECONDS + 60))
+  elif [[ -n $REV_PID && -z $REV_T0 ]] && ((SECONDS >= rev_at)); then
+    fp=$(fingerprint "$rh" "$rname")
+    [[ ${#fp} == 64 ]] || fail "no fingerprint for $rname: $fp"
+    km_cli crl sign --ca "$KM_TMP/root.crt" --ca-key "$KM_TMP/root.key" --revoke "$fp" \
+      --add-to "$KM_TMP/l-crl.pem" --out "$KM_TMP/l-crl.new" >/dev/null || fail "crl sign $rname"
+    mv "$KM_TMP/l-crl.new" "$KM_TMP/l-crl.pem"
+    REV_T0=$EPOCHREALTIME rev_check=$((SECONDS + 3))
+  elif [[ -n $REV_T0 ]] && ((SECONDS >= rev_check)); then
+    stop_pid "$REV_PID" INT || true
+    r=$(replies "$KM_TMP/ping-$rname.log" | python3 -c "
 import sys
 t = [float(x) for x in sys.stdin.read().split()]
 before = [x for x in t if x <= $REV_T0]
 after = [x for x in t if x > $REV_T0]
 late = [x for x in after if x > $REV_T0 + 1.0]
 print(len(before), f'{(max(after) - $REV_T0) if after else 0:.3f}', len(late))")
-        read -r rb rlast rlate <<<"$r"
-        ((rb > 0)) || problems_rev+=("$rname never reached the other host before its revocation")
-        ((rlate == 0)) || problems_rev+=("$rname's flow went on $rlast s after its revocation ($rlate late replies)")
-        python3 -c "import sys; sys.exit(0 if $rlast > $revoke_worst else 1)" && revoke_worst=$rlast
-        unmint "$rh" "$rname" "$raddr"
-        revoked=$((revoked + 1)) REV_PID="" REV_T0=""
-      fi ;;
-  esac
+    read -r rb rlast rlate <<<"$r"
+    ((rb > 0)) || problems_rev+=("$rname never reached the other host before its revocation")
+    ((rlate == 0)) || problems_rev+=("$rname's flow went on $rlast s after its revocation ($rlate late replies)")
+    python3 -c "import sys; sys.exit(0 if $rlast > $revoke_worst else 1)" && revoke_worst=$rlast
+    echo "   revocation of $rname: $rb replies before, last one ${rlast} s after, $rlate later than 1 s"
+    unmint "$rh" "$rname" "$raddr"
+    revoked=$((revoked + 1)) REV_PID="" REV_T0=""
+  fi
   if ((!restarted && SECONDS >= t_half)); then
     stop_keymeshd l || fail "lighthouse exited with an error"
     rm -f "$(sock l)"
