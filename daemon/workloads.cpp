@@ -124,7 +124,6 @@ Result<const node::Workload*> Daemon::Impl::add_workload(const node::WorkloadSpe
                 "workloads identities");
   if (spec.container_id.empty() || spec.ifname.empty())
     return fail("container_id and ifname are required");
-  if (auto claim = node_ca_claim.may_mint(); !claim) return std::unexpected(claim.error());
   // (container ID, ifname) is the CNI attachment key, and a runtime sends ADD for one again
   // only after the first ADD failed. If we stored the workload then, we died before the
   // plugin's rollback could release it (before our reply, or before its WorkloadDel); that
@@ -142,6 +141,8 @@ Result<const node::Workload*> Daemon::Impl::add_workload(const node::WorkloadSpe
     return fail(named.error().message + "; make the " + spec.front_door +
                 " identity template expand to a name the node CA signs (docs/cni.md, "
                 "\"Identity names and the node CA\")");
+  // Another host holds our node CA (node_ca_claim.h): minting would duplicate its addresses.
+  if (auto claim = node_ca_claim.may_mint(); !claim) return std::unexpected(claim.error());
   if (leftover) {
     spdlog::warn("workload {}/{}: ADD again after a failed one; releasing its leftover {} at {}",
                  spec.container_id, spec.ifname, leftover->name(), leftover->address.to_string());
