@@ -19,6 +19,7 @@
 #include "daemon/routes.h"
 #include "daemon/daemon.h"
 #include "daemon/edge_keeper.h"
+#include "daemon/node_ca_claim.h"
 #include "daemon/tunnel.h"
 #include "identity/chain.h"
 #include "discovery/directory_set.h"
@@ -63,6 +64,7 @@ struct Daemon::Impl {
   identity::TrustStore trust;                     // roots + current CRL (copied into the tunnel)
   int mtu = 0;
   std::optional<node::WorkloadStore> workloads;  // with node_ca: minted identities
+  NodeCaClaim node_ca_claim;                     // discovery's word on our node CA (node_ca_claim.h)
   UvHandle<uv_timer_t> renew_timer;
   UvHandle<uv_poll_t> device_poll;
   UvHandle<uv_poll_t> socket_poll;

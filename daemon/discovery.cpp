@@ -96,6 +96,8 @@ Result<void> Daemon::Impl::open_discovery() {
         return fail(where + ": " + lh.certificate + ": " + r.error().message);
       options.lighthouses.push_back(endpoint_of(lh.address, discovery::kLighthousePort));
     }
+    if (workloads)  // claimed in every Register (node_ca_claim.h)
+      options.node_ca = workloads->node_ca().certificate().fingerprint();
     if (config.lighthouse)  // a lighthouse also registers with itself
       options.lighthouses.push_back(endpoint_of(*host_address, discovery::kLighthousePort));
     lighthouse_client = std::make_unique<discovery::LighthouseClient>(
@@ -111,6 +113,11 @@ Result<void> Daemon::Impl::open_discovery() {
     client_transport = std::move(*transport);
     lighthouse_client->set_on_observed(
         [this](const udp::Endpoint& lh, const udp::Endpoint& seen) { on_observed(lh, seen); });
+    lighthouse_client->set_on_node_ca_claim(
+        [this](const udp::Endpoint& lh, const std::optional<udp::Endpoint>& holder) {
+          node_ca_claim.report("lighthouse " + lh.address().to_string(),
+                               holder ? "the host at " + holder->address().to_string() : "");
+        });
     lighthouse_client->set_on_punch(
         [this](const discovery::PunchRequest& request) { on_punch(request); });
     tunnel->set_on_stall([this](const Peer& path) { on_path_stalled(path); });
@@ -140,12 +147,18 @@ Result<void> Daemon::Impl::open_discovery() {
     options.endpoints = config.etcd->endpoints;
     options.prefix = config.etcd->prefix;
     options.lease_ttl = config.etcd->lease_ttl;
+    if (workloads) {  // claimed under <prefix>/nodeca/ (node_ca_claim.h)
+      options.node_ca = workloads->node_ca().certificate().fingerprint();
+      options.claimant = "host " + host.name + (host_address ? " at " + host_address->to_string() : "");
+    }
     auto e = discovery::EtcdDirectory::open(&loop, std::move(options));
     if (!e) return fail("discovery.etcd: " + e.error().message);
     etcd_directory = std::move(*e);
     etcd_directory->set_on_revocation_list([this](ByteSpan bytes) {
       (void)take_revocation_list(bytes, RevocationOrigin::Etcd);
     });
+    etcd_directory->set_on_node_ca_claim(
+        [this](const std::string& holder) { node_ca_claim.report("etcd", holder); });
     backends.push_back(etcd_directory.get());
   }
   if (backends.empty()) return {};

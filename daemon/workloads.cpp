@@ -8,6 +8,8 @@
 #include "plumbing/attach.h"
 #include "common/bytes.h"
 #include "daemon/daemon_impl.h"
+#include "identity/cert_file.h"
+#include "node/node_binding.h"
 #include "node/node_ca.h"
 
 namespace keymesh::daemon {
@@ -29,6 +31,16 @@ Result<void> Daemon::Impl::open_workloads() {
   if (!config.node_ca) return {};
   auto ca = node::load_node_ca(config.node_ca->certificate, config.node_ca->key);
   if (!ca) return fail("node_ca: " + ca.error().message);
+  // A node CA bound to one node mints only on that node (node/node_binding.h).
+  std::optional<identity::Certificate> host;
+  if (!config.certificate.empty()) {
+    auto chain = identity::read_certificates_file(config.certificate);
+    if (!chain) return fail("certificate: " + chain.error().message);
+    host = chain->front();
+  }
+  if (auto bound = node::check_node_binding(ca->chain(), host ? &*host : nullptr); !bound)
+    return fail("node_ca: " + bound.error().message);
+  node_ca_claim.set_node_ca(ca->certificate().describe());
   node::WorkloadStore::Options options;
   options.lifetime = config.node_ca->workload_lifetime;
   options.renew_fraction = config.node_ca->renew_fraction;
@@ -131,6 +143,8 @@ Result<const node::Workload*> Daemon::Impl::add_workload(const node::WorkloadSpe
     return fail(named.error().message + "; make the " + spec.front_door +
                 " identity template expand to a name the node CA signs (docs/cni.md, "
                 "\"Identity names and the node CA\")");
+  // Another host holds our node CA (node_ca_claim.h): minting would duplicate its addresses.
+  if (auto claim = node_ca_claim.may_mint(); !claim) return std::unexpected(claim.error());
   if (leftover) {
     spdlog::warn("workload {}/{}: ADD again after a failed one; releasing its leftover {} at {}",
                  spec.container_id, spec.ifname, leftover->name(), leftover->address.to_string());
@@ -233,6 +247,7 @@ proto::Reply Daemon::Impl::identity_mint(const proto::IdentityAddRequest& r) {
     address = *parsed;
   }
   if (tunnel->find_local(r.name())) return error_reply("identity " + r.name() + " already exists");
+  if (auto claim = node_ca_claim.may_mint(); !claim) return error_reply(claim.error().message);
   auto minted = workloads->mint_identity(
       r.name(), std::vector<std::string>(r.groups().begin(), r.groups().end()),
       std::map<std::string, std::string>(r.labels().begin(), r.labels().end()), address,

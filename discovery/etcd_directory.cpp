@@ -13,11 +13,12 @@ namespace keymesh::discovery {
 using json = nlohmann::json;
 
 struct EtcdDirectory::Event {
-  enum class Kind { Snapshot, Put, Delete, Lost } kind;
+  enum class Kind { Snapshot, Put, Delete, Lost, Claim } kind;
   std::vector<Record> records;  // Snapshot: all; Put: one
   std::vector<Bytes> lists;     // revocation lists seen (Snapshot and Put)
   Fingerprint fingerprint{};    // Delete
   std::uint64_t bad = 0;        // values that did not decode
+  std::string holder;           // Claim: "" ours, else who holds our node CA
 };
 
 namespace {
@@ -206,6 +207,9 @@ void EtcdDirectory::drain() {
         ++stats_.events;
         if (!own_.contains(e.fingerprint)) cache_.withdraw(e.fingerprint);
         break;
+      case Event::Kind::Claim:
+        if (on_node_ca_claim_) on_node_ca_claim_(e.holder);
+        break;
       case Event::Kind::Lost:
         synced_ = false;
         break;
@@ -214,6 +218,35 @@ void EtcdDirectory::drain() {
 }
 
 // ---- Writer thread: lease and our records ----
+
+// Create-if-absent: <prefix>/nodeca/<hex> = claimant under `lease`. Held by us already (the
+// same claimant, e.g. before a restart): put again under the current lease. "" when ours,
+// else the holder's claimant.
+Result<std::string> EtcdDirectory::claim_node_ca(HttpSession& http, const std::string& base,
+                                                 const std::string& lease) {
+  const std::string key = b64(options_.prefix + "/nodeca/" + to_hex(*options_.node_ca));
+  const json put = {{"key", key}, {"value", b64(options_.claimant)}, {"lease", lease}};
+  const json txn = {
+      {"compare", json::array({{{"key", key}, {"target", "CREATE"}, {"result", "EQUAL"},
+                                {"create_revision", "0"}}})},
+      {"success", json::array({{{"request_put", put}}})},
+      {"failure", json::array({{{"request_range", {{"key", key}}}}})}};
+  auto j = call(http, base + "/v3/kv/txn", txn, options_.request_timeout, [this] { return stop_.load(); });
+  if (!j) return std::unexpected(j.error());
+  if (j->value("succeeded", false)) return std::string();
+  std::string holder;
+  try {
+    const json& kvs = (*j)["responses"].at(0)["response_range"]["kvs"];
+    if (kvs.is_array() && !kvs.empty()) holder = unb64(kvs.at(0)["value"]).value_or("");
+  } catch (const json::exception&) {
+    return fail("etcd: node CA claim: unexpected reply " + j->dump());
+  }
+  if (holder.empty()) return fail("etcd: node CA claim: key vanished; retrying");
+  if (holder != options_.claimant) return holder;
+  auto again = call(http, base + "/v3/kv/put", put, options_.request_timeout, [this] { return stop_.load(); });
+  if (!again) return std::unexpected(again.error());
+  return std::string();
+}
 
 void EtcdDirectory::writer_main() {
   HttpSession& http = *writer_http_;
@@ -227,6 +260,7 @@ void EtcdDirectory::writer_main() {
   const std::string crls = options_.prefix + "/crl/";
   auto backoff = options_.backoff_min;
   Clock::time_point next_keepalive{};
+  Clock::time_point next_claim{};  // node CA claim check (options_.node_ca)
   bool failing = false;  // log a streak of failures once, and its end
 
   while (!stop_) {
@@ -239,6 +273,13 @@ void EtcdDirectory::writer_main() {
         if (lease.empty()) return fail("etcd: lease grant without an ID");
         written.clear();  // everything goes again under the new lease
         next_keepalive = Clock::now() + ttl / 3;
+        next_claim = {};
+      }
+      if (options_.node_ca && Clock::now() >= next_claim) {
+        auto holder = claim_node_ca(http, base, lease);
+        if (!holder) return std::unexpected(holder.error());
+        post(Event{Event::Kind::Claim, {}, {}, {}, 0, *holder});
+        next_claim = Clock::now() + ttl / 3;
       }
       std::map<Fingerprint, Desired> want;
       std::map<Fingerprint, Bytes> want_lists;
@@ -326,7 +367,7 @@ void EtcdDirectory::writer_main() {
     backoff = options_.backoff_min;
     if (lease.empty()) continue;
     std::unique_lock lock(mutex_);
-    changed_cv_.wait_until(lock, next_keepalive, [this] { return stop_.load() || desired_changed_; });
+    changed_cv_.wait_until(lock, options_.node_ca ? std::min(next_keepalive, next_claim) : next_keepalive, [this] { return stop_.load() || desired_changed_; });
   }
 
   if (!lease.empty()) {  // leave at once instead of lingering for a TTL

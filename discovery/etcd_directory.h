@@ -6,6 +6,7 @@
 //   <prefix>/records/<fingerprint hex>           a serialized proto::discovery::Record
 //   <prefix>/networks/<cidr, '/' as '_'>/<hex>   the fingerprint hex: an index by network
 //   <prefix>/crl/<issuer fingerprint hex>         a serialized RevocationList (cert.proto)
+//   <prefix>/nodeca/<node CA fingerprint hex>     the claimant text of the host minting with it
 // Every record key a host writes carries its lease (lease_ttl, kept alive at TTL/3), so a host
 // that dies disappears from everyone's view within lease_ttl. Revocation lists carry no lease:
 // they stay until a newer list of the same issuer replaces them. Lists are as untrusted as
@@ -37,6 +38,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -56,6 +58,11 @@ struct EtcdOptions {
   std::chrono::milliseconds backoff_min{250};
   std::chrono::milliseconds backoff_max{30000};
   MemoryDirectoryOptions cache;
+  // The node CA this host mints with, claimed under <prefix>/nodeca/<fingerprint hex> with a
+  // create-if-absent transaction bound to our lease (docs/identity.md, "One node CA, one
+  // node"); `claimant` is the value written there, naming this host. Unset: no claim.
+  std::optional<Fingerprint> node_ca;
+  std::string claimant;
 };
 
 class EtcdDirectory final : public Directory {
@@ -85,6 +92,11 @@ class EtcdDirectory final : public Directory {
   void set_on_revocation_list(std::function<void(ByteSpan list)> fn) {
     on_revocation_list_ = std::move(fn);
   }
+  // The node CA claim's outcome (options.node_ca), on the loop thread, after each check (at
+  // start, after a new lease, and every lease_ttl / 3): "" granted, else the holder's claimant.
+  void set_on_node_ca_claim(std::function<void(const std::string& holder)> fn) {
+    on_node_ca_claim_ = std::move(fn);
+  }
 
   // Loop-thread view: the watch stream is established and the mirror is current.
   bool synced() const noexcept { return synced_; }
@@ -101,6 +113,8 @@ class EtcdDirectory final : public Directory {
   struct Event;
   EtcdDirectory(uv_loop_t* loop, EtcdOptions options);
   void writer_main();
+  Result<std::string> claim_node_ca(HttpSession& http, const std::string& base,
+                                    const std::string& lease);
   void watcher_main();
   void post(Event event);
   void drain();  // loop thread
@@ -123,6 +137,7 @@ class EtcdDirectory final : public Directory {
   std::map<Fingerprint, Desired> desired_;      // guarded by mutex_
   std::map<Fingerprint, Bytes> desired_lists_;  // guarded by mutex_; by issuer
   std::function<void(ByteSpan)> on_revocation_list_;  // loop thread
+  std::function<void(const std::string&)> on_node_ca_claim_;  // loop thread
   bool desired_changed_ = false;                // guarded by mutex_
   std::vector<Event> inbox_;                    // guarded by mutex_
   std::atomic<bool> stop_{false};

@@ -173,11 +173,13 @@ void LighthouseClient::send_query(const Key& key, Pending& p, TimePoint now) {
 void LighthouseClient::send_register(Lighthouse& lh, TimePoint now) {
   const std::uint64_t id = next_id_++;
   const WallTime wall = clock_.wall_now();
+  lh.node_ca_refused.reset();
   LighthouseMessage m;
   unsigned parts = 0;
   auto flush = [&] {
     m.set_request_id(id);
     m.mutable_register_()->set_ttl_seconds(std::uint32_t(options_.register_ttl.count()));
+    if (options_.node_ca) m.mutable_register_()->set_node_ca(options_.node_ca->data(), options_.node_ca->size());
     ++stats_.registers_sent;
     ++parts;
     send(lh.address, m);
@@ -313,7 +315,10 @@ void LighthouseClient::on_register_ack(Lighthouse& lh, const LighthouseMessage& 
       if (on_observed_) on_observed_(lh.address, *observed);
     }
   }
+  if (ack.has_node_ca_holder()) lh.node_ca_refused = endpoint_from_wire(ack.node_ca_holder());
   if (--lh.register_parts > 0) return;  // registered once every datagram of it is acked
+  if (options_.node_ca && on_node_ca_claim_) on_node_ca_claim_(lh.address, lh.node_ca_refused);
+  lh.node_ca_refused.reset();
   lh.register_id.reset();
   lh.backoff = {};
   auto granted = std::chrono::seconds(ack.ttl_seconds());

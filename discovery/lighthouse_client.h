@@ -55,6 +55,8 @@ struct LighthouseClientOptions {
   unsigned down_after = 2;                   // unanswered requests in a row: lighthouse down
   std::chrono::seconds max_record_ttl{600};  // cap on what a reply may claim
   MemoryDirectoryOptions cache;
+  // The node CA this host mints with: claimed in every Register (docs/identity.md).
+  std::optional<Fingerprint> node_ca;
 };
 
 // "Identity `from` at `endpoints` wants to talk to our identity `target`."
@@ -101,6 +103,11 @@ class LighthouseClient final : public Directory {
     on_observed_ = std::move(fn);
   }
   void set_on_punch(std::function<void(const PunchRequest&)> fn) { on_punch_ = std::move(fn); }
+  // After each complete RegisterAck when options.node_ca is set: nullopt when the lighthouse
+  // granted our node CA claim, else the host that holds it.
+  using NodeCaClaimFn = std::function<void(const udp::Endpoint& lighthouse,
+                                           const std::optional<udp::Endpoint>& holder)>;
+  void set_on_node_ca_claim(NodeCaClaimFn fn) { on_node_ca_claim_ = std::move(fn); }
   // A revocation list as a lighthouse handed it out: UNVERIFIED bytes. The daemon passes them
   // to identity::TrustStore::set_revocation_list (parse_revocation_list first), which checks
   // the issuer's signature and refuses an older list. Each distinct list is passed up once.
@@ -164,6 +171,7 @@ class LighthouseClient final : public Directory {
     std::optional<udp::Endpoint> observed;
     bool dirty = false;  // records published since the last Register
     std::optional<Fingerprint> crl_set_digest;  // the last RegisterAck's crl_digest we asked for
+    std::optional<udp::Endpoint> node_ca_refused;  // holder named by an ack of this Register
   };
   struct Offer {
     Bytes list;
@@ -213,6 +221,7 @@ class LighthouseClient final : public Directory {
   std::map<Fingerprint, Offer> offers_;                          // by issuer
   std::function<void(const udp::Endpoint&, const udp::Endpoint&)> on_observed_;
   std::function<void(const PunchRequest&)> on_punch_;
+  NodeCaClaimFn on_node_ca_claim_;
   std::function<void(ByteSpan)> on_revocation_list_;
   Stats stats_;
   DropCounters drops_{};

@@ -166,7 +166,37 @@ void LighthouseServer::on_register(const udp::Endpoint& from, const LighthouseMe
   ack->set_rejected(rejected);
   ack->set_ttl_seconds(std::uint32_t(ttl.count()));
   if (revocation_digest_) ack->set_crl_digest(revocation_digest_->data(), revocation_digest_->size());
+  if (const auto holder = claim_node_ca(reg.node_ca(), from, now + ttl, now))
+    endpoint_to_wire(*holder, *ack->mutable_node_ca_holder());
   out.push_back(make(from, reply));
+}
+
+std::optional<udp::Endpoint> LighthouseServer::claim_node_ca(const std::string& node_ca,
+                                                             const udp::Endpoint& from,
+                                                             TimePoint expires, TimePoint now) {
+  if (node_ca.empty()) return std::nullopt;
+  const auto fp = fingerprint_from(node_ca);
+  if (!fp) {
+    drop(DropReason::BadRecord);
+    return std::nullopt;
+  }
+  const auto it = node_ca_claims_.find(*fp);
+  if (it != node_ca_claims_.end() && it->second.expires > now &&
+      !same_address(it->second.holder, from))
+    return it->second.holder;  // held by another host: refused, and the holder keeps it
+  if (it == node_ca_claims_.end() && node_ca_claims_.size() >= options_.max_records) {
+    drop(DropReason::OverLimit);
+    return std::nullopt;
+  }
+  node_ca_claims_[*fp] = NodeCaClaim{from, expires};
+  return std::nullopt;
+}
+
+std::optional<udp::Endpoint> LighthouseServer::node_ca_holder(const Fingerprint& node_ca,
+                                                              TimePoint now) const {
+  const auto it = node_ca_claims_.find(node_ca);
+  if (it == node_ca_claims_.end() || it->second.expires <= now) return std::nullopt;
+  return it->second.holder;
 }
 
 void LighthouseServer::on_deregister(const udp::Endpoint& from, const LighthouseMessage& m,
@@ -344,6 +374,7 @@ void LighthouseServer::erase(Records::iterator it, std::vector<Outgoing>& out) {
 std::vector<Outgoing> LighthouseServer::tick(TimePoint now) {
   std::vector<Outgoing> out;
   misses_.expire(now);
+  std::erase_if(node_ca_claims_, [&](const auto& kv) { return kv.second.expires <= now; });
   for (auto it = records_.begin(); it != records_.end();) {
     auto next = std::next(it);
     if (it->second.expires <= now) erase(it, out);

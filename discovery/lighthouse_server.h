@@ -107,6 +107,10 @@ class LighthouseServer {
   // The stored record (endpoints include the observed one); nullptr when unknown or expired.
   const Record* find(const Fingerprint& fp) const noexcept;
   std::size_t miss_count() const noexcept { return misses_.size(); }
+  // Node CA claims (Register.node_ca): the first host to claim a node CA fingerprint holds
+  // it while it keeps registering (its TTL); another host's claim meanwhile is answered with
+  // RegisterAck.node_ca_holder. The holder of `node_ca`, if any.
+  std::optional<udp::Endpoint> node_ca_holder(const Fingerprint& node_ca, TimePoint now) const;
   const DropCounters& drops() const noexcept { return drops_; }
   std::uint64_t drops(DropReason r) const noexcept { return drops_[std::size_t(r)]; }
 
@@ -137,6 +141,9 @@ class LighthouseServer {
   void on_query(const udp::Endpoint& from, const LighthouseMessage& m, TimePoint now,
                 std::vector<Outgoing>& out);
   void erase(Records::iterator it, std::vector<Outgoing>& out);
+  // Takes or refreshes `from`'s claim; returns the other holder when the claim is refused.
+  std::optional<udp::Endpoint> claim_node_ca(const std::string& node_ca, const udp::Endpoint& from,
+                                             TimePoint expires, TimePoint now);
   void subscribe(const udp::Endpoint& who, const Fingerprint& fp, TimePoint now);
   void notify_updated(const Stored& s, TimePoint now, std::vector<Outgoing>& out);
   void notify_earlier_askers(const Stored& s, TimePoint now, std::vector<Outgoing>& out);
@@ -156,6 +163,11 @@ class LighthouseServer {
   std::vector<Bytes> revocation_lists_;
   std::optional<Fingerprint> revocation_digest_;  // over the whole set
   std::vector<Bytes> offered_;
+  struct NodeCaClaim {
+    udp::Endpoint holder;
+    TimePoint expires;
+  };
+  std::unordered_map<Fingerprint, NodeCaClaim, FingerprintHash> node_ca_claims_;
   Stats stats_;
   DropCounters drops_{};
 };

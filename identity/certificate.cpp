@@ -122,6 +122,8 @@ CertResult<void> check_scope_constraints(const CaConstraints& c, const std::stri
   for (Kind k : c.allowed_kinds)
     if (k == Kind::Ca || !parse_kind(kind_name(k)))
       return bad("allowed kinds may name only node, workload and gateway");
+  if (!c.node.empty() && !valid_name(c.node))
+    return bad("bound node " + quoted(c.node) + " is not a valid name");
   return {};
 }
 
@@ -344,6 +346,7 @@ CertResult<Certificate> Certificate::parse(ByteSpan bytes) {
     if (pc.allowed_kinds() & ~kKindBits) return bad("allowed kinds has unknown kind bits");
     for (Kind k : {Kind::Node, Kind::Workload, Kind::Gateway})
       if (pc.allowed_kinds() & kind_bit(k)) c.allowed_kinds.push_back(k);
+    c.node = pc.node();
     f.constraints = std::move(c);
   }
   if (body.context_size() > int(kMaxLabels))
@@ -420,6 +423,7 @@ CertResult<Certificate> sign_certificate(CertificateFields fields, const Certifi
     std::uint32_t kinds = 0;
     for (Kind k : fields.constraints->allowed_kinds) kinds |= kind_bit(k);
     c->set_allowed_kinds(kinds);
+    c->set_node(fields.constraints->node);
   }
   for (const auto& [k, v] : fields.context) {
     auto* label = body.add_context();

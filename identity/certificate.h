@@ -67,6 +67,9 @@ struct CaConstraints {
   std::optional<std::vector<LabelPattern>> allowed_labels;
   // Kinds of the non-CA certificates below (sub-CAs are governed by may_sign_ca); empty: any.
   std::vector<Kind> allowed_kinds;
+  // The one node this CA is for (its host certificate's name); "": not bound. Below it, a
+  // certificate of kind node must carry this name (docs/identity.md, "One node CA, one node").
+  std::string node;
 };
 
 // Everything a body says, as plain values. Used to build certificates and read them back.

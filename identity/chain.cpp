@@ -107,6 +107,14 @@ CertResult<void> check_scope(const Certificate& subject, const Certificate& ca) 
                      subject.describe() + ": kind " + std::string(kind_name(subject.kind())) +
                          " not allowed by " + ca_text(ca) + " (kinds: " + join_names(kinds) + ")");
   }
+  if (!c.node.empty() && subject.kind() == Kind::Node && subject.name() != c.node)
+    return cert_fail(CertError::NodeBindingViolated,
+                     subject.describe() + ": a node certificate below " + ca_text(ca) +
+                         ", which is bound to node " + c.node + " only");
+  if (!c.node.empty() && subject.is_ca() && subject.constraints().node != c.node)
+    return cert_fail(CertError::NodeBindingViolated,
+                     subject.describe() + ": a CA below " + ca_text(ca) +
+                         ", which is bound to node " + c.node + ", must be bound to it too");
   for (const auto& [k, v] : f.context)
     if (const auto it = ca.fields().context.find(k);
         it != ca.fields().context.end() && it->second != v)

@@ -25,6 +25,7 @@ std::string_view to_string(CertError e) noexcept {
     case CertError::LabelOutsideConstraint: return "label_outside_constraint";
     case CertError::KindOutsideConstraint: return "kind_outside_constraint";
     case CertError::ContextConflict: return "context_conflict";
+    case CertError::NodeBindingViolated: return "node_binding_violated";
   }
   return "unknown";
 }

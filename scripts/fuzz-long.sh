@@ -11,7 +11,7 @@
 #   - one line per target: executions, executions per second, crashes, corpus files added.
 # Commit the corpus and regression changes afterwards (git status tests/fuzz).
 #
-# Usage: scripts/fuzz-long.sh [--max-time SECONDS] [--runs N] [--targets a,b,...] [--jobs N]
+# Usage: scripts/fuzz-long.sh [--max-time|--max-seconds SECONDS] [--runs N] [--targets a,b,...] [--jobs N]
 #                             [--build DIR] [--no-merge]
 #   --targets   names with or without the fuzz_ prefix (policy,fuzz_config); default: all
 #   --jobs      targets fuzzed at once (default 1: the build machine has two cores)
@@ -30,7 +30,7 @@ BUILD=build-san
 MERGE=1
 while [[ $# -gt 0 ]]; do
   case $1 in
-    --max-time) MAX_TIME=$2; shift 2 ;;
+    --max-time|--max-seconds) MAX_TIME=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
     --targets) TARGETS=$2; shift 2 ;;
     --jobs) JOBS=$2; shift 2 ;;

@@ -14,12 +14,17 @@
 # handshake, policy), and the one minted before it on that host is deleted. Workload
 # certificates live 120 s and are renewed at 50 % (every minute, steady ones included);
 # the policy is reloaded on a and b every 15 s; the lighthouse is restarted at half time.
+# Revocations: every minute (by the clock) a victim workload (a-r<N> or b-r<N>) is minted and
+# pings the steady workload on the other host five times a second; 5 s later it is revoked
+# (its certificate, in a root-signed list put on the lighthouse only: trust.revocation_list,
+# replaced by rename). Its flow must stop within 1 s and stay stopped, while the steady flows go on (their gap check).
 #
 # Asserts, and prints: RSS and open file descriptors of each keymeshd at the start (after a
 # 15 s warm-up) and at the end (flat: at most +8 MiB or +15 % RSS, at most +2 fds); nothing
 # left behind (identities, km0 addresses, paths of deleted workloads on their host; paths the
 # other host still holds to them are counted, they close when their keys expire); no
-# granted flow stopped for more than 2 s (largest gap between ping replies, either direction).
+# granted flow stopped for more than 2 s (largest gap between ping replies, either direction);
+# every revoked flow stopped within 1 s of its revocation (the slowest is printed).
 set -euo pipefail
 
 MINUTES=10
@@ -82,6 +87,14 @@ unmint() {  # unmint HOST NAME ADDRESS
   km_cli identity remove "$2" --socket "$(sock "$1")" >/dev/null || fail "identity remove $2 on $1"
   on "$1" ip addr del "$3/32" dev km0
 }
+fingerprint() {  # fingerprint HOST NAME : a local identity's certificate fingerprint
+  km_cli identity list --json --socket "$(sock "$1")" | python3 -c "
+import json,sys
+for i in json.load(sys.stdin)['identities']:
+    if i['name'] == '$2': print(i['fingerprint'])"
+}
+# replies FILE : unix times of the echo replies in a `ping -D` log, one a line
+replies() { sed -n 's/^\[\([0-9.]*\)\] [0-9]* bytes from.*/\1/p' "$1"; }
 sample() {  # sample HOST -> "RSS_KIB FDS"
   local pid=${KM_DAEMON_PID[$1]}
   echo "$(awk '/^VmRSS:/{print $2}' "/proc/$pid/status") $(find "/proc/$pid/fd" -mindepth 1 -maxdepth 1 | wc -l)"
@@ -105,9 +118,11 @@ for h in l a b; do START[$h]=$(sample "$h"); done
 log "start: $(for h in l a b; do echo -n "$h rss=${START[$h]% *}KiB fds=${START[$h]#* }  "; done)"
 
 declare -A LAST_NAME=() LAST_ADDR=()
+problems_rev=()
 t_end=$((SECONDS + DURATION - 15))
 t_half=$((SECONDS + (DURATION - 15) / 2))
 restarted=0 minted=0 reloads=0 churn_pings_ok=0 i=0
+revoked=0 revoke_worst=0 REV_PID="" REV_T0="" rev_next=$((SECONDS + 20)) rev_at=0 rev_check=0
 while ((SECONDS < t_end)); do
   tick=$SECONDS
   h=a other=$bw1
@@ -122,6 +137,39 @@ while ((SECONDS < t_end)); do
     for r in a b; do km_cli policy reload --socket "$(sock "$r")" >/dev/null || fail "policy reload on $r"; done
     reloads=$((reloads + 2))
   fi
+  # A revocation a minute (by the clock, whatever the churn's pace): a victim is minted and
+  # streams; 5 s later it is revoked on the lighthouse; 3 s after that its flow is checked.
+  if [[ -z $REV_PID ]] && ((SECONDS >= rev_next)); then
+    rh=a rother=$bw1
+    ((revoked % 2)) && rh=b rother=$aw1
+    rname="$rh-r$revoked"
+    raddr=$(mint "$rh" "$rname") && [[ -n $raddr ]] || fail "minting $rname on $rh failed"
+    spawn "$rh" "$KM_TMP/ping-$rname.log" ping -D -n -i 0.2 -W 1 -w 60 -I "$raddr" "$rother"
+    REV_PID=$KM_LAST_PID rev_at=$((SECONDS + 5)) rev_next=$((SECONDS + 60))
+  elif [[ -n $REV_PID && -z $REV_T0 ]] && ((SECONDS >= rev_at)); then
+    fp=$(fingerprint "$rh" "$rname")
+    [[ ${#fp} == 64 ]] || fail "no fingerprint for $rname: $fp"
+    km_cli crl sign --ca "$KM_TMP/root.crt" --ca-key "$KM_TMP/root.key" --revoke "$fp" \
+      --add-to "$KM_TMP/l-crl.pem" --out "$KM_TMP/l-crl.new" >/dev/null || fail "crl sign $rname"
+    mv "$KM_TMP/l-crl.new" "$KM_TMP/l-crl.pem"
+    REV_T0=$EPOCHREALTIME rev_check=$((SECONDS + 3))
+  elif [[ -n $REV_T0 ]] && ((SECONDS >= rev_check)); then
+    stop_pid "$REV_PID" INT || true
+    r=$(replies "$KM_TMP/ping-$rname.log" | python3 -c "
+import sys
+t = [float(x) for x in sys.stdin.read().split()]
+before = [x for x in t if x <= $REV_T0]
+after = [x for x in t if x > $REV_T0]
+late = [x for x in after if x > $REV_T0 + 1.0]
+print(len(before), f'{(max(after) - $REV_T0) if after else 0:.3f}', len(late))")
+    read -r rb rlast rlate <<<"$r"
+    ((rb > 0)) || problems_rev+=("$rname never reached the other host before its revocation")
+    ((rlate == 0)) || problems_rev+=("$rname's flow went on $rlast s after its revocation ($rlate late replies)")
+    python3 -c "import sys; sys.exit(0 if $rlast > $revoke_worst else 1)" && revoke_worst=$rlast
+    echo "   revocation of $rname: $rb replies before, last one ${rlast} s after, $rlate later than 1 s"
+    unmint "$rh" "$rname" "$raddr"
+    revoked=$((revoked + 1)) REV_PID="" REV_T0=""
+  fi
   if ((!restarted && SECONDS >= t_half)); then
     stop_keymeshd l || fail "lighthouse exited with an error"
     rm -f "$(sock l)"
@@ -132,6 +180,10 @@ while ((SECONDS < t_end)); do
   i=$((i + 1))
   ((SECONDS > tick)) || sleep 1
 done
+if [[ -n $REV_PID ]]; then  # a victim minted but the run ended before its check
+  stop_pid "$REV_PID" INT || true
+  unmint "$rh" "$rname" "$raddr"
+fi
 for h in a b; do [[ -n ${LAST_NAME[$h]:-} ]] && unmint "$h" "${LAST_NAME[$h]}" "${LAST_ADDR[$h]}"; done
 sleep 3  # closes and withdrawals settle
 declare -A END=()
@@ -140,7 +192,7 @@ stop_pid "$PING_AB" INT || true
 stop_pid "$PING_BA" INT || true
 
 # ---- figures and assertions
-problems=()
+problems=("${problems_rev[@]}")
 echo "== soak: ${MINUTES} min, $minted workloads minted and deleted ($churn_pings_ok reached the other host at once), $reloads policy reloads, lighthouse restarted: $restarted"
 for h in l a b; do
   read -r rs fs <<<"${START[$h]}"
@@ -150,6 +202,8 @@ for h in l a b; do
   ((re <= limit)) || problems+=("keymeshd $h RSS grew from $rs to $re KiB")
   ((fe <= fs + 2)) || problems+=("keymeshd $h open fds grew from $fs to $fe")
 done
+echo "   revocations: $revoked workload certificates revoked on the lighthouse; the slowest flow stopped ${revoke_worst} s after its revocation"
+((revoked >= MINUTES - 1)) || problems+=("only $revoked revocations in $MINUTES min")
 renewals=$(cat "$KM_TMP"/a.log "$KM_TMP"/b.log | grep -c "renewed: certificate" || true)
 echo "   certificate renewals logged on a and b: $renewals"
 ((renewals >= 2 * MINUTES - 2)) || problems+=("only $renewals renewals in $MINUTES min (two steady workloads renewing every minute)")

@@ -31,6 +31,7 @@ struct SignOptions {
   std::vector<std::string> allowed_networks;
   std::string name_pattern, max_lifetime;
   bool may_sign_ca = false;
+  std::string node;  // --node: the one node a node CA is for
   std::vector<std::string> allow_groups, allow_labels, allow_kinds, context;
   bool has_allow_groups = false, has_allow_labels = false;  // given, even if empty
   std::string out;
@@ -151,10 +152,11 @@ Result<void> cert_sign(const SignOptions& o) {
   const bool is_ca = *kind == identity::Kind::Ca;
   if (!is_ca && (!o.allowed_networks.empty() || !o.name_pattern.empty() ||
                  !o.max_lifetime.empty() || o.may_sign_ca || o.has_allow_groups ||
-                 o.has_allow_labels || !o.allow_kinds.empty() || !o.context.empty()))
+                 o.has_allow_labels || !o.allow_kinds.empty() || !o.context.empty() ||
+                 !o.node.empty()))
     return fail("--allowed-networks, --name-pattern, --max-lifetime, --may-sign-ca, "
-                "--allow-groups, --allow-labels, --allow-kinds and --context are for --kind ca "
-                "only");
+                "--allow-groups, --allow-labels, --allow-kinds, --context and --node are for "
+                "--kind ca only");
   if (!o.force)
     for (const auto& p : {o.out, o.key_out})
       if (!p.empty() && ::access(p.c_str(), F_OK) == 0)
@@ -205,6 +207,7 @@ Result<void> cert_sign(const SignOptions& o) {
       c.max_lifetime_seconds = *max;
     }
     c.may_sign_ca = o.may_sign_ca;
+    c.node = o.node;
     if (auto r = parse_scope(o, c); !r) return r;
     f.constraints = std::move(c);
   }
@@ -324,6 +327,8 @@ void add_cert_commands(CLI::App& app, Outcome& outcome) {
   sign->add_option("--name-pattern", s->name_pattern, "CA: glob its leaf names must match");
   sign->add_option("--max-lifetime", s->max_lifetime, "CA: longest lifetime it may issue");
   sign->add_flag("--may-sign-ca", s->may_sign_ca, "CA: may issue CA certificates");
+  sign->add_option("--node", s->node,
+                   "CA: bind this node CA to one node (its host certificate's name)");
   auto* allow_groups = sign->add_option(
       "--allow-groups", s->allow_groups,
       "CA: globs every group below it must match (\"\" for no groups)")->delimiter(',');

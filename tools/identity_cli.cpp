@@ -147,6 +147,7 @@ std::string show_certificate(const identity::Certificate& cert, std::int64_t now
     std::vector<std::string> kinds;
     for (auto k : c.allowed_kinds) kinds.emplace_back(identity::kind_name(k));
     line("  kinds:", kinds.empty() ? "any" : join(kinds));
+    line("  node:", c.node.empty() ? "any (not bound to one node)" : c.node);
     std::vector<std::string> context;
     for (const auto& [k, v] : f.context) context.push_back(k + "=" + v);
     line("context:", context.empty() ? "-" : join(context));
@@ -196,7 +197,8 @@ std::string certificate_json(const identity::Certificate& cert, std::int64_t now
     }
     std::vector<std::string> kinds;
     for (auto k : c.allowed_kinds) kinds.emplace_back(identity::kind_name(k));
-    out += ",\"allowed_kinds\":" + json_array(kinds) + "}";
+    out += ",\"allowed_kinds\":" + json_array(kinds);
+    out += ",\"node\":" + (c.node.empty() ? std::string("null") : json_string(c.node)) + "}";
     out += ",\"context\":{";
     bool first_ctx = true;
     for (const auto& [k, v] : f.context) {

@@ -758,3 +758,41 @@ BOOST_FIXTURE_TEST_CASE(records_published_during_a_register_go_with_its_ack, Fix
   BOOST_TEST(lh.record_count() == 2u);
   BOOST_TEST(b.stats().registers_sent == 2u);
 }
+
+// Issue 15, section 1: two hosts minting with one node CA would hand out the same addresses.
+// The first host to claim a node CA holds it while it keeps registering; the second is told
+// who holds it, and is granted the claim once the holder has gone.
+BOOST_FIXTURE_TEST_CASE(a_node_ca_is_claimed_by_one_host_at_a_time, Fixture) {
+  auto& lh = net.server("100.64.0.1:4243");
+  LighthouseClientOptions o;
+  o.node_ca = pki.root.cert.fingerprint();  // any fingerprint: the server does not parse it
+  o.register_ttl = 30s;
+  auto& a = net.client("100.64.1.1:5000", {"100.64.0.1:4243"}, o);
+  auto& b = net.client("100.64.2.1:5000", {"100.64.0.1:4243"}, o);
+  std::vector<std::string> told_a, told_b;
+  const auto log_to = [](std::vector<std::string>& v) {
+    return [&v](const udp::Endpoint&, const std::optional<udp::Endpoint>& holder) {
+      v.push_back(holder ? holder->address().to_string() : "granted");
+    };
+  };
+  a.set_on_node_ca_claim(log_to(told_a));
+  b.set_on_node_ca_claim(log_to(told_b));
+  const Record ra = record("node-a", "100.64.1.0/24", "198.18.0.1:51820");
+  BOOST_REQUIRE(a.publish(ra));
+  net.tick_and_deliver();
+  BOOST_REQUIRE(b.publish(record("node-b", "100.64.2.0/24", "198.18.0.2:51820")));
+  net.tick_and_deliver();
+  BOOST_TEST((told_a == std::vector<std::string>{"granted"}));
+  BOOST_TEST((told_b == std::vector<std::string>{"100.64.1.1"}));
+  BOOST_REQUIRE(lh.node_ca_holder(*o.node_ca, net.clock.now()));
+  BOOST_TEST(lh.node_ca_holder(*o.node_ca, net.clock.now())->to_string() == "100.64.1.1:5000");
+  // Re-registering keeps it with a (the holder is not displaced by b's refreshes).
+  net.run(25s);
+  BOOST_TEST(told_a.back() == "granted");
+  BOOST_TEST(told_b.back() == "100.64.1.1");
+  // a stops registering (nothing left to publish): its claim lapses with its TTL, then b has it.
+  a.withdraw(ra.fingerprint);
+  net.run(45s);
+  BOOST_TEST(told_b.back() == "granted");
+  BOOST_TEST(lh.node_ca_holder(*o.node_ca, net.clock.now())->to_string() == "100.64.2.1:5000");
+}

@@ -9,3 +9,8 @@ km_unit_test(NAME policy_origin
              SOURCES ${CMAKE_CURRENT_LIST_DIR}/policy_origin_test.cpp
              LIBS km_policy_identity
              LABELS policy identity)
+# A node CA bound to one node (issue 15, section 1): chain rule and keymeshd's start check.
+km_unit_test(NAME identity_node_binding_test
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/identity_node_binding_test.cpp
+             LIBS km_node_state
+             LABELS identity)
