@@ -40,9 +40,11 @@
 # c. a relay that alters one byte of forwarded data (nftables payload rewrite on r): ga counts
 #    data_auth_failed and no ping from lc reaches la; without the rule traffic resumes and
 #    a second transfer is intact;
-# d. path MTU: gc's uplink MTU drops to 1300, below what a full km0 packet needs; a large ping
-#    is refused by the kernel (EMSGSIZE, never fragmented): gc counts path_mtu_exceeded and
-#    logs `path MTU:`; small pings still pass, and with the MTU back large ones do too;
+# d. path MTU: gc's uplink MTU drops to 1300, below what a full km0 packet needs; the first
+#    large ping is refused by the kernel (EMSGSIZE, never fragmented): gc counts
+#    path_mtu_exceeded and logs `path MTU:`, then answers the second with ICMP "fragmentation
+#    needed" (too_big_for_path), which lc's ping reports; small pings still pass, and with the
+#    MTU back large ones do too;
 # e. NAT mapping change (as sites_nat_remap.sh): with a 10/s ping and a 4 MiB TCP transfer
 #    la -> lb running, nb's public address changes from 198.18.0.2 to 198.18.0.12 (MASQUERADE
 #    drops the old mappings): gb logs a stalled path and the lighthouse sees it at the new
@@ -290,15 +292,21 @@ log "c. altered relay: ga counted $((auth1 - auth0)) data_auth_failed, $ok/5 pin
 
 # d. path MTU problems are counted and logged, not silent
 mtu0=$(drop_count gc path_mtu_exceeded)
+big0=$(drop_count gc too_big_for_path)
 on gc ip link set ul0 mtu 1300
-on lc ping -c2 -W1 -s 1300 198.19.1.10 >/dev/null 2>&1 && fail "d. a 1328-byte ping crossed a 1300-byte uplink (fragmented?)"
+out=$(on lc ping -c2 -i 1 -W1 -s 1300 198.19.1.10 2>&1) && fail "d. a 1328-byte ping crossed a 1300-byte uplink (fragmented?)"
 wait_for "grep -q 'path MTU: .* refused as too big' '$KM_TMP/gc.log'" 3 || fail "d. gc logged no path MTU problem"
 mtu1=$(drop_count gc path_mtu_exceeded)
-((mtu1 >= mtu0 + 2)) || fail "d. gc counted $((mtu1 - mtu0)) path_mtu_exceeded for 2 oversize pings"
+big1=$(drop_count gc too_big_for_path)
+# The first oversize datagram is refused by the kernel; gc learns the path MTU from it and
+# answers the second ping with ICMP "fragmentation needed" (docs/sites.md, "Path MTU").
+((mtu1 >= mtu0 + 1)) || fail "d. gc counted no path_mtu_exceeded for the first oversize ping"
+((big1 >= big0 + 1)) || fail "d. gc answered no oversize ping with ICMP too-big (too_big_for_path)"
+grep -Eq "mtu ?= ?1[0-9]{3}" <<<"$out" || fail "d. lc's ping was told no path MTU: $out"
 on lc ping -c1 -W2 198.19.1.10 >/dev/null || fail "d. a small ping did not pass with the lower uplink MTU"
 on gc ip link set ul0 mtu 1500
 wait_for "on lc ping -c1 -W1 -s 1300 198.19.1.10" 5 || fail "d. large pings do not pass with the MTU restored"
-log "d. uplink MTU 1300: gc counted $((mtu1 - mtu0)) path_mtu_exceeded and logged it; small pings pass; MTU back: large pings pass"
+log "d. uplink MTU 1300: gc counted $((mtu1 - mtu0)) path_mtu_exceeded, answered $((big1 - big0)) with '$(grep -Eo 'mtu ?= ?[0-9]+' <<<"$out" | head -1)'; small pings pass; MTU back: large pings pass"
 
 # Helpers for e and f: a ping at 10/s logged with timestamps, and its longest gap.
 ping_gap() {  # ping_gap LOG : longest gap between two replies, seconds
