@@ -89,8 +89,11 @@ Result<Release> ReleaseQueue::decode(std::string_view text) {
   if (!printable_word(ifname, 15) || ifname.find('/') != std::string_view::npos)
     return fail("release record: bad ifname");
   if (!printable_word(door, 64)) return fail("release record: bad front_door");
+  // Plain decimal digits without leading zeros: one text for one value (encode gives it back).
+  const bool digits = std::ranges::all_of(when, [](char c) { return c >= '0' && c <= '9'; });
   const auto [end, ec] = std::from_chars(when.data(), when.data() + when.size(), r.queued_at);
-  if (ec != std::errc{} || end != when.data() + when.size() || r.queued_at < 0)
+  if (!digits || (when.size() > 1 && when.front() == '0') || ec != std::errc{} ||
+      end != when.data() + when.size())
     return fail("release record: bad queued_at");
   r.container_id = id;
   r.ifname = ifname;

@@ -61,6 +61,10 @@ BOOST_AUTO_TEST_CASE(decode_is_strict) {
   BOOST_TEST(!ReleaseQueue::decode(ReleaseQueue::encode({"i d", "eth0", "cni", 7})).has_value());
   BOOST_TEST(!ReleaseQueue::decode(ReleaseQueue::encode({"id", "eth0", "cni", -1})).has_value());
   BOOST_TEST(!ReleaseQueue::decode("").has_value());
+  // One text per value: a leading zero would decode to what another text encodes.
+  std::string zero = good;
+  zero.replace(zero.find("queued_at 7"), 11, "queued_at 07");
+  BOOST_TEST(!ReleaseQueue::decode(zero).has_value());
 }
 
 // The queue never follows a symlink planted where the directory should be.
