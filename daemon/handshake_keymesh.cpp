@@ -184,7 +184,7 @@ void Tunnel::receive_keymesh_initiation(std::span<std::uint8_t> msg,
   const crypto::Timestamp timestamp = consumed.timestamp;
   if (!guard_->commit(local_key, consumed.remote_static, timestamp, now()))
     return drop(DropReason::HandshakeFlood);  // replay table full: cannot guard, so refuse
-  auto remote = learn_remote(std::move(candidate));
+  auto remote = learn_remote(std::move(candidate), from);
   Peer* peer = path_for(*local, const_cast<RemoteIdentity&>(*remote));
   if (peer == nullptr) return;  // counted by path_for
   attach_remote(*peer, remote);
@@ -229,7 +229,7 @@ void Tunnel::receive_keymesh_response(std::span<std::uint8_t> msg, const udp::En
   if (!remote_admitted(local, *candidate, from))
     return close_path(peer, "the responder's certificate is not granted or does not own its "
                             "address");
-  attach_remote(peer, learn_remote(std::move(candidate)));
+  attach_remote(peer, learn_remote(std::move(candidate), from));
   initiator_completed(peer, std::move(keys), from);
 }
 

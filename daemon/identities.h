@@ -96,6 +96,9 @@ struct RemoteIdentity {
   policy::Subject subject;
   std::vector<IpPrefix> networks;     // cryptokey routing: allowed inner sources
   std::vector<udp::Endpoint> endpoints;  // where it may be reached (directory / config)
+  // Where its last authenticated handshake came from: a path another local identity opens to
+  // it later starts there when no directory named an endpoint (paths.cpp).
+  udp::Endpoint observed;
   std::string source;                 // "directory", "handshake"
 };
 

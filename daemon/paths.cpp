@@ -170,7 +170,10 @@ Peer* Tunnel::open_path(LocalIdentity& local, std::shared_ptr<const RemoteIdenti
   peer->name = remote->name;
   peer->keymesh = true;
   peer->local = &local;
+  // A remote known only from handshakes (it reached us first) has no directory endpoints:
+  // start where its last handshake came from, or the new path could never initiate.
   if (!remote->endpoints.empty()) peer->endpoint = remote->endpoints.front();
+  else if (remote->observed.valid()) peer->endpoint = remote->observed;
   peer->persistent_keepalive = path_keepalive_;
   peer->allowed_ips = remote->networks;
   attach_remote(*peer, std::move(remote));
@@ -223,12 +226,14 @@ void Tunnel::close_paths(const std::vector<Peer*>& doomed, std::string_view reas
   for (Peer* p : doomed) close_path(*p, reason);
 }
 
-std::shared_ptr<const RemoteIdentity> Tunnel::learn_remote(std::shared_ptr<RemoteIdentity> fresh) {
+std::shared_ptr<const RemoteIdentity> Tunnel::learn_remote(std::shared_ptr<RemoteIdentity> fresh,
+                                                           const udp::Endpoint& from) {
   const std::vector<crypto::Key> displaced = owners_.claim(fresh->cert, wall_now(), true);
   auto& slot = remotes_[fresh->public_key];
   if (slot && slot != fresh && slot->cert.fingerprint != fresh->cert.fingerprint)
     fresh->endpoints = slot->endpoints;  // what the directory said still holds
   if (slot && slot->cert.fingerprint == fresh->cert.fingerprint) fresh = slot;
+  fresh->observed = from;  // every check passed: the handshake proved who sent it from there
   // Routed again even when already known: the owner's handshake wins its address back from
   // whatever a directory record or an older certificate routed there meanwhile.
   route_remote(fresh);
@@ -516,6 +521,7 @@ Result<const RemoteIdentity*> Tunnel::add_remote(std::span<const identity::Certi
       known != remotes_.end() && known->second && known->second->source == "handshake" &&
       known->second->cert.fingerprint == validated->fingerprint) {
     known->second->endpoints = std::move(endpoints);
+    give_endpoint_to_paths(*known->second);
     return known->second.get();
   }
   const bool route = !owners_.confirmed_elsewhere(*validated, wall_now());
@@ -532,13 +538,21 @@ Result<const RemoteIdentity*> Tunnel::add_remote(std::span<const identity::Certi
   if (route) route_remote(remote);
   else if (auto old = remotes_.find(remote->public_key); old != remotes_.end() && old->second)
     remote_routes_.remove_all(old->second.get());
-  for (auto& l : locals_)
-    if (auto p = l->paths.find(remote->public_key); p != l->paths.end() && !remote->endpoints.empty()
-        && !p->second->endpoint.valid())
-      p->second->endpoint = remote->endpoints.front();
+  give_endpoint_to_paths(*remote);
   remotes_[remote->public_key] = remote;
   if (!unrouted_.empty()) retry_unrouted();
   return remote.get();
+}
+
+void Tunnel::give_endpoint_to_paths(const RemoteIdentity& remote) noexcept {
+  if (remote.endpoints.empty()) return;
+  for (auto& l : locals_)
+    if (auto p = l->paths.find(remote.public_key);
+        p != l->paths.end() && !p->second->endpoint.valid()) {
+      p->second->endpoint = remote.endpoints.front();
+      // Whatever waited for somewhere to send it can go now.
+      if (!p->second->staged.empty()) send_initiation(*p->second, false);
+    }
 }
 
 std::vector<IpPrefix> Tunnel::remote_networks() const {

@@ -126,18 +126,36 @@ void Tunnel::wait_for_route(LocalIdentity& from, std::span<const std::uint8_t> p
     }
     unrouted_.push_back({std::vector<std::uint8_t>(packet.begin(), packet.end()), now(), &from});
     ++from.unrouted;
-    const TimePoint t = now();
-    if (!from.miss_refilled) from.miss_tokens = kMissLookupBurst;
-    else
-      from.miss_tokens = std::min(kMissLookupBurst,
-                                  from.miss_tokens + kMissLookupsPerSecond *
-                                      std::chrono::duration<double>(t - *from.miss_refilled).count());
-    from.miss_refilled = t;
-    if (from.miss_tokens < 1) return;  // waits; repeat_route_misses asks again at the next tick
-    from.miss_tokens -= 1;
-    on_route_miss_(destination_of(ip));
+    // Without a token it waits; repeat_route_misses asks again at the next tick.
+    if (take_lookup_token(from)) on_route_miss_(destination_of(ip));
   } catch (...) {
     drop(DropReason::NoRoute);
+  }
+}
+
+bool Tunnel::take_lookup_token(LocalIdentity& from) noexcept {
+  const TimePoint t = now();
+  if (!from.miss_refilled) from.miss_tokens = kMissLookupBurst;
+  else
+    from.miss_tokens = std::min(kMissLookupBurst,
+                                from.miss_tokens + kMissLookupsPerSecond *
+                                    std::chrono::duration<double>(t - *from.miss_refilled).count());
+  from.miss_refilled = t;
+  if (from.miss_tokens < 1) return false;
+  from.miss_tokens -= 1;
+  return true;
+}
+
+void Tunnel::await_endpoint(Peer& peer, std::span<const std::uint8_t> packet) noexcept {
+  // A path to a remote that no directory placed and whose handshakes we never saw (or saw on
+  // a path long closed): keep the packet and ask the directory where it is. Its answer
+  // (add_remote -> give_endpoint_to_paths) starts the handshake and the packet goes with it.
+  if (!peer.keymesh) return drop(DropReason::NoEndpoint);  // a raw peer says where it is
+  if (!peer.staged.push(packet)) drop(DropReason::StagedQueueFull);
+  if (!on_route_miss_ || peer.local == nullptr || !take_lookup_token(*peer.local)) return;
+  try {
+    on_route_miss_(destination_of(parse_ip_header(packet)));
+  } catch (...) {
   }
 }
 
@@ -233,7 +251,7 @@ void Tunnel::deliver_local(LocalIdentity& from, LocalIdentity& to,
 
 void Tunnel::transmit(Peer& peer, std::span<std::uint8_t> buffer,
                       std::span<std::uint8_t> packet) noexcept {
-  if (!peer.endpoint.valid() && !peer.relay.via) return drop(DropReason::NoEndpoint);
+  if (!peer.endpoint.valid() && !peer.relay.via) return await_endpoint(peer, packet);
   if (over_path_limit(peer, packet)) return;  // answered with ICMP too-big (path_mtu.cpp)
   crypto::Keypair* kp = peer.keypairs.current();
   std::size_t written = 0;

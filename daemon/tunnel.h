@@ -187,6 +187,8 @@ class Tunnel {
   void wait_for_route(LocalIdentity& from, std::span<const std::uint8_t> packet,
                       const IpHeaderView& ip) noexcept;
   void retry_unrouted() noexcept;
+  bool take_lookup_token(LocalIdentity& from) noexcept;  // directory lookups per source
+  void await_endpoint(Peer& peer, std::span<const std::uint8_t> packet) noexcept;
   void transmit(Peer& peer, std::span<std::uint8_t> buffer,
                 std::span<std::uint8_t> packet) noexcept;
   void deliver_local(LocalIdentity& from, LocalIdentity& to,
@@ -277,6 +279,7 @@ class Tunnel {
   // paths.cpp
   Peer* path_for(LocalIdentity& local, RemoteIdentity& remote) noexcept;
   Peer* open_path(LocalIdentity& local, std::shared_ptr<const RemoteIdentity> remote);
+  void give_endpoint_to_paths(const RemoteIdentity& remote) noexcept;
   bool path_granted(const LocalIdentity& local, const RemoteIdentity& remote,
                     std::string* rule) const;
   void attach_remote(Peer& peer, std::shared_ptr<const RemoteIdentity> remote);
@@ -285,7 +288,8 @@ class Tunnel {
   // Commits a remote identity that passed every check of a handshake: its certificate
   // becomes the confirmed owner of its networks and is routed (paths of keys it displaced
   // close). Call only after the policy gate, the ownership rule and the replay check.
-  std::shared_ptr<const RemoteIdentity> learn_remote(std::shared_ptr<RemoteIdentity> remote);
+  std::shared_ptr<const RemoteIdentity> learn_remote(std::shared_ptr<RemoteIdentity> remote,
+                                                     const udp::Endpoint& from);
   void route_remote(const std::shared_ptr<RemoteIdentity>& remote);
   void check_paths_on_tick() noexcept;
   void audit(policy::AuditEventType type, const LocalIdentity* local,

@@ -24,7 +24,8 @@
 # left behind (identities, km0 addresses, paths of deleted workloads on their host; paths the
 # other host still holds to them are counted, they close when their keys expire); no
 # granted flow stopped for more than 2 s (largest gap between ping replies, either direction);
-# every revoked flow stopped within 1 s of its revocation (the slowest is printed).
+# every revoked flow stopped within 1 s of its revocation (the slowest is printed); every
+# churn workload reached the other host's steady workload at its first echo (1 s).
 set -euo pipefail
 
 MINUTES=10
@@ -118,7 +119,7 @@ for h in l a b; do START[$h]=$(sample "$h"); done
 log "start: $(for h in l a b; do echo -n "$h rss=${START[$h]% *}KiB fds=${START[$h]#* }  "; done)"
 
 declare -A LAST_NAME=() LAST_ADDR=()
-problems_rev=()
+problems_rev=() problems_churn=()
 t_end=$((SECONDS + DURATION - 15))
 t_half=$((SECONDS + (DURATION - 15) / 2))
 restarted=0 minted=0 reloads=0 churn_pings_ok=0 i=0
@@ -130,7 +131,11 @@ while ((SECONDS < t_end)); do
   name="$h-c$i"
   addr=$(mint "$h" "$name") && [[ -n $addr ]] || fail "minting $name on $h failed"
   minted=$((minted + 1))
-  if on "$h" ping -c1 -W1 -I "$addr" "$other" >/dev/null 2>&1; then churn_pings_ok=$((churn_pings_ok + 1)); fi
+  if on "$h" ping -c1 -W1 -I "$addr" "$other" >/dev/null 2>&1; then
+    churn_pings_ok=$((churn_pings_ok + 1))
+  else
+    problems_churn+=("$name ($addr) on $h did not reach $other at its first echo")
+  fi
   if [[ -n ${LAST_NAME[$h]:-} ]]; then unmint "$h" "${LAST_NAME[$h]}" "${LAST_ADDR[$h]}"; fi
   LAST_NAME[$h]=$name LAST_ADDR[$h]=$addr
   if ((i % 15 == 14)); then
@@ -192,7 +197,7 @@ stop_pid "$PING_AB" INT || true
 stop_pid "$PING_BA" INT || true
 
 # ---- figures and assertions
-problems=("${problems_rev[@]}")
+problems=("${problems_rev[@]}" "${problems_churn[@]}")
 echo "== soak: ${MINUTES} min, $minted workloads minted and deleted ($churn_pings_ok reached the other host at once), $reloads policy reloads, lighthouse restarted: $restarted"
 for h in l a b; do
   read -r rs fs <<<"${START[$h]}"

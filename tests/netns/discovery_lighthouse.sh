@@ -17,6 +17,9 @@
 #    returning to the first echo reply on a (pinging every 50 ms, after putting its address
 #    on b's km0) is printed and must be under 1 s. (tests/netns/discovery_race.sh forces
 #    both orders of lookup and registration, 20 times each.)
+# 2b. A workload minted on b reaches a-w1 first (one echo, no retry): b knows a-w1 only from
+#    a-w1's own handshakes (a asked the lighthouse, b never did), so the new path b-w3 ->
+#    a-w1 must start at the endpoint those handshakes came from.
 # 3. The lighthouse stops (SIGSTOP: it neither answers nor closes): existing paths carry
 #    traffic on, and known peers stay reachable (ping after 5 s without the lighthouse).
 # 4. Untrusted discovery: a's static directory (discovery.static) says b-w9 lives at the
@@ -102,6 +105,12 @@ took=$(python3 -c "print(f'{$t1 - $t0:.2f}')")
 python3 -c "import sys; sys.exit(0 if $t1 - $t0 < 1.0 else 1)" ||
   fail "2. b-w2 became reachable from a only after $took s"
 log "2. b-w2 ($bw2) reachable from a $took s after its identity add returned on b"
+
+# 2b. a new workload on b first to speak, to a remote b learned only from its handshakes
+bw3=$(mint b b-w3)
+on b ping -c1 -W3 -I "$bw3" "$aw1" >/dev/null 2>&1 ||
+  fail "2b. b-w3 ($bw3) could not reach a-w1, which b knows only from a-w1's handshakes"
+log "2b. b-w3 reached a-w1 at its first echo, with no record of a-w1 asked for"
 
 # 3. lighthouse gone
 kill -STOP "${KM_DAEMON_PID[l]}"
