@@ -92,8 +92,9 @@ Result<void> Daemon::Impl::open_discovery() {
       auto chain = identity::read_certificates_file(lh.certificate);
       if (!chain) return fail(where + ".certificate: " + chain.error().message);
       // The lighthouse's own identity, so the tunnel can open a path to it.
-      if (auto r = tunnel->add_remote(*chain, lh.endpoints); !r)
-        return fail(where + ": " + lh.certificate + ": " + r.error().message);
+      auto r = tunnel->add_remote(*chain, lh.endpoints);
+      if (!r) return fail(where + ": " + lh.certificate + ": " + r.error().message);
+      tunnel->watch_liveness((*r)->public_key);
       options.lighthouses.push_back(endpoint_of(lh.address, discovery::kLighthousePort));
     }
     if (workloads)  // claimed in every Register (node_ca_claim.h)

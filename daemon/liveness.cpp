@@ -12,8 +12,10 @@
 //     network (site_failover.cpp) and tell the daemon (on_stall_), which re-registers with the
 //     lighthouse (our public endpoint may have moved), asks it for punches and re-initiates.
 //
-// Watched: every certified path while this node is behind NAT, and every path to a remote
-// identity that is one of several candidates for a network. Other paths keep WireGuard's
+// Watched: every certified path while this node is behind NAT, every path to a remote
+// identity that is one of several candidates for a network, and every path to a lighthouse
+// (a restarted lighthouse has no session: this host's Registers and queries go unheard until
+// a new handshake, which the probe starts 2 s after the first unanswered one). Other paths keep WireGuard's
 // timers only: a one-way flow on a watched path costs one handshake every few seconds, which
 // is the price of noticing a dead gateway or a moved NAT mapping in seconds.
 #include <spdlog/spdlog.h>
@@ -33,7 +35,8 @@ void Tunnel::liveness_received(Peer& peer) noexcept {
 
 bool Tunnel::watches_liveness(const Peer& peer) const noexcept {
   return peer.keymesh &&
-         (path_keepalive_.count() > 0 || site_candidate_keys_.contains(peer.public_key));
+         (path_keepalive_.count() > 0 || site_candidate_keys_.contains(peer.public_key) ||
+          watched_keys_.contains(peer.public_key));
 }
 
 void Tunnel::check_liveness(Peer& peer, TimePoint t) noexcept {

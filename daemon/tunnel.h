@@ -25,6 +25,7 @@
 #include <span>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/clock.h"
@@ -154,6 +155,9 @@ class Tunnel {
   void retry_pending_handshakes(const crypto::Key& remote) noexcept;
   // Persistent keepalive of every certified path, now and for paths opened later (zero: off).
   void set_path_keepalive(Duration keepalive) noexcept;
+  // Paths to this remote get the liveness watch (liveness.cpp) whatever else holds: a
+  // lighthouse, whose restart must not leave this host unheard until WireGuard's 15 s timer.
+  void watch_liveness(const crypto::Key& remote) { watched_keys_.insert(remote); }
 
   // ---- several gateways per network, path liveness (site_failover.cpp, liveness.cpp) ----
   // Called (loop thread, inside tick) when a watched path stopped answering: data unanswered
@@ -372,6 +376,7 @@ class Tunnel {
   // Networks with several candidates (site_failover.cpp); remote_routes_ holds the chosen one.
   std::map<std::string, SiteRoute> sites_;
   std::unordered_map<crypto::Key, std::uint32_t, KeyHash> site_candidate_keys_;  // -> sites
+  std::unordered_set<crypto::Key, KeyHash> watched_keys_;  // watch_liveness
   StallFn on_stall_;
 
   std::vector<std::unique_ptr<Peer>> peers_;  // raw-key peers and paths
