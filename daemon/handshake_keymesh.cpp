@@ -125,18 +125,19 @@ bool Tunnel::initiation_admitted(crypto::CookieChecker& checker, std::span<std::
 }
 
 void Tunnel::audit_rejection(policy::AuditEventType type, const LocalIdentity* local,
-                             const RemoteIdentity* remote, std::string reason,
+                             const RemoteIdentity* remote, std::string_view reason,
                              const udp::Endpoint& from) noexcept {
   if (audit_ == nullptr) return;
   try {
+    const std::string source = from.address().to_string();  // IPv4: no allocation (SSO)
+    if (rejections_.count_quiet(source, wall_now())) return;
     policy::AuditEvent e;
     e.time = wall_now();
     e.event = type;
     if (local) e.local = policy::AuditParty{local->name, local->cert.fingerprint, local->cert.groups};
     if (remote)
       e.remote = policy::AuditParty{remote->name, remote->cert.fingerprint, remote->cert.groups};
-    const std::string source = from.address().to_string();
-    e.reason = std::move(reason) + " (from " + source + ")";
+    e.reason = std::string(reason) + " (from " + source + ")";
     if (auto line = rejections_.admit(source, std::move(e))) audit_->record(*line);
   } catch (...) {
     // Out of memory while formatting: the refusal stands, the line is lost.

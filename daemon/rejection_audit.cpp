@@ -10,14 +10,22 @@ std::optional<policy::AuditEvent> RejectionAudit::admit(const std::string& sourc
   Pending& p = it->second;
   if (!fresh && e.time < p.last_line + interval_) {
     ++p.count;
-    p.last = std::move(e);
     return std::nullopt;
   }
   e.count = p.count + 1;
   if (key != source) e.reason += " (and other sources)";
   p.count = 0;
   p.last_line = e.time;
+  p.last = e;  // what the next line of this source says, with its count
   return e;
+}
+
+bool RejectionAudit::count_quiet(const std::string& source, WallTime now) noexcept {
+  auto it = pending_.find(source);
+  if (it == pending_.end() && pending_.size() >= kMaxSources) it = pending_.find(kOtherSources);
+  if (it == pending_.end() || now >= it->second.last_line + interval_) return false;
+  ++it->second.count;
+  return true;
 }
 
 std::vector<policy::AuditEvent> RejectionAudit::due(WallTime now) {

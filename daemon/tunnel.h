@@ -277,7 +277,7 @@ class Tunnel {
   bool initiation_admitted(crypto::CookieChecker& checker, std::span<std::uint8_t> msg,
                            const std::uint8_t* sender, const udp::Endpoint& from) noexcept;
   void audit_rejection(policy::AuditEventType type, const LocalIdentity* local,
-                       const RemoteIdentity* remote, std::string reason,
+                       const RemoteIdentity* remote, std::string_view reason,
                        const udp::Endpoint& from) noexcept;
 
   // paths.cpp

@@ -167,6 +167,35 @@ BOOST_AUTO_TEST_CASE(discovery_never_displaces_a_confirmed_holder) {
   BOOST_TEST(!owners.confirmed_elsewhere(w2, wall(kNow)));
 }
 
+BOOST_AUTO_TEST_CASE(quiet_counting_builds_no_event_and_loses_no_rejection) {
+  // The daemon's order: count_quiet first, admit (with a built event) only when it says no.
+  RejectionAudit agg;
+  std::uint64_t written = 0, counted = 0, built = 0;
+  std::string last_reason;
+  for (int ms = 0; ms < 2500; ++ms) {
+    const WallTime t = kWall + std::chrono::milliseconds(ms);
+    for (int i = 0; i < 40; ++i) {
+      if (agg.count_quiet("198.18.0.9", t)) continue;
+      ++built;
+      policy::AuditEvent e;
+      e.time = t;
+      e.event = policy::AuditEventType::kHandshakeRejected;
+      e.reason = "opened at " + std::to_string(ms);
+      if (auto line = agg.admit("198.18.0.9", e)) ++written, counted += line->count;
+    }
+    for (auto& line : agg.due(t)) {
+      ++written;
+      counted += line.count;
+      last_reason = line.reason;
+    }
+  }
+  for (auto& line : agg.due(kWall + 10s)) ++written, counted += line.count, last_reason = line.reason;
+  BOOST_TEST(counted == 100000u);  // every rejection in exactly one line
+  BOOST_TEST(built <= 4u);         // an event built about once a second, not per rejection
+  BOOST_TEST(written <= 5u);
+  BOOST_TEST(last_reason == "opened at 2000");  // the counted line names what opened its second
+}
+
 BOOST_AUTO_TEST_CASE(rejections_give_one_line_per_source_per_second_with_a_count) {
   RejectionAudit agg;
   std::uint64_t written = 0, counted = 0;
