@@ -79,6 +79,10 @@ class FakeApi {
       if (n <= 0) break;
       req.append(buf, std::size_t(n));
     }
+    if (!req.starts_with("GET ")) {  // a client that went away before asking
+      ::close(c);
+      return;
+    }
     const std::string path = req.substr(4, req.find(' ', 4) - 4);
     {
       std::lock_guard l(m_);
