@@ -106,6 +106,14 @@ CniResult<std::string> cmd_add(const Context& ctx) {
   for (const auto& g : identity->groups) request.add_groups(g);
   for (const auto& [k, v] : identity->labels) (*request.mutable_labels())[k] = v;
   request.set_front_door("cni");
+  // keymeshd with `kubernetes:` names the pod by what the API server says about it.
+  const auto arg = [&](const char* key) {
+    const auto it = env.args.find(key);
+    return it == env.args.end() ? std::string() : it->second;
+  };
+  request.set_pod_namespace(arg("K8S_POD_NAMESPACE"));
+  request.set_pod_name(arg("K8S_POD_NAME"));
+  request.set_pod_uid(arg("K8S_POD_UID"));
   DaemonClient daemon(conf.socket, ctx.daemon_timeout);
   auto info = daemon.workload_add(request);
   if (!info) {

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -38,7 +39,7 @@ constexpr std::size_t kMaxInterfaceName = 15;  // IFNAMSIZ - 1
 constexpr std::size_t kMaxSocketPath = 107;    // sizeof(sockaddr_un::sun_path) - 1
 constexpr std::int64_t kMaxTimerMs = 86'400'000;
 
-constexpr std::array<std::string_view, 30> kRootKeys = {"private_key_file",
+constexpr std::array<std::string_view, 31> kRootKeys = {"private_key_file",
                                                         "lighthouse",
                                                         "relay",
                                                         "relays",
@@ -66,6 +67,7 @@ constexpr std::array<std::string_view, 30> kRootKeys = {"private_key_file",
                                                        "peers",
                                                        "testing",
                                                         "docker",
+                                                        "kubernetes",
                                                         "masquerade",
                                                         "gateway"};
 constexpr std::array<std::string_view, 3> kLighthouseKeys = {"address", "certificate",
@@ -816,6 +818,9 @@ Result<Config> parse_document(std::string_view yaml_text, std::string_view base_
     return std::unexpected(r.error());
 
   if (auto r = parse_docker(root, base_dir, config); !r) return std::unexpected(r.error());
+  auto kubernetes = parse_kubernetes(root, base_dir, config.node_ca.has_value(), ::getenv);
+  if (!kubernetes) return std::unexpected(kubernetes.error());
+  config.kubernetes = std::move(*kubernetes);
   if (auto r = parse_masquerade(root, config); !r) return std::unexpected(r.error());
   if (auto r = parse_gateway(root, config); !r) return std::unexpected(r.error());
 

@@ -16,6 +16,7 @@
 #include "crypto/primitives.h"
 #include "crypto/secret.h"
 #include "udp/endpoint.h"
+#include "daemon/kube_config.h"
 
 namespace keymesh::daemon {
 
@@ -135,6 +136,7 @@ struct Config {
   std::vector<IpAddress> relays;            // relays this node keeps paths with and publishes
 
   std::optional<DockerConfig> docker;       // unset: no Docker driver
+  std::optional<KubernetesConfig> kubernetes;  // unset: pod identities from the CNI conflist
 
   // LAN sources rewritten to the first IPv4 interface address as they enter the interface
   // (daemon/masquerade.h). Empty: off, and nftables is not touched.

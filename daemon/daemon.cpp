@@ -8,6 +8,7 @@
 #include "common/uv_handle.h"
 #include "daemon/daemon_impl.h"
 #include "daemon/docker_front_door.h"
+#include "daemon/kube_pods.h"
 #include "daemon/metrics_audit_sink.h"
 #include "daemon/metrics_http.h"
 #include "tun/netlink.h"
@@ -28,6 +29,7 @@ constexpr int kOverlayOverhead = 80;
 
 Daemon::Impl::~Impl() {
   // Reverse order of construction; closing handles needs the loop to run once more.
+  kube.reset();  // joins its threads
   metrics_http.reset();
   docker.reset();
   edge_timer.reset();
@@ -140,6 +142,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
   if (auto r = impl->load_policy(); !r) return std::unexpected(r.error());
   if (auto r = impl->load_identities(); !r) return std::unexpected(r.error());
   if (auto r = impl->open_workloads(); !r) return std::unexpected(r.error());
+  if (auto r = impl->open_kubernetes(); !r) return std::unexpected(r.error());
   if (auto r = impl->open_discovery(); !r) return std::unexpected(r.error());
   if (auto r = impl->open_revocations(); !r) return std::unexpected(r.error());
   impl->open_release_queue();  // before the control socket serves: queued DELs come first

@@ -41,6 +41,7 @@
 namespace keymesh::daemon {
 
 class DockerFrontDoor;
+class KubePods;
 class CountingAuditSink;
 class MetricsHttpServer;
 struct MetricsReply;
@@ -85,6 +86,8 @@ struct Daemon::Impl {
   UvHandle<uv_timer_t> discovery_timer;
   std::unique_ptr<ControlServer> control;
   std::unique_ptr<DockerFrontDoor> docker;  // config key docker:
+  std::unique_ptr<KubePods> kube;           // config key kubernetes: (kube_pods.cpp)
+  Result<void> open_kubernetes();
   // Kernel routes via the interface for remote site networks (routes.cpp).
   std::unique_ptr<SiteRoutes> site_routes;
   UvHandle<uv_timer_t> routes_timer;

@@ -8,6 +8,7 @@
 #include "plumbing/attach.h"
 #include "common/bytes.h"
 #include "daemon/daemon_impl.h"
+#include "daemon/kube_pods.h"
 #include "identity/cert_file.h"
 #include "node/node_binding.h"
 #include "node/node_ca.h"
@@ -174,6 +175,7 @@ Result<bool> Daemon::Impl::remove_workload(const std::string& container_id,
   }
   auto removed = workloads->remove(container_id, ifname);
   if (!removed) return std::unexpected(removed.error());
+  if (kube) kube->released({container_id, ifname});
   if (cert) revoke_issued(*cert);  // its node CA's list, distributed (revocations.cpp)
   if (*removed) spdlog::info("workload {}/{} detached", container_id, ifname);
   if (*removed && edge) edge->sync(*tunnel, &*workloads, time.wall_now());
@@ -189,8 +191,17 @@ proto::Reply Daemon::Impl::workload_add(const proto::WorkloadAddRequest& r) {
   spec.identity = r.identity();
   spec.groups.assign(r.groups().begin(), r.groups().end());
   spec.labels.insert(r.labels().begin(), r.labels().end());
+  // A Kubernetes pod, with `kubernetes:`: named by the API server, not by the conflist.
+  const bool pod = kube && !r.pod_namespace().empty() && !r.pod_name().empty();
+  if (pod)
+    if (auto named = kube->name_pod(spec, r.pod_namespace(), r.pod_name(), r.pod_uid()); !named) {
+      proto::Reply reply = error_reply(named.error().message);
+      reply.set_try_again(named.error().try_again);
+      return reply;
+    }
   auto added = add_workload(spec);
   if (!added) return error_reply(added.error().message);
+  if (pod) kube->added(**added, r.pod_namespace(), r.pod_name());
   proto::Reply reply;
   describe_workload(**added, *reply.mutable_workload_add()->mutable_workload());
   return reply;
@@ -232,6 +243,7 @@ proto::Reply Daemon::Impl::workload_gc(const proto::WorkloadGcRequest& r) {
   for (const auto& name : names) (void)tunnel->remove_local_identity(name);
   auto removed = workloads->gc(keep, door);
   if (!removed) return error_reply(removed.error().message);
+  if (kube) kube->gc(keep);
   for (const node::Workload& w : *removed) revoke_issued(w.certificate());
   return reply;
 }

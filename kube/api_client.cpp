@@ -110,8 +110,9 @@ ApiConfig in_cluster_config(std::string server) {
 ApiClient::ApiClient(ApiConfig config) : config_(std::move(config)) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 ApiClient::~ApiClient() = default;
 
-std::expected<std::string, HttpError> ApiClient::get(std::string_view path) {
+std::expected<std::string, HttpError> ApiClient::get(std::string_view path, const std::atomic<bool>* stop) {
   Sink sink;
+  sink.stop = stop;
   auto r = perform(config_, path, sink, false);
   if (!r) return std::unexpected(r.error());
   return std::move(sink.buffer);

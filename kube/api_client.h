@@ -35,8 +35,9 @@ class ApiClient {
   ApiClient(const ApiClient&) = delete;
   ApiClient& operator=(const ApiClient&) = delete;
 
-  // The whole body of GET PATH (at most kMaxListBytes).
-  std::expected<std::string, HttpError> get(std::string_view path);
+  // The whole body of GET PATH (at most kMaxListBytes); STOP (when given) ends it early, as
+  // for watch().
+  std::expected<std::string, HttpError> get(std::string_view path, const std::atomic<bool>* stop = nullptr);
   // GET PATH as a stream: ON_LINE for every complete line, until the server ends the reply,
   // an error, or STOP becomes true (checked at least once a second).
   std::expected<void, HttpError> watch(std::string_view path, const std::function<void(std::string_view)>& on_line,

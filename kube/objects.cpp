@@ -191,4 +191,11 @@ std::expected<List, std::string> parse_list(std::string_view body, Kind kind) {
   return out;
 }
 
+std::expected<Pod, std::string> parse_pod(std::string_view body) {
+  KM_TRY(j, parse_json(body, kMaxEventBytes));
+  auto p = pod_of(j);
+  if (!p) return std::unexpected("pod: " + p.error());
+  return std::move(*p);
+}
+
 }  // namespace keymesh::kube

@@ -69,6 +69,8 @@ inline constexpr int kMaxNesting = 64;
 
 std::expected<WatchEvent, std::string> parse_watch_event(std::string_view line, Kind kind);
 std::expected<List, std::string> parse_list(std::string_view body, Kind kind);
+// One Pod as GET /api/v1/namespaces/NS/pods/NAME returns it.
+std::expected<Pod, std::string> parse_pod(std::string_view body);
 
 // The label rules of Kubernetes (apimachinery validation): key = [prefix "/"] name, name 1-63
 // of [A-Za-z0-9._-] starting and ending alphanumeric, prefix a DNS subdomain of at most 253;

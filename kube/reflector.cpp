@@ -42,7 +42,9 @@ Reflector::Reflector(Kind kind, std::string path) : kind_(kind), path_(std::move
 
 std::string Reflector::next_request() const {
   const char sep = path_.find('?') == std::string::npos ? '?' : '&';
-  if (needs_list()) return path_ + sep + "limit=500";
+  // No `limit`: the server then answers with every item in one reply (bounded by
+  // kMaxListBytes), so no `continue` token is needed and no item is left on a later page.
+  if (needs_list()) return path_;
   // allowWatchBookmarks: the server sends the newest resourceVersion now and then, so a resume
   // after a quiet period does not start from a version the server has compacted away.
   return path_ + sep + "watch=1&allowWatchBookmarks=true&timeoutSeconds=300&resourceVersion=" + resource_version_;

@@ -270,13 +270,23 @@ Result<const Workload*> WorkloadStore::renew(const std::string& container_id,
                                              const std::string& ifname, WallTime now) {
   const auto it = workloads_.find(Attachment{container_id, ifname});
   if (it == workloads_.end()) return fail(describe(container_id, ifname) + " does not exist");
+  return reissue(container_id, ifname, it->second.groups(), it->second.labels(), now);
+}
+
+Result<const Workload*> WorkloadStore::reissue(const std::string& container_id,
+                                               const std::string& ifname,
+                                               std::vector<std::string> groups,
+                                               std::map<std::string, std::string> labels,
+                                               WallTime now) {
+  const auto it = workloads_.find(Attachment{container_id, ifname});
+  if (it == workloads_.end()) return fail(describe(container_id, ifname) + " does not exist");
   Workload& w = it->second;
   const std::string who = describe(container_id, ifname);
   auto chain = ca_.issue(crypto::public_key(w.key),
                          MintRequest{.name = w.name(),
                                      .address = w.address.address,
-                                     .groups = w.groups(),
-                                     .labels = w.labels(),
+                                     .groups = std::move(groups),
+                                     .labels = std::move(labels),
                                      .lifetime = options_.lifetime},
                          now);
   if (!chain) return fail(who + ": renewal: " + chain.error().message);

@@ -131,6 +131,11 @@ class WorkloadStore {
   // A new certificate for the same key, address, name, groups and labels, persisted.
   Result<const Workload*> renew(const std::string& container_id, const std::string& ifname,
                                 WallTime now);
+  // The same, with other groups and labels (a Kubernetes pod's labels changed): the node CA
+  // checks them against its constraints; on error nothing changes.
+  Result<const Workload*> reissue(const std::string& container_id, const std::string& ifname,
+                                  std::vector<std::string> groups,
+                                  std::map<std::string, std::string> labels, WallTime now);
 
   const NodeCa& node_ca() const noexcept { return ca_; }
   const Ipam& ipam() const noexcept { return ipam_; }

@@ -28,8 +28,9 @@ constexpr std::size_t kMaxName = 253;  // a DNS name's length; rule and identity
 constexpr std::array<std::string_view, 1> kRootKeys = {"rules"};
 constexpr std::array<std::string_view, 8> kRuleKeys = {
     "name", "from", "to", "allow", "schedule", "not_before", "expires", "when"};
-constexpr std::array<std::string_view, 7> kSelectorKeys = {
-    "name", "groups", "labels", "cidr", "kind", "issuer", "issuer_sha256"};
+constexpr std::array<std::string_view, 10> kSelectorKeys = {
+    "name", "groups", "labels", "cidr", "kind", "issuer", "issuer_sha256",
+    "namespace", "serviceAccount", "spiffe"};
 constexpr std::array<std::string_view, 3> kScheduleKeys = {"days", "hours", "timezone"};
 constexpr std::array<std::string_view, 2> kWhenKeys = {"from_context", "to_context"};
 constexpr std::array<std::string_view, 4> kKinds = {"node", "workload", "gateway", "raw"};
@@ -98,6 +99,45 @@ Result<Selector> parse_selector(const YAML::Node& n, const std::string& path) {
     auto v = get_string_map(labels, child(path, "labels"));
     if (!v) return std::unexpected(v.error());
     s.labels = std::move(*v);
+  }
+  // Kubernetes pods (docs/kubernetes.md, "Identity from the API server"): shorthands for the
+  // labels keymeshd gives them.
+  const auto k8s_label = [&](const char* key, const std::string& label,
+                             const std::string& value) -> Result<void> {
+    const auto [it, fresh] = s.labels.emplace(label, value);
+    if (!fresh && it->second != value)
+      return fail(at(child(path, key), quote(value) + " contradicts labels." + label + " " +
+                                           quote(it->second)));
+    return {};
+  };
+  if (const auto ns = field(n, "namespace"); ns.IsDefined()) {
+    auto v = get_name(ns, child(path, "namespace"));
+    if (!v) return std::unexpected(v.error());
+    if (auto r = k8s_label("namespace", "k8s:namespace", *v); !r) return std::unexpected(r.error());
+  }
+  if (const auto sa = field(n, "serviceAccount"); sa.IsDefined()) {
+    auto v = get_name(sa, child(path, "serviceAccount"));
+    if (!v) return std::unexpected(v.error());
+    // "payments" (in any namespace) or "shop/payments"
+    const auto slash = v->find('/');
+    if (slash != std::string::npos) {
+      if (slash == 0 || slash + 1 == v->size() || v->find('/', slash + 1) != std::string::npos)
+        return fail(at(child(path, "serviceAccount"),
+                       quote(*v) + " is not NAME or NAMESPACE/NAME"));
+      if (auto r = k8s_label("serviceAccount", "k8s:namespace", v->substr(0, slash)); !r)
+        return std::unexpected(r.error());
+    }
+    if (auto r = k8s_label("serviceAccount", "k8s:serviceaccount",
+                           slash == std::string::npos ? *v : v->substr(slash + 1));
+        !r)
+      return std::unexpected(r.error());
+  }
+  if (const auto spiffe = field(n, "spiffe"); spiffe.IsDefined()) {
+    auto v = get_name(spiffe, child(path, "spiffe"));
+    if (!v) return std::unexpected(v.error());
+    if (!v->starts_with("spiffe://"))
+      return fail(at(child(path, "spiffe"), quote(*v) + " is not a SPIFFE ID (spiffe://...)"));
+    s.spiffe = *v;
   }
   if (const auto cidr = field(n, "cidr"); cidr.IsDefined()) {
     const std::string cpath = child(path, "cidr");

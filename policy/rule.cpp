@@ -96,6 +96,10 @@ bool Selector::matches_ignoring_origin(const Subject& s) const {
   for (const auto& g : groups)
     if (std::find(s.groups.begin(), s.groups.end(), g) == s.groups.end()) return false;
   if (!all_match(labels, s.labels)) return false;
+  if (spiffe) {
+    const auto it = s.labels.find("k8s:spiffe");
+    if (it == s.labels.end() || !glob_match(*spiffe, it->second)) return false;
+  }
   if (!cidr.empty()) {
     const bool any = std::any_of(s.networks.begin(), s.networks.end(), [&](const IpPrefix& n) {
       return std::any_of(cidr.begin(), cidr.end(),

@@ -64,6 +64,9 @@ struct Selector {
   std::map<std::string, std::string> context; // from `when: {from_context|to_context}`
   std::optional<std::string> issuer;          // glob on the signing CA's name
   std::optional<std::string> issuer_sha256;   // the signing CA's fingerprint (64 hex digits)
+  // Kubernetes pods (docs/kubernetes.md): glob on the label k8s:spiffe. The loader turns
+  // `namespace:` and `serviceAccount:` into the labels k8s:namespace and k8s:serviceaccount.
+  std::optional<std::string> spiffe;
 
   bool matches(const Subject& s) const;
   // Whether the conditions other than context and issuer hold (to explain a refusal).

@@ -5,8 +5,13 @@
 #   keymesh-sign-node.sh --root-crt root.crt --root-key root.key [options] NODE...
 #     --lifetime D          node CA validity (default 720h)
 #     --max-lifetime D      longest workload certificate it may issue (default 48h)
-#     --groups GLOBS        groups it may give workloads (default 'k8s,ns-*')
-#     --labels KEYS         labels it may give workloads (default 'k8s.namespace,k8s.pod')
+#     --groups GLOBS        groups it may give workloads (default 'k8s,ns-*,sa-*')
+#     --labels KEYS         labels it may give workloads (default '*': any; pods carry their
+#                           own labels verbatim besides keymesh's k8s:* ones, so list the
+#                           keys your pods use to narrow it, e.g. 'k8s:*,k8s.*,app,tier';
+#                           KEY=GLOB|GLOB bounds values, e.g.
+#                           'k8s:spiffe=spiffe://cluster.local/*'. A pod with a label outside
+#                           it is refused at CNI ADD with an error naming the constraint)
 #     --namespace NS        where the DaemonSet runs (default keymesh-system)
 #     --keymesh PATH        the keymesh CLI (default: keymesh in PATH)
 #
@@ -20,7 +25,7 @@
 # container. It refuses a node without spec.podCIDR and a request whose name is not a plain
 # host name. Re-run it to renew (the pod keeps its key; restart the pod afterwards).
 set -euo pipefail
-ROOT_CRT="" ROOT_KEY="" LIFETIME=720h MAXLIFE=48h WL_GROUPS='k8s,ns-*' LABELS='k8s.namespace,k8s.pod'
+ROOT_CRT="" ROOT_KEY="" LIFETIME=720h MAXLIFE=48h WL_GROUPS='k8s,ns-*,sa-*' LABELS='*'
 NS=keymesh-system KM=keymesh KUBECTL=${KUBECTL:-kubectl}
 die() { echo "keymesh-sign-node.sh: $*" >&2; exit 1; }
 nodes=()
@@ -34,7 +39,7 @@ while (($#)); do
     --labels) LABELS=$2; shift ;;
     --namespace) NS=$2; shift ;;
     --keymesh) KM=$2; shift ;;
-    -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
     -*) die "unknown option $1" ;;
     *) nodes+=("$1") ;;
   esac

@@ -101,6 +101,30 @@ BOOST_AUTO_TEST_CASE(rbac_binds_the_daemonsets_service_account) {
                   verb.as<std::string>() == "watch"));
   const YAML::Node pod = m.get("DaemonSet", "keymesh")["spec"]["template"]["spec"];
   BOOST_TEST(pod["serviceAccountName"].as<std::string>() == "keymesh");
+  // Least privilege for `kubernetes:`: pods (get at ADD, list/watch of its node's) and
+  // namespaces (list/watch), nothing else.
+  std::map<std::string, std::set<std::string>> granted;
+  for (const auto& rule : m.get("ClusterRole", "keymesh")["rules"])
+    for (const auto& resource : rule["resources"])
+      for (const auto& verb : rule["verbs"])
+        granted[resource.as<std::string>()].insert(verb.as<std::string>());
+  BOOST_TEST(granted.size() == 2u);
+  BOOST_TEST((granted["pods"] == std::set<std::string>{"get", "list", "watch"}));
+  BOOST_TEST((granted["namespaces"] == std::set<std::string>{"list", "watch"}));
+}
+
+BOOST_AUTO_TEST_CASE(config_names_pods_from_the_api_server_on_this_node) {
+  const Manifests m;
+  const YAML::Node config = YAML::Load(config_data(m, "config.yaml"));
+  BOOST_TEST(config["kubernetes"].IsMap());
+  BOOST_TEST(config["kubernetes"]["trust_domain"].as<std::string>() == "cluster.local");
+  // node_name defaults to $NODE_NAME: keymeshd's container sets it from spec.nodeName.
+  const YAML::Node pod = m.get("DaemonSet", "keymesh")["spec"]["template"]["spec"];
+  bool node_name = false;
+  for (const auto& env : named(pod["containers"], "keymeshd")["env"])
+    node_name |= env["name"].as<std::string>() == "NODE_NAME" &&
+                 env["valueFrom"]["fieldRef"]["fieldPath"].as<std::string>() == "spec.nodeName";
+  BOOST_TEST(node_name);
 }
 
 BOOST_AUTO_TEST_CASE(daemonset_runs_keymeshd_on_the_host_network) {

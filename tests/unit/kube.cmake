@@ -4,3 +4,13 @@ km_unit_test(NAME kube
              SOURCES ${CMAKE_CURRENT_LIST_DIR}/kube_test.cpp
              LIBS km_kube
              LABELS kubernetes)
+# keymeshd's kubernetes: key and the policy selectors over pod identities (in-process).
+km_unit_test(NAME kube_wiring
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/kube_wiring_test.cpp
+             LIBS km_control km_policy km_kube
+             LABELS kubernetes policy)
+# daemon/kube_feed: the watch threads against an in-process API server (HTTP on loopback).
+km_unit_test(NAME kube_feed
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/kube_feed_test.cpp
+             LIBS km_daemon
+             LABELS kubernetes)

@@ -272,6 +272,38 @@ BOOST_FIXTURE_TEST_CASE(renewal_keeps_key_and_address_and_extends_validity, Node
   BOOST_TEST(identity::serialize_chain(reopened.find("c1", "eth0")->chain) == renewed);
 }
 
+// A Kubernetes pod's labels changed (daemon/kube_pods.cpp): same key, address and name, the new
+// groups and labels, persisted; what the node CA does not allow changes nothing.
+BOOST_AUTO_TEST_CASE(reissue_carries_new_labels_within_the_node_cas_bounds) {
+  NodeFixture f;
+  auto c = node_constraints();
+  c.allowed_labels = std::vector<identity::LabelPattern>{{"app", {}}, {"k8s:*", {}}};
+  f.node = make_node_ca(f.root, "node-a", c);
+  Bytes reissued;
+  {
+    WorkloadStore store = f.open();
+    const Workload* w = must(store.add(NodeFixture::spec("c1"), kNow));
+    const crypto::Key key = crypto::public_key(w->key);
+    const std::string address = w->address.to_string();
+    const Workload* r = must(store.reissue("c1", "eth0", {"web", "sa-shop.pay"},
+                                           {{"app", "api"}, {"k8s:namespace", "shop"}}, kNow));
+    BOOST_TEST(r == w);
+    BOOST_TEST(crypto::public_key(r->key) == key);
+    BOOST_TEST(r->address.to_string() == address);
+    BOOST_TEST(r->name() == "node-a/web");
+    BOOST_TEST(r->labels().at("app") == "api");
+    BOOST_TEST(r->labels().at("k8s:namespace") == "shop");
+    BOOST_TEST((r->groups() == std::vector<std::string>{"web", "sa-shop.pay"}));
+    BOOST_TEST(check_workload(*r, f.trust, kNow) == "");
+    reissued = identity::serialize_chain(r->chain);
+    require_error(store.reissue("c1", "eth0", {"web"}, {{"forbidden", "yes"}}, kNow),
+                  "label forbidden=yes not allowed by CA node-a");
+    BOOST_TEST(identity::serialize_chain(store.find("c1", "eth0")->chain) == reissued);
+  }
+  WorkloadStore reopened = f.open();
+  BOOST_TEST(identity::serialize_chain(reopened.find("c1", "eth0")->chain) == reissued);
+}
+
 BOOST_FIXTURE_TEST_CASE(a_rotated_node_ca_renews_everything_at_once, NodeFixture) {
   { WorkloadStore store = open(); must(store.add(spec("c1"), kNow)); }
   Ca rotated = make_node_ca(root, "node-a", node_constraints());
