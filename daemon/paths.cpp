@@ -233,7 +233,9 @@ std::shared_ptr<const RemoteIdentity> Tunnel::learn_remote(std::shared_ptr<Remot
   if (slot && slot != fresh && slot->cert.fingerprint != fresh->cert.fingerprint)
     fresh->endpoints = slot->endpoints;  // what the directory said still holds
   if (slot && slot->cert.fingerprint == fresh->cert.fingerprint) fresh = slot;
-  fresh->observed = from;  // every check passed: the handshake proved who sent it from there
+  // Every check passed: the handshake proved who sent it from there. Not through a relay:
+  // `from` is then the relay, which would not know what to do with a direct initiation.
+  if (!relay_.rx) fresh->observed = from;
   // Routed again even when already known: the owner's handshake wins its address back from
   // whatever a directory record or an older certificate routed there meanwhile.
   route_remote(fresh);
