@@ -14,3 +14,8 @@ km_unit_test(NAME identity_node_binding_test
              SOURCES ${CMAKE_CURRENT_LIST_DIR}/identity_node_binding_test.cpp
              LIBS km_node_state
              LABELS identity)
+# People as identities (issue 19, section 1): the user kind and the access CA's constraints.
+km_unit_test(NAME identity_user_test
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/identity_user_test.cpp
+             LIBS km_identity
+             LABELS identity)
