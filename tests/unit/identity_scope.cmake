@@ -19,3 +19,10 @@ km_unit_test(NAME identity_user_test
              SOURCES ${CMAKE_CURRENT_LIST_DIR}/identity_user_test.cpp
              LIBS km_identity
              LABELS identity)
+# `keymesh user issue` and `keymesh access export --wg-quick` as an administrator runs them.
+km_unit_test(NAME access_cli_test
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/access_cli_test.cpp
+             LIBS km_identity
+             LABELS identity)
+target_compile_definitions(access_cli_test PRIVATE KEYMESH_CLI="$<TARGET_FILE:keymesh>")
+add_dependencies(access_cli_test keymesh)
