@@ -26,3 +26,8 @@ km_unit_test(NAME access_cli_test
              LABELS identity)
 target_compile_definitions(access_cli_test PRIVATE KEYMESH_CLI="$<TARGET_FILE:keymesh>")
 add_dependencies(access_cli_test keymesh)
+# Users as policy subjects and audit parties, from validated chains (issue 19, sections 1, 4).
+km_unit_test(NAME policy_user_test
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/policy_user_test.cpp
+             LIBS km_policy_identity
+             LABELS policy identity)
