@@ -102,6 +102,8 @@ struct Daemon::Impl {
   void reload_revocation_list(const char* why);
   void reload_trust(const char* why);        // SIGHUP: roots and revocation list from files
   void watch_files();
+  // client_mode.cpp: a user certificate as host certificate (docs/access.md)
+  Result<void> enter_client_mode();
 
   // workloads.cpp
   Result<void> open_workloads();             // node CA + state; re-adds every stored identity

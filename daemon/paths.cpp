@@ -28,6 +28,7 @@ policy::AuditParty party_of(const std::string& name, const identity::ValidatedId
   if (certified || !cert.fingerprint.empty()) {
     p.fingerprint = cert.fingerprint;
     p.groups = cert.groups;
+    p.subject = cert.subject;  // a person's (docs/access.md)
   }
   return p;
 }

@@ -86,6 +86,7 @@ Result<void> Daemon::Impl::load_identities() {
     if (!chain) return fail("certificate: " + chain.error().message);
     if (auto r = tunnel->renew_local_identity("host", std::move(*chain), std::nullopt); !r)
       return fail("certificate: " + config.certificate + ": " + r.error().message);
+    if (auto r = enter_client_mode(); !r) return r;
   }
   for (std::size_t i = 0; i < config.identities.size(); ++i) {
     const auto& files = config.identities[i];

@@ -44,7 +44,8 @@ CertResult<IpPrefix> parse_network(const std::string& text, const std::string& w
 std::uint32_t kind_bit(Kind k) noexcept { return 1u << unsigned(k); }
 constexpr std::uint32_t kKindBits = (1u << unsigned(Kind::Node)) |
                                     (1u << unsigned(Kind::Workload)) |
-                                    (1u << unsigned(Kind::Gateway));
+                                    (1u << unsigned(Kind::Gateway)) |
+                                    (1u << unsigned(Kind::User));
 
 // Fields from a newer format anywhere in the body: refused, so what a verifier enforces is
 // always everything the issuer said.
@@ -121,9 +122,11 @@ CertResult<void> check_scope_constraints(const CaConstraints& c, const std::stri
   }
   for (Kind k : c.allowed_kinds)
     if (k == Kind::Ca || !parse_kind(kind_name(k)))
-      return bad("allowed kinds may name only node, workload and gateway");
+      return bad("allowed kinds may name only node, workload, gateway and user");
   if (!c.node.empty() && !valid_name(c.node))
     return bad("bound node " + quoted(c.node) + " is not a valid name");
+  if (c.subject_pattern.size() > kMaxNameLength || !printable(c.subject_pattern, false))
+    return bad("subject pattern must be printable ASCII without spaces");
   return {};
 }
 
@@ -135,12 +138,13 @@ std::string_view kind_name(Kind k) noexcept {
     case Kind::Node: return "node";
     case Kind::Workload: return "workload";
     case Kind::Gateway: return "gateway";
+    case Kind::User: return "user";
   }
   return "unknown";
 }
 
 std::optional<Kind> parse_kind(std::string_view name) noexcept {
-  for (Kind k : {Kind::Ca, Kind::Node, Kind::Workload, Kind::Gateway})
+  for (Kind k : {Kind::Ca, Kind::Node, Kind::Workload, Kind::Gateway, Kind::User})
     if (kind_name(k) == name) return k;
   return std::nullopt;
 }
@@ -164,6 +168,12 @@ std::string short_hex(const Fingerprint& fp) { return to_hex(ByteSpan(fp).first(
 
 bool valid_name(std::string_view s) noexcept {
   return !s.empty() && s.size() <= kMaxNameLength && printable(s, false);
+}
+
+bool valid_subject(std::string_view s) noexcept {
+  const auto at = s.find('@');
+  return valid_name(s) && at != std::string_view::npos && at > 0 && at + 1 < s.size() &&
+         s.find('@', at + 1) == std::string_view::npos;
 }
 
 bool glob_match(std::string_view pattern, std::string_view text) noexcept {
@@ -220,6 +230,16 @@ CertResult<void> check_fields(const CertificateFields& f) {
   if (f.not_before < 0 || f.not_after > kMaxTime)
     return bad("validity must lie between 1970 and 9999");
   if (f.not_before >= f.not_after) return bad("not_before must be earlier than not_after");
+  if (f.kind == Kind::User) {
+    if (!valid_subject(f.subject))
+      return bad("a user certificate needs an email-like subject (alice@example.com), got " +
+                 quoted(f.subject));
+    if (f.not_after - f.not_before > kMaxUserLifetimeSeconds)
+      return bad("a user certificate lives at most " +
+                 std::to_string(kMaxUserLifetimeSeconds / 3600) + "h");
+  } else if (!f.subject.empty()) {
+    return bad("only a user certificate carries a subject");
+  }
   if (f.kind == Kind::Ca) {
     if (f.constraints) {
       const auto& c = *f.constraints;
@@ -282,7 +302,7 @@ CertResult<Certificate> Certificate::parse(ByteSpan bytes) {
     return bad("body has fields unknown to version " + std::to_string(kCertificateVersion));
   if (body.version() != kCertificateVersion)
     return bad("unsupported version " + std::to_string(body.version()));
-  if (body.kind() < PbBody::CA || body.kind() > PbBody::GATEWAY) return bad("unknown kind");
+  if (body.kind() < PbBody::CA || body.kind() > PbBody::USER) return bad("unknown kind");
 
   Certificate cert;
   CertificateFields& f = cert.fields_;
@@ -307,6 +327,7 @@ CertResult<Certificate> Certificate::parse(ByteSpan bytes) {
       return bad("label " + quoted(label.key()) + " appears twice");
   f.not_before = body.not_before();
   f.not_after = body.not_after();
+  f.subject = body.subject();
   if (!body.issuer_fingerprint().empty()) {
     if (body.issuer_fingerprint().size() != 32) return bad("issuer fingerprint is not 32 bytes");
     Fingerprint fp{};
@@ -344,9 +365,10 @@ CertResult<Certificate> Certificate::parse(ByteSpan bytes) {
       }
     }
     if (pc.allowed_kinds() & ~kKindBits) return bad("allowed kinds has unknown kind bits");
-    for (Kind k : {Kind::Node, Kind::Workload, Kind::Gateway})
+    for (Kind k : {Kind::Node, Kind::Workload, Kind::Gateway, Kind::User})
       if (pc.allowed_kinds() & kind_bit(k)) c.allowed_kinds.push_back(k);
     c.node = pc.node();
+    c.subject_pattern = pc.subject_pattern();
     f.constraints = std::move(c);
   }
   if (body.context_size() > int(kMaxLabels))
@@ -424,12 +446,14 @@ CertResult<Certificate> sign_certificate(CertificateFields fields, const Certifi
     for (Kind k : fields.constraints->allowed_kinds) kinds |= kind_bit(k);
     c->set_allowed_kinds(kinds);
     c->set_node(fields.constraints->node);
+    c->set_subject_pattern(fields.constraints->subject_pattern);
   }
   for (const auto& [k, v] : fields.context) {
     auto* label = body.add_context();
     label->set_key(k);
     label->set_value(v);
   }
+  body.set_subject(fields.subject);
   // Serialized once; these bytes are what is signed and stored from now on.
   const std::string body_bytes = body.SerializeAsString();
   const Signature sig = key.sign(ByteSpan(

@@ -30,8 +30,10 @@ class CaKey;
 using Fingerprint = std::array<std::uint8_t, 32>;
 using Signature = std::array<std::uint8_t, 64>;
 
-enum class Kind : std::uint8_t { Ca = 1, Node = 2, Workload = 3, Gateway = 4 };
-std::string_view kind_name(Kind k) noexcept;  // "ca", "node", "workload", "gateway"
+// User: a person (docs/access.md): an email-like subject, groups standing for roles, a
+// lifetime of hours, issued only by an access CA (a CA whose allowed_kinds names user).
+enum class Kind : std::uint8_t { Ca = 1, Node = 2, Workload = 3, Gateway = 4, User = 5 };
+std::string_view kind_name(Kind k) noexcept;  // "ca", "node", "workload", "gateway", "user"
 std::optional<Kind> parse_kind(std::string_view name) noexcept;
 
 // ---- Format rules (version 1) ----
@@ -45,6 +47,9 @@ inline constexpr std::size_t kMaxLabelValueLength = 1024;      // printable ASCI
 inline constexpr std::size_t kMaxLabelPatternValues = 64;      // values per label pattern
 // 9999-12-31T23:59:59Z: keeps every time sum and difference far from int64 overflow.
 inline constexpr std::int64_t kMaxTime = 253'402'300'799;
+// A user certificate lives at most a day whatever its CA allows: people get hours, and a
+// stolen laptop's certificate dies by itself (docs/access.md).
+inline constexpr std::int64_t kMaxUserLifetimeSeconds = 24 * 3600;
 
 // A label is allowed when its key matches `key` and its value matches one of `values`
 // (globs; no values: any value).
@@ -70,6 +75,8 @@ struct CaConstraints {
   // The one node this CA is for (its host certificate's name); "": not bound. Below it, a
   // certificate of kind node must carry this name (docs/identity.md, "One node CA, one node").
   std::string node;
+  // Glob on the subject of every user certificate below ("*@example.com"); "": any subject.
+  std::string subject_pattern;
 };
 
 // Everything a body says, as plain values. Used to build certificates and read them back.
@@ -86,6 +93,8 @@ struct CertificateFields {
   std::optional<CaConstraints> constraints;  // CA only (absent: no limits, may_sign_ca false)
   // CA only: context labels (site=onprem, zone=b...) asserted for every identity below it.
   std::map<std::string, std::string> context;
+  // User only (required there): the person's email-like subject, "alice@example.com".
+  std::string subject;
 };
 
 // Checks the format rules on fields (what parse checks after decoding). The message names the
@@ -142,6 +151,8 @@ std::string short_hex(const Fingerprint& fp);                        // first 16
 
 // Name checks shared by certificates and the CLI.
 bool valid_name(std::string_view s) noexcept;  // 1..kMaxNameLength printable ASCII, no space
+// A valid name with exactly one '@' that has text on both sides: "alice@example.com".
+bool valid_subject(std::string_view s) noexcept;
 // Glob match: '*' any run of characters (including '/'), '?' exactly one character.
 bool glob_match(std::string_view pattern, std::string_view text) noexcept;
 // True when `inner` lies entirely within `outer` (same family, no shorter, same network bits).

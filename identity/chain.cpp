@@ -107,6 +107,11 @@ CertResult<void> check_scope(const Certificate& subject, const Certificate& ca) 
                      subject.describe() + ": kind " + std::string(kind_name(subject.kind())) +
                          " not allowed by " + ca_text(ca) + " (kinds: " + join_names(kinds) + ")");
   }
+  if (!c.subject_pattern.empty() && subject.kind() == Kind::User &&
+      !glob_match(c.subject_pattern, f.subject))
+    return cert_fail(CertError::SubjectOutsidePattern,
+                     subject.describe() + ": subject " + f.subject + " does not match the "
+                     "subject pattern \"" + c.subject_pattern + "\" of " + ca_text(ca));
   if (!c.node.empty() && subject.kind() == Kind::Node && subject.name() != c.node)
     return cert_fail(CertError::NodeBindingViolated,
                      subject.describe() + ": a node certificate below " + ca_text(ca) +
@@ -122,6 +127,21 @@ CertResult<void> check_scope(const Certificate& subject, const Certificate& ca) 
                        subject.describe() + ": context " + k + "=" + v + " conflicts with " + k +
                            "=" + it->second + " asserted by " + ca_text(ca));
   return {};
+}
+
+// A person's certificate comes only from an access CA: its direct issuer must name user in
+// allowed_kinds. A CA that allows "any kind" (empty list, as every CA before users did) does
+// not issue users, so no node CA can mint a person (docs/access.md).
+CertResult<void> check_user_issuer(const Certificate& subject, const Certificate& issuer) {
+  if (subject.kind() != Kind::User) return {};
+  const auto& kinds = issuer.constraints().allowed_kinds;
+  if (std::find(kinds.begin(), kinds.end(), Kind::User) != kinds.end()) return {};
+  std::vector<std::string> names;
+  for (Kind k : kinds) names.emplace_back(kind_name(k));
+  return cert_fail(CertError::KindOutsideConstraint,
+                   subject.describe() + ": kind user not allowed by " + ca_text(issuer) +
+                       " (kinds: " + (names.empty() ? "any but user" : join_names(names)) +
+                       "; a user certificate needs an access CA, whose allowed kinds name user)");
 }
 
 // What `ca` allows for anything below it on the path (its own constraints only).
@@ -223,6 +243,8 @@ CertResult<Path> verify_path(const TrustStore& store, std::span<const Certificat
   for (std::size_t j = p.size(); j-- > 1;)
     for (std::size_t i = j; i-- > 0;)
       if (auto r = check_constraints(*p[i], *p[j]); !r) return std::unexpected(r.error());
+  if (p.size() > 1)
+    if (auto r = check_user_issuer(*p[0], *p[1]); !r) return std::unexpected(r.error());
   return path;
 }
 
@@ -263,6 +285,7 @@ CertResult<void> check_issued_by(const Certificate& subject, const Certificate& 
     return cert_fail(CertError::IssuerMismatch,
                      subject.describe() + " was not issued by " + issuer.describe());
   if (auto r = check_link(subject, issuer); !r) return r;
+  if (auto r = check_user_issuer(subject, issuer); !r) return r;
   return check_constraints(subject, issuer);
 }
 
@@ -371,7 +394,8 @@ CertResult<ValidatedIdentity> TrustStore::validate(std::span<const Certificate> 
   const Certificate& leaf = *path->front();
   if (leaf.is_ca())
     return cert_fail(CertError::NotAnIdentity,
-                     leaf.describe() + " is a CA: it cannot identify a node, workload or gateway");
+                     leaf.describe() +
+                         " is a CA: it cannot identify a node, workload, gateway or user");
   const auto& f = leaf.fields();
   ValidatedIdentity id;
   id.name = f.name;
@@ -382,6 +406,7 @@ CertResult<ValidatedIdentity> TrustStore::validate(std::span<const Certificate> 
   id.labels = f.labels;
   id.not_before = f.not_before;
   id.not_after = f.not_after;
+  id.subject = f.subject;
   id.fingerprint = leaf.fingerprint_hex();
   for (const Certificate* c : *path) id.chain_fingerprints.push_back(c->fingerprint());
   // Root first, so a key is set by the highest CA that asserts it (rule 5 makes them agree).

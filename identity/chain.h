@@ -13,8 +13,9 @@
 //     allowed_networks) inside its allowed_networks; the leaf's name matches its name_pattern;
 //     lifetime <= its max_lifetime_seconds and not_after <= its own not_after; every group
 //     matches one of its allowed_groups, every label one of its allowed_labels, and every
-//     non-CA kind is in its allowed_kinds (each when set). A CA's context labels may add
-//     keys to those asserted above it, never change one.
+//     non-CA kind is in its allowed_kinds (each when set); a user's subject matches its
+//     subject_pattern. A CA's context labels may add keys to those asserted above it, never
+//     change one. A user certificate's own issuer names user in allowed_kinds (an access CA).
 //  6. No certificate on the path is in a trusted revocation list.
 // The first rule broken is reported, checked from the root down, with the certificate named.
 #pragma once
@@ -51,13 +52,14 @@ Bytes serialize_chain(std::span<const Certificate> chain);
 // What the daemon and policy need from a validated leaf.
 struct ValidatedIdentity {
   std::string name;
-  Kind kind = Kind::Workload;                 // never Kind::Ca
+  Kind kind = Kind::Workload;                 // never Kind::Ca (node, workload, gateway, user)
   crypto::Key public_key{};                   // X25519 static key
   std::vector<IpPrefix> networks;             // cryptokey routing: allowed inner sources
   std::vector<std::string> groups;
   std::map<std::string, std::string> labels;
   std::int64_t not_before = 0;                // unix seconds, the leaf's (address ownership)
   std::int64_t not_after = 0;                 // unix seconds (see below)
+  std::string subject;                        // a user's email-like subject; "" otherwise
   std::string fingerprint;                    // leaf, 64 hex digits
   // Leaf first, ending with the trusted root: to re-check revocation and root removal later.
   std::vector<Fingerprint> chain_fingerprints;
@@ -109,7 +111,7 @@ class TrustStore {
   // full path, leaf first, ending with the trusted root.
   CertResult<Chain> verify_chain(std::span<const Certificate> chain, WallTime now,
                                  std::chrono::seconds skew = kDefaultClockSkew) const;
-  // verify_chain plus: the leaf is a node, workload or gateway (NotAnIdentity otherwise).
+  // verify_chain plus: the leaf is a node, workload, gateway or user (NotAnIdentity otherwise).
   CertResult<ValidatedIdentity> validate(std::span<const Certificate> chain, WallTime now,
                                          std::chrono::seconds skew = kDefaultClockSkew) const;
   // parse_chain + validate: for the bytes of a handshake payload.

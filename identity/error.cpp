@@ -26,6 +26,7 @@ std::string_view to_string(CertError e) noexcept {
     case CertError::KindOutsideConstraint: return "kind_outside_constraint";
     case CertError::ContextConflict: return "context_conflict";
     case CertError::NodeBindingViolated: return "node_binding_violated";
+    case CertError::SubjectOutsidePattern: return "subject_outside_pattern";
   }
   return "unknown";
 }

@@ -36,8 +36,9 @@ enum class CertError : std::uint8_t {
   KindOutsideConstraint,     // a kind that some issuing CA's allowed_kinds does not allow
   ContextConflict,           // a CA changes a context label asserted by a CA above it
   NodeBindingViolated,       // a node certificate named otherwise below a CA bound to one node
+  SubjectOutsidePattern,     // a user's subject does not match some issuing CA's subject_pattern
 };
-inline constexpr std::size_t kCertErrorCount = std::size_t(CertError::NodeBindingViolated) + 1;
+inline constexpr std::size_t kCertErrorCount = std::size_t(CertError::SubjectOutsidePattern) + 1;
 
 // Stable snake_case name ("forged_signature"), for counters, metrics and audit lines.
 std::string_view to_string(CertError e) noexcept;

@@ -49,7 +49,9 @@ void append_party(std::string& out, const std::optional<AuditParty>& p) {
     if (i) out += ',';
     out += json_string(p->groups[i]);
   }
-  out += "]}";
+  out += "]";
+  if (!p->subject.empty()) out += ",\"kind\":\"user\",\"subject\":" + json_string(p->subject);
+  out += "}";
 }
 
 std::string party_key(const std::optional<AuditParty>& p) {

@@ -45,6 +45,9 @@ struct AuditParty {
   std::string name;
   std::string fingerprint;
   std::vector<std::string> groups;
+  // A person (kind user, docs/access.md): written as "kind":"user","subject":"..." after the
+  // groups; "" for every other party, whose lines keep their keys.
+  std::string subject;
 };
 
 struct AuditEvent {

@@ -33,7 +33,7 @@ constexpr std::array<std::string_view, 10> kSelectorKeys = {
     "namespace", "serviceAccount", "spiffe"};
 constexpr std::array<std::string_view, 3> kScheduleKeys = {"days", "hours", "timezone"};
 constexpr std::array<std::string_view, 2> kWhenKeys = {"from_context", "to_context"};
-constexpr std::array<std::string_view, 4> kKinds = {"node", "workload", "gateway", "raw"};
+constexpr std::array<std::string_view, 5> kKinds = {"node", "workload", "gateway", "user", "raw"};
 // Indexed by date::weekday::c_encoding (0 = Sunday).
 constexpr std::array<std::string_view, 7> kDays = {"sun", "mon", "tue", "wed",
                                                    "thu", "fri", "sat"};

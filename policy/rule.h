@@ -20,7 +20,7 @@ namespace keymesh::policy {
 // depend on identity/: the daemon fills this from the certificate it has verified.
 struct Subject {
   std::string name;
-  std::string kind;  // "node" | "workload" | "gateway" | "raw" (a raw-key peer)
+  std::string kind;  // "node" | "workload" | "gateway" | "user" | "raw" (a raw-key peer)
   std::vector<std::string> groups;
   std::map<std::string, std::string> labels;
   std::vector<IpPrefix> networks;
@@ -29,6 +29,7 @@ struct Subject {
   std::map<std::string, std::string> context;
   std::string issuer;              // name of the CA that signed its certificate ("" for raw)
   std::string issuer_fingerprint;  // that CA's fingerprint, 64 lower-case hex digits
+  std::string user_subject;        // a user's email-like subject (kind user); "" otherwise
 };
 
 // Transport protocol of a packet, as far as policy cares. kIcmp covers ICMPv4 and ICMPv6;
@@ -60,7 +61,7 @@ struct Selector {
   std::vector<std::string> groups;            // the subject is in all of them
   std::map<std::string, std::string> labels;  // each label present with this exact value
   std::vector<IpPrefix> cidr;                 // some subject network lies within one of them
-  std::optional<std::string> kind;            // node | workload | gateway | raw
+  std::optional<std::string> kind;            // node | workload | gateway | user | raw
   std::map<std::string, std::string> context; // from `when: {from_context|to_context}`
   std::optional<std::string> issuer;          // glob on the signing CA's name
   std::optional<std::string> issuer_sha256;   // the signing CA's fingerprint (64 hex digits)

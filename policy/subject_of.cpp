@@ -13,6 +13,7 @@ Subject subject_from(const identity::ValidatedIdentity& identity) {
   s.context = identity.context;
   s.issuer = identity.issuer_name;
   s.issuer_fingerprint = identity.issuer_fingerprint;
+  s.user_subject = identity.subject;
   return s;
 }
 
@@ -26,6 +27,7 @@ Subject subject_from(const identity::Certificate& leaf) {
   s.networks = f.networks;
   s.fingerprint = leaf.fingerprint_hex();
   if (f.issuer) s.issuer_fingerprint = to_hex(*f.issuer);
+  s.user_subject = f.subject;
   return s;
 }
 

@@ -32,6 +32,7 @@ struct SignOptions {
   std::string name_pattern, max_lifetime;
   bool may_sign_ca = false;
   std::string node;  // --node: the one node a node CA is for
+  std::string subject, subject_pattern;  // --subject (user), --subject-pattern (CA)
   std::vector<std::string> allow_groups, allow_labels, allow_kinds, context;
   bool has_allow_groups = false, has_allow_labels = false;  // given, even if empty
   std::string out;
@@ -98,7 +99,7 @@ Result<void> parse_scope(const SignOptions& o, identity::CaConstraints& c) {
   for (const auto& k : o.allow_kinds) {
     const auto kind = identity::parse_kind(k);
     if (!kind || *kind == identity::Kind::Ca)
-      return fail("--allow-kinds \"" + k + "\" is not node, workload or gateway (sub-CAs: "
+      return fail("--allow-kinds \"" + k + "\" is not node, workload, gateway or user (sub-CAs: "
                   "--may-sign-ca)");
     if (std::find(c.allowed_kinds.begin(), c.allowed_kinds.end(), *kind) == c.allowed_kinds.end())
       c.allowed_kinds.push_back(*kind);
@@ -148,15 +149,19 @@ Result<void> write_new_key(const SignOptions& o, const NewKey& k) {
 
 Result<void> cert_sign(const SignOptions& o) {
   const auto kind = identity::parse_kind(o.kind);
-  if (!kind) return fail("--kind must be ca, node, workload or gateway");
+  if (!kind) return fail("--kind must be ca, node, workload, gateway or user");
   const bool is_ca = *kind == identity::Kind::Ca;
   if (!is_ca && (!o.allowed_networks.empty() || !o.name_pattern.empty() ||
                  !o.max_lifetime.empty() || o.may_sign_ca || o.has_allow_groups ||
                  o.has_allow_labels || !o.allow_kinds.empty() || !o.context.empty() ||
-                 !o.node.empty()))
+                 !o.node.empty() || !o.subject_pattern.empty()))
     return fail("--allowed-networks, --name-pattern, --max-lifetime, --may-sign-ca, "
-                "--allow-groups, --allow-labels, --allow-kinds, --context and --node are for "
-                "--kind ca only");
+                "--allow-groups, --allow-labels, --allow-kinds, --context, --node and "
+                "--subject-pattern are for --kind ca only");
+  if ((*kind == identity::Kind::User) != !o.subject.empty())
+    return fail(*kind == identity::Kind::User
+                    ? "--kind user needs --subject (the person's email-like name)"
+                    : "--subject is for --kind user only");
   if (!o.force)
     for (const auto& p : {o.out, o.key_out})
       if (!p.empty() && ::access(p.c_str(), F_OK) == 0)
@@ -185,6 +190,7 @@ Result<void> cert_sign(const SignOptions& o) {
   if (!nets) return std::unexpected(nets.error());
   f.networks = std::move(*nets);
   f.groups = o.groups;
+  f.subject = o.subject;
   auto labels = parse_pairs(o.labels, "--labels");
   if (!labels) return std::unexpected(labels.error());
   f.labels = std::move(*labels);
@@ -208,6 +214,7 @@ Result<void> cert_sign(const SignOptions& o) {
     }
     c.may_sign_ca = o.may_sign_ca;
     c.node = o.node;
+    c.subject_pattern = o.subject_pattern;
     if (auto r = parse_scope(o, c); !r) return r;
     f.constraints = std::move(c);
   }
@@ -314,10 +321,11 @@ void add_cert_commands(CLI::App& app, Outcome& outcome) {
   auto* sign = cert->add_subcommand("sign", "Issue a certificate from a CA");
   sign->add_option("--ca", s->ca, "Issuing CA certificate")->required();
   sign->add_option("--ca-key", s->ca_key, "Issuing CA private key")->required();
-  sign->add_option("--kind", s->kind, "ca, node, workload or gateway")->required();
+  sign->add_option("--kind", s->kind, "ca, node, workload, gateway or user")->required();
   sign->add_option("--name", s->name, "Identity name")->required();
   sign->add_option("--networks", s->networks, "Overlay CIDRs, comma-separated")->delimiter(',');
   sign->add_option("--groups", s->groups, "Groups, comma-separated")->delimiter(',');
+  sign->add_option("--subject", s->subject, "User: the person's subject (alice@example.com)");
   sign->add_option("--labels", s->labels, "key=value labels, comma-separated")->delimiter(',');
   sign->add_option("--lifetime", s->lifetime, "Validity from now (default 24h)");
   sign->add_option("--public-key", s->public_key, "The identity's public key (base64)");
@@ -337,7 +345,9 @@ void add_cert_commands(CLI::App& app, Outcome& outcome) {
       "CA: labels allowed below it: key (any value) or key=v1|v2 (globs), comma-separated "
       "(\"\" for no labels)")->delimiter(',');
   sign->add_option("--allow-kinds", s->allow_kinds,
-                   "CA: kinds allowed below it (node, workload, gateway)")->delimiter(',');
+                   "CA: kinds allowed below it (node, workload, gateway, user)")->delimiter(',');
+  sign->add_option("--subject-pattern", s->subject_pattern,
+                   "CA: glob the subjects of users below it must match (*@example.com)");
   sign->add_option("--context", s->context,
                    "CA: context labels it asserts for every identity below it (site=onprem)")
       ->delimiter(',');

@@ -32,6 +32,9 @@ void add_audit_commands(CLI::App& app, Outcome& outcome);
 Result<void> print_json(const google::protobuf::Message& message);
 // identity add|remove|list (control socket)
 void add_identity_commands(CLI::App& app, Outcome& outcome);
+// user issue (user_commands.cpp), access export --wg-quick (access_commands.cpp): people
+void add_user_commands(CLI::App& app, Outcome& outcome);
+void add_access_commands(CLI::App& app, Outcome& outcome);
 
 // `wg show`-style text for a status reply; `now_unix` turns handshake times into "ago".
 std::string format_status(const proto::StatusReply& status, bool all_drops, std::int64_t now_unix);

@@ -122,6 +122,7 @@ std::string show_certificate(const identity::Certificate& cert, std::int64_t now
   };
   line("name:", f.name);
   line("kind:", std::string(identity::kind_name(f.kind)));
+  if (f.kind == identity::Kind::User) line("subject:", f.subject);
   line("fingerprint:", cert.fingerprint_hex());
   line("public key:", to_base64(f.public_key) + (cert.is_ca() ? " (Ed25519)" : " (X25519)"));
   line("networks:", f.networks.empty() ? "-" : join(prefixes(f.networks)));
@@ -148,6 +149,7 @@ std::string show_certificate(const identity::Certificate& cert, std::int64_t now
     for (auto k : c.allowed_kinds) kinds.emplace_back(identity::kind_name(k));
     line("  kinds:", kinds.empty() ? "any" : join(kinds));
     line("  node:", c.node.empty() ? "any (not bound to one node)" : c.node);
+    line("  subjects:", c.subject_pattern.empty() ? "any" : c.subject_pattern);
     std::vector<std::string> context;
     for (const auto& [k, v] : f.context) context.push_back(k + "=" + v);
     line("context:", context.empty() ? "-" : join(context));
@@ -160,6 +162,7 @@ std::string certificate_json(const identity::Certificate& cert, std::int64_t now
   std::string out = "{";
   out += "\"name\":" + json_string(f.name);
   out += ",\"kind\":" + json_string(identity::kind_name(f.kind));
+  if (f.kind == identity::Kind::User) out += ",\"subject\":" + json_string(f.subject);
   out += ",\"fingerprint\":" + json_string(cert.fingerprint_hex());
   out += ",\"public_key\":" + json_string(to_base64(f.public_key));
   out += ",\"networks\":" + json_array(prefixes(f.networks));
@@ -198,7 +201,8 @@ std::string certificate_json(const identity::Certificate& cert, std::int64_t now
     std::vector<std::string> kinds;
     for (auto k : c.allowed_kinds) kinds.emplace_back(identity::kind_name(k));
     out += ",\"allowed_kinds\":" + json_array(kinds);
-    out += ",\"node\":" + (c.node.empty() ? std::string("null") : json_string(c.node)) + "}";
+    out += ",\"node\":" + (c.node.empty() ? std::string("null") : json_string(c.node));
+    out += ",\"subject_pattern\":" + json_string(c.subject_pattern) + "}";
     out += ",\"context\":{";
     bool first_ctx = true;
     for (const auto& [k, v] : f.context) {

@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
     keymesh::tools::add_policy_commands(app, outcome, exit_status);
     keymesh::tools::add_audit_commands(app, outcome);
     keymesh::tools::add_identity_commands(app, outcome);
+    keymesh::tools::add_user_commands(app, outcome);
+    keymesh::tools::add_access_commands(app, outcome);
     CLI11_PARSE(app, argc, argv);
     if (!outcome) {
       std::cerr << "keymesh: " << outcome.error().message << "\n";

@@ -3,9 +3,11 @@
 // sign` checks (check_issued_by), so a test can hand keymeshd a chain the CA was not allowed
 // to issue and watch the remote side refuse it.
 //
-//   cert_forge CA_CERT CA_KEY NAME CIDR GROUPS OUT_CHAIN OUT_KEY
+//   cert_forge CA_CERT CA_KEY NAME CIDR GROUPS OUT_CHAIN OUT_KEY [KIND SUBJECT START LIFETIME]
 //
-// GROUPS is comma-separated. Writes OUT_KEY (WireGuard base64, 0600) and OUT_CHAIN (leaf, then
+// GROUPS is comma-separated. The optional tail (tests/netns/access_laptop.sh plays a stolen
+// access CA key with it): KIND (workload, user...), SUBJECT ("-" for none), START (seconds
+// from now, may be negative) and LIFETIME (seconds); defaults: workload, none, -60, 3660. Writes OUT_KEY (WireGuard base64, 0600) and OUT_CHAIN (leaf, then
 // the CA). Exit 0 on success, 2 on bad input.
 #include <sodium.h>
 
@@ -23,8 +25,9 @@
 using namespace keymesh;
 
 int main(int argc, char** argv) {
-  if (argc != 8) {
-    std::fprintf(stderr, "usage: cert_forge CA_CERT CA_KEY NAME CIDR GROUPS OUT_CHAIN OUT_KEY\n");
+  if (argc != 8 && argc != 12) {
+    std::fprintf(stderr, "usage: cert_forge CA_CERT CA_KEY NAME CIDR GROUPS OUT_CHAIN OUT_KEY "
+                         "[KIND SUBJECT START LIFETIME]\n");
     return 2;
   }
   if (sodium_init() < 0) return 2;
@@ -40,6 +43,15 @@ int main(int argc, char** argv) {
   identity::CertificateFields f;
   f.name = argv[3];
   f.kind = identity::Kind::Workload;
+  std::int64_t start = -60, lifetime = 3660;
+  if (argc == 12) {
+    const auto kind = identity::parse_kind(argv[8]);
+    if (!kind) return std::fprintf(stderr, "bad kind %s\n", argv[8]), 2;
+    f.kind = *kind;
+    if (std::string(argv[9]) != "-") f.subject = argv[9];
+    start = std::stoll(argv[10]);
+    lifetime = std::stoll(argv[11]);
+  }
   f.public_key = crypto::public_key(secret);
   f.networks = {*net};
   std::stringstream groups(argv[5]);
@@ -47,8 +59,8 @@ int main(int argc, char** argv) {
   const auto now = std::chrono::duration_cast<std::chrono::seconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
-  f.not_before = now - 60;
-  f.not_after = now + 3600;
+  f.not_before = now + start;
+  f.not_after = f.not_before + lifetime;
   auto cert = identity::sign_certificate(std::move(f), &ca->front(), *key);
   if (!cert) return std::fprintf(stderr, "%s\n", cert.error().message.c_str()), 2;
   const identity::Certificate chain[] = {*cert, ca->front()};

@@ -99,7 +99,7 @@ BOOST_AUTO_TEST_CASE(errors_name_rule_key_and_problem) {
              "rules[1] (web-to-db).from: unknown key \"group\" (did you mean groups?)");
   BOOST_TEST(error_of(with_rule("    from: {}\n    to: { kind: vm }\n    allow: [any]\n")) ==
              "rules[1] (web-to-db).to.kind: \"vm\" is not a kind (expected node, workload, "
-             "gateway or raw)");
+             "gateway, user or raw)");
   BOOST_TEST(error_of(with_rule("    from: {}\n    to: { cidr: [10.0.0.0/33] }\n    allow: [any]\n")) ==
              "rules[1] (web-to-db).to.cidr[0]: \"10.0.0.0/33\" is not a CIDR");
   BOOST_TEST(error_of(with_rule("    from: {}\n    to: {}\n    allow: [any]\n    expire: x\n")) ==
