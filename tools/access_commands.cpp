@@ -11,7 +11,6 @@
 // --cert gives name, groups and subject from the person's user certificate; --name, --groups
 // and --subject give or override them.
 #include <sodium.h>
-#include <unistd.h>
 
 #include <iostream>
 #include <memory>
@@ -38,24 +37,6 @@ struct ExportOptions {
   int mtu = 1420;
   bool force = false;
 };
-
-std::string join(const std::vector<std::string>& items, const char* sep = ", ") {
-  std::string out;
-  for (const auto& s : items) out += (out.empty() ? "" : sep) + s;
-  return out;
-}
-
-Result<IpPrefix> parse_prefix(const std::string& text, const char* option, bool bare_is_host) {
-  std::string full = text;
-  if (bare_is_host && text.find('/') == std::string::npos)
-    full += text.find(':') != std::string::npos ? "/128" : "/32";
-  auto p = IpPrefix::parse(full);
-  if (!p) return fail(std::string(option) + " \"" + text + "\" is not a CIDR");
-  if (p->network() != *p)
-    return fail(std::string(option) + " \"" + text + "\" has host bits set (write " +
-                p->network().to_string() + ")");
-  return *p;
-}
 
 Result<void> access_export(ExportOptions o) {
   if (!o.wg_quick) return fail("say which format: --wg-quick (the only one so far)");
@@ -94,8 +75,7 @@ Result<void> access_export(ExportOptions o) {
   if (!endpoint) return fail("--endpoint \"" + o.endpoint + "\" is not IPv4:port or [IPv6]:port");
   if (o.keepalive < 0 || o.keepalive > 65535) return fail("--keepalive must be 0-65535");
   if (o.mtu < 576 || o.mtu > 9000) return fail("--mtu must be 576-9000");
-  if (!o.force && ::access(o.out.c_str(), F_OK) == 0)
-    return fail(o.out + " already exists (use --force to overwrite it)");
+  if (auto r = refuse_overwrite({o.out}, o.force); !r) return r;
 
   crypto::SecretKey secret;
   crypto::generate_private_key(secret);

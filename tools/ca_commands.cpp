@@ -1,7 +1,6 @@
 // keymesh ca init | crl sign: the offline root CA's two jobs. The root key never leaves the
 // machine these run on; what they write (ca.crt, crl) is public and is copied to every node.
 #include <sodium.h>
-#include <unistd.h>
 
 #include <iostream>
 #include <memory>
@@ -31,10 +30,7 @@ Result<void> ca_init(const InitOptions& o) {
   auto lifetime = parse_duration(o.lifetime);
   if (!lifetime) return std::unexpected(lifetime.error());
   if (o.out == o.key_out) return fail("--out and --key-out must be different files");
-  if (!o.force)
-    for (const auto& p : {o.out, o.key_out})
-      if (::access(p.c_str(), F_OK) == 0)
-        return fail(p + " already exists (use --force to overwrite it)");
+  if (auto r = refuse_overwrite({o.out, o.key_out}, o.force); !r) return r;
 
   const auto key = identity::CaKey::generate();
   identity::CertificateFields f;

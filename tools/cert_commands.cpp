@@ -1,7 +1,5 @@
 // keymesh cert sign | show | verify: issue certificates from a CA, read them, and check a
 // chain the way keymeshd does in the handshake (same TrustStore::verify_chain).
-#include <sodium.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -49,20 +47,6 @@ Result<std::vector<IpPrefix>> parse_networks(const std::vector<std::string>& ite
       return fail(std::string(option) + " \"" + s + "\" has host bits set (write " +
                   p->network().to_string() + ")");
     out.push_back(*p);
-  }
-  return out;
-}
-
-// "key=value,..." (labels, context) into a map; `option` names the flag in errors.
-Result<std::map<std::string, std::string>> parse_pairs(const std::vector<std::string>& items,
-                                                       const char* option) {
-  std::map<std::string, std::string> out;
-  for (const auto& l : items) {
-    const auto eq = l.find('=');
-    if (eq == std::string::npos || eq == 0)
-      return fail(std::string(option) + " \"" + l + "\" is not key=value");
-    if (!out.emplace(l.substr(0, eq), l.substr(eq + 1)).second)
-      return fail(std::string(option) + ": key \"" + l.substr(0, eq) + "\" given twice");
   }
   return out;
 }
@@ -140,11 +124,7 @@ Result<NewKey> make_key(const SignOptions& o, bool is_ca) {
 Result<void> write_new_key(const SignOptions& o, const NewKey& k) {
   if (k.ca_key) return identity::write_ca_key_file(o.key_out, *k.ca_key, o.force);
   if (!k.x25519) return {};
-  // WireGuard's format (as `keymesh key gen` writes), so keymeshd and `wg` read it as is.
-  std::string text = to_base64(k.x25519->span()) + "\n";
-  auto r = identity::write_identity_file(o.key_out, text, 0600, o.force);
-  sodium_memzero(text.data(), text.size());
-  return r;
+  return write_x25519_key(o.key_out, *k.x25519, o.force);
 }
 
 Result<void> cert_sign(const SignOptions& o) {
@@ -162,26 +142,14 @@ Result<void> cert_sign(const SignOptions& o) {
     return fail(*kind == identity::Kind::User
                     ? "--kind user needs --subject (the person's email-like name)"
                     : "--subject is for --kind user only");
-  if (!o.force)
-    for (const auto& p : {o.out, o.key_out})
-      if (!p.empty() && ::access(p.c_str(), F_OK) == 0)
-        return fail(p + " already exists (use --force to overwrite it)");
+  if (auto r = refuse_overwrite({o.out, o.key_out}, o.force); !r) return r;
   if (!o.key_out.empty() && o.key_out == o.out)
     return fail("--out and --key-out must be different files");
 
-  auto issuer_certs = identity::read_certificates_file(o.ca);
-  if (!issuer_certs) return std::unexpected(issuer_certs.error());
-  const identity::Certificate& issuer = issuer_certs->front();
-  if (!issuer.is_ca()) return fail(o.ca + ": " + issuer.describe() + " is not a CA");
-  auto issuer_key = identity::read_ca_key_file(o.ca_key);
-  if (!issuer_key) return std::unexpected(issuer_key.error());
-  if (!equal_ct(issuer_key->public_key(), issuer.public_key()))
-    return fail(o.ca_key + " is not the private key of " + o.ca + " (" + issuer.describe() + ")");
+  auto signer = read_issuer(o.ca, o.ca_key, "issuing CA");
+  if (!signer) return std::unexpected(signer.error());
+  const identity::Certificate& issuer = signer->cert();
   const std::int64_t now = now_unix();
-  if (auto r = identity::check_validity(issuer, std::chrono::system_clock::now(),
-                                        std::chrono::seconds(0));
-      !r)
-    return fail("the issuing CA cannot sign now: " + r.error().message);
 
   identity::CertificateFields f;
   f.name = o.name;
@@ -222,7 +190,7 @@ Result<void> cert_sign(const SignOptions& o) {
   auto key = make_key(o, is_ca);
   if (!key) return std::unexpected(key.error());
   f.public_key = key->public_key;
-  auto cert = identity::sign_certificate(std::move(f), &issuer, *issuer_key);
+  auto cert = identity::sign_certificate(std::move(f), &issuer, signer->key);
   if (!cert) return fail(cert.error().message);
   // The issuer's own rules, checked before anything is written: a certificate the chain
   // would reject is never handed out.

@@ -6,17 +6,23 @@
 #include <chrono>
 #include <ctime>
 
+#include <sodium.h>
+#include <unistd.h>
+
 #include "common/bytes.h"
+#include "identity/cert_file.h"
+#include "identity/chain.h"
+#include "identity/files.h"
 
 namespace keymesh::tools {
 
-namespace {
-
-std::string join(const std::vector<std::string>& items) {
+std::string join(const std::vector<std::string>& items, const char* sep) {
   std::string out;
-  for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
+  for (const auto& s : items) out += (out.empty() ? "" : sep) + s;
   return out;
 }
+
+namespace {
 
 std::vector<std::string> prefixes(const std::vector<IpPrefix>& nets) {
   std::vector<std::string> out;
@@ -110,6 +116,65 @@ std::int64_t now_unix() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+Result<IpPrefix> parse_prefix(const std::string& text, const char* option, bool bare_is_host) {
+  std::string full = text;
+  if (bare_is_host && text.find('/') == std::string::npos)
+    full += text.find(':') != std::string::npos ? "/128" : "/32";
+  auto p = IpPrefix::parse(full);
+  if (!p)
+    return fail(std::string(option) + " \"" + text + "\" is not " +
+                (bare_is_host ? "an address or CIDR" : "a CIDR"));
+  if (p->network() != *p)
+    return fail(std::string(option) + " \"" + text + "\" has host bits set (write " +
+                p->network().to_string() + ")");
+  return *p;
+}
+
+Result<std::map<std::string, std::string>> parse_pairs(const std::vector<std::string>& items,
+                                                       const char* option) {
+  std::map<std::string, std::string> out;
+  for (const auto& l : items) {
+    const auto eq = l.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return fail(std::string(option) + " \"" + l + "\" is not key=value");
+    if (!out.emplace(l.substr(0, eq), l.substr(eq + 1)).second)
+      return fail(std::string(option) + ": key \"" + l.substr(0, eq) + "\" given twice");
+  }
+  return out;
+}
+
+Result<void> refuse_overwrite(std::initializer_list<std::string> paths, bool force) {
+  if (force) return {};
+  for (const auto& p : paths)
+    if (!p.empty() && ::access(p.c_str(), F_OK) == 0)
+      return fail(p + " already exists (use --force to overwrite it)");
+  return {};
+}
+
+Result<Issuer> read_issuer(const std::string& ca_file, const std::string& key_file,
+                           std::string_view role) {
+  auto chain = identity::read_certificates_file(ca_file);
+  if (!chain) return std::unexpected(chain.error());
+  const identity::Certificate& ca = chain->front();
+  if (!ca.is_ca()) return fail(ca_file + ": " + ca.describe() + " is not a CA");
+  auto key = identity::read_ca_key_file(key_file);
+  if (!key) return std::unexpected(key.error());
+  if (!equal_ct(key->public_key(), ca.public_key()))
+    return fail(key_file + " is not the private key of " + ca_file + " (" + ca.describe() + ")");
+  if (auto r = identity::check_validity(ca, std::chrono::system_clock::now(),
+                                        std::chrono::seconds(0));
+      !r)
+    return fail("the " + std::string(role) + " cannot sign now: " + r.error().message);
+  return Issuer{std::move(*chain), std::move(*key)};
+}
+
+Result<void> write_x25519_key(const std::string& path, const crypto::SecretKey& key, bool force) {
+  std::string text = to_base64(key.span()) + "\n";
+  auto r = identity::write_identity_file(path, text, 0600, force);
+  sodium_memzero(text.data(), text.size());
+  return r;
 }
 
 std::string show_certificate(const identity::Certificate& cert, std::int64_t now) {

@@ -9,8 +9,6 @@
 // then every certificate of the --ca file (the access CA and any intermediates). Nothing is
 // written unless the chain rules of the access CA accept the certificate (check_issued_by),
 // so a lifetime, group or subject the CA does not allow is refused here with the limit named.
-#include <sodium.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <iostream>
@@ -38,19 +36,6 @@ struct IssueOptions {
   bool force = false;
 };
 
-// --address 100.64.20.1 (a /32 or /128) or a CIDR the person's machine sources from.
-Result<IpPrefix> parse_address(const std::string& text) {
-  const std::string full =
-      text.find('/') != std::string::npos ? text
-                                          : text + (text.find(':') != std::string::npos ? "/128" : "/32");
-  auto p = IpPrefix::parse(full);
-  if (!p) return fail("--address \"" + text + "\" is not an address or CIDR (100.64.20.1)");
-  if (p->network() != *p)
-    return fail("--address \"" + text + "\" has host bits set (write " +
-                p->network().to_string() + ")");
-  return *p;
-}
-
 bool allows_users(const identity::Certificate& ca) {
   const auto& kinds = ca.constraints().allowed_kinds;
   return std::find(kinds.begin(), kinds.end(), identity::Kind::User) != kinds.end();
@@ -60,26 +45,14 @@ Result<void> user_issue(const IssueOptions& o) {
   if (!identity::valid_subject(o.subject))
     return fail("--subject \"" + o.subject + "\" is not email-like (alice@example.com)");
   if (o.out == o.key_out) return fail("--out and --key-out must be different files");
-  if (!o.force)
-    for (const auto& p : {o.out, o.key_out})
-      if (::access(p.c_str(), F_OK) == 0)
-        return fail(p + " already exists (use --force to overwrite it)");
+  if (auto r = refuse_overwrite({o.out, o.key_out}, o.force); !r) return r;
 
-  auto ca_chain = identity::read_certificates_file(o.ca);
-  if (!ca_chain) return std::unexpected(ca_chain.error());
-  const identity::Certificate& ca = ca_chain->front();
-  if (!ca.is_ca()) return fail(o.ca + ": " + ca.describe() + " is not a CA");
+  auto signer = read_issuer(o.ca, o.ca_key, "access CA");
+  if (!signer) return std::unexpected(signer.error());
+  const identity::Certificate& ca = signer->cert();
   if (!allows_users(ca))
     return fail(o.ca + ": CA " + ca.name() + " is not an access CA (its allowed kinds do not "
                 "name user); make one with `keymesh cert sign --kind ca --allow-kinds user ...`");
-  auto ca_key = identity::read_ca_key_file(o.ca_key);
-  if (!ca_key) return std::unexpected(ca_key.error());
-  if (!equal_ct(ca_key->public_key(), ca.public_key()))
-    return fail(o.ca_key + " is not the private key of " + o.ca + " (" + ca.describe() + ")");
-  if (auto r = identity::check_validity(ca, std::chrono::system_clock::now(),
-                                        std::chrono::seconds(0));
-      !r)
-    return fail("the access CA cannot sign now: " + r.error().message);
 
   // Hours by default, never more than the CA allows; asking for more is an error, not a cap.
   const std::int64_t ca_max = ca.constraints().max_lifetime_seconds;
@@ -101,15 +74,13 @@ Result<void> user_issue(const IssueOptions& o) {
   f.name = o.name;
   f.kind = identity::Kind::User;
   f.subject = o.subject;
-  auto address = parse_address(o.address);
+  auto address = parse_prefix(o.address, "--address", true);
   if (!address) return std::unexpected(address.error());
   f.networks = {*address};
   f.groups = o.groups;
-  for (const auto& l : o.labels) {
-    const auto eq = l.find('=');
-    if (eq == std::string::npos || eq == 0) return fail("--labels \"" + l + "\" is not key=value");
-    f.labels[l.substr(0, eq)] = l.substr(eq + 1);
-  }
+  auto labels = parse_pairs(o.labels, "--labels");
+  if (!labels) return std::unexpected(labels.error());
+  f.labels = std::move(*labels);
   const std::int64_t now = now_unix();
   f.not_before = now;
   f.not_after = now + lifetime;
@@ -117,20 +88,16 @@ Result<void> user_issue(const IssueOptions& o) {
   crypto::SecretKey secret;
   crypto::generate_private_key(secret);
   f.public_key = crypto::public_key(secret);
-  auto cert = identity::sign_certificate(std::move(f), &ca, *ca_key);
+  auto cert = identity::sign_certificate(std::move(f), &ca, signer->key);
   if (!cert) return fail(cert.error().message);
   if (auto r = identity::check_issued_by(*cert, ca); !r)
     return fail("refusing to issue: " + r.error().message);
 
-  std::string text = to_base64(secret.span()) + "\n";
-  auto written = identity::write_identity_file(o.key_out, text, 0600, o.force);
-  sodium_memzero(text.data(), text.size());
-  if (!written) return written;
+  if (auto r = write_x25519_key(o.key_out, secret, o.force); !r) return r;
   std::vector<identity::Certificate> chain{*cert};
-  chain.insert(chain.end(), ca_chain->begin(), ca_chain->end());
+  chain.insert(chain.end(), signer->chain.begin(), signer->chain.end());
   if (auto r = identity::write_certificates_file(o.out, chain, o.force); !r) return r;
-  std::string groups;
-  for (const auto& g : cert->fields().groups) groups += (groups.empty() ? "" : ", ") + g;
+  const std::string groups = join(cert->fields().groups);
   std::cout << "user \"" << cert->name() << "\" <" << cert->fields().subject << "> "
             << cert->fingerprint_hex() << "\ngroups " << (groups.empty() ? "-" : groups)
             << ", address " << address->to_string() << "\nvalid until "
