@@ -11,6 +11,8 @@
 #include "tests/unit/cli_test_util.h"
 
 using keymesh::test::has;
+using keymesh::test::exists;
+using keymesh::test::mode_of;
 using keymesh::test::Run;
 using keymesh::test::slurp;
 using keymesh::test::TempDir;
@@ -23,17 +25,6 @@ Run run(const std::string& args) {
   Run r = keymesh::test::run_shell(kCli + " " + args);
   BOOST_TEST_MESSAGE("$ keymesh " << args << "\n" << r.out << r.err << "(exit " << r.code << ")");
   return r;
-}
-
-mode_t mode_of(const std::string& path) {
-  struct stat st {};
-  ::stat(path.c_str(), &st);
-  return st.st_mode & 0777;
-}
-
-bool exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
 }
 
 // The root, an access CA (users only, oncall|dba, *@example.com, 12h), and a node CA.

@@ -73,6 +73,18 @@ inline Run run_shell(const std::string& command) {
   return r;
 }
 
+// A file's permission bits (0 when it does not exist), and whether it exists.
+inline mode_t mode_of(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return 0;
+  return st.st_mode & 0777;
+}
+
+inline bool exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
 inline bool has(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }

@@ -17,30 +17,18 @@
 using keymesh::test::Run;
 using keymesh::test::TempDir;
 using keymesh::test::has;
+using keymesh::test::exists;
+using keymesh::test::mode_of;
 using keymesh::test::slurp;
 
 namespace {
 
 const std::string kCli = KEYMESH_CLI;
 
-
-
 Run run(const std::string& args) {
   Run r = keymesh::test::run_shell(kCli + " " + args);
   BOOST_TEST_MESSAGE("$ keymesh " << args << "\n" << r.out << r.err << "(exit " << r.code << ")");
   return r;
-}
-
-
-mode_t mode_of(const std::string& path) {
-  struct stat st {};
-  ::stat(path.c_str(), &st);
-  return st.st_mode & 0777;
-}
-
-bool exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
 }
 
 // Root CA offline, one node CA for host "node-a", one workload on it.

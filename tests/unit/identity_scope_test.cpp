@@ -57,14 +57,6 @@ struct Pki {
   Pki() { BOOST_REQUIRE(store.add_root(root.cert)); }
 };
 
-#define EXPECT_REFUSED(result, code, text)                                           \
-  do {                                                                               \
-    const auto& r_ = (result);                                                       \
-    BOOST_REQUIRE_MESSAGE(!r_, "expected a rejection");                              \
-    BOOST_TEST(to_string(r_.error().reason) == to_string(code));                     \
-    BOOST_TEST(r_.error().message.find(text) != std::string::npos, r_.error().message); \
-  } while (0)
-
 }  // namespace
 
 BOOST_FIXTURE_TEST_CASE(node_ca_limited_to_its_groups_cannot_vouch_for_db, Pki) {

@@ -60,14 +60,10 @@ inline Ca make_root(const std::string& name = "root", CaConstraints c = {.may_si
   return Ca{std::move(cert), std::move(key)};
 }
 
-// A node CA as `keymesh cert sign --kind ca` makes one: pod CIDR, name prefix, max lifetime.
-inline Ca make_node_ca(const Ca& issuer, const std::string& name = "node-a",
-                       CaConstraints c = {.allowed_networks = {cidr("10.1.0.0/24")},
-                                          .name_pattern = "node-a/*",
-                                          .max_lifetime_seconds = 24 * 3600,
-                                          .may_sign_ca = false},
-                       std::int64_t not_before = kT0 - kDay,
-                       std::int64_t not_after = kT0 + 30 * kDay) {
+// A CA below `issuer` (`keymesh cert sign --kind ca`) with the constraints given.
+inline Ca make_sub_ca(const Ca& issuer, const std::string& name, CaConstraints c,
+                      std::int64_t not_before = kT0 - kDay,
+                      std::int64_t not_after = kT0 + 30 * kDay) {
   CaKey key = CaKey::generate();
   CertificateFields f;
   f.name = name;
@@ -79,6 +75,26 @@ inline Ca make_node_ca(const Ca& issuer, const std::string& name = "node-a",
   Certificate cert = must(sign_certificate(std::move(f), &issuer.cert, issuer.key));
   return Ca{std::move(cert), std::move(key)};
 }
+
+// A node CA as `keymesh cert sign --kind ca` makes one: pod CIDR, name prefix, max lifetime.
+inline Ca make_node_ca(const Ca& issuer, const std::string& name = "node-a",
+                       CaConstraints c = {.allowed_networks = {cidr("10.1.0.0/24")},
+                                          .name_pattern = "node-a/*",
+                                          .max_lifetime_seconds = 24 * 3600,
+                                          .may_sign_ca = false},
+                       std::int64_t not_before = kT0 - kDay,
+                       std::int64_t not_after = kT0 + 30 * kDay) {
+  return make_sub_ca(issuer, name, std::move(c), not_before, not_after);
+}
+
+// A chain-rule refusal with this reason, its message containing `text` (Boost.Test).
+#define EXPECT_REFUSED(result, code, text)                                              \
+  do {                                                                                  \
+    const auto& r_ = (result);                                                          \
+    BOOST_REQUIRE_MESSAGE(!r_, "expected a rejection");                                 \
+    BOOST_TEST(to_string(r_.error().reason) == to_string(code));                        \
+    BOOST_TEST(r_.error().message.find(text) != std::string::npos, r_.error().message); \
+  } while (0)
 
 inline crypto::Key random_x25519_public() {
   crypto::SecretKey k;

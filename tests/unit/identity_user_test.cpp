@@ -48,16 +48,7 @@ Ca access_ca(const Ca& root, CaConstraints c = {
                                  .allowed_groups = std::vector<std::string>{"oncall", "dba"},
                                  .allowed_kinds = {Kind::User},
                                  .subject_pattern = "*@example.com"}) {
-  CaKey key = CaKey::generate();
-  CertificateFields f;
-  f.name = "access";
-  f.kind = Kind::Ca;
-  f.public_key = key.public_key();
-  f.not_before = kT0 - kDay;
-  f.not_after = kT0 + 30 * kDay;
-  f.constraints = std::move(c);
-  Certificate cert = must(sign_certificate(std::move(f), &root.cert, root.key));
-  return Ca{std::move(cert), std::move(key)};
+  return make_sub_ca(root, "access", std::move(c));
 }
 
 struct Pki {
@@ -66,14 +57,6 @@ struct Pki {
   TrustStore store;
   Pki() { BOOST_REQUIRE(store.add_root(root.cert)); }
 };
-
-#define EXPECT_REFUSED(result, code, text)                                              \
-  do {                                                                                  \
-    const auto& r_ = (result);                                                          \
-    BOOST_REQUIRE_MESSAGE(!r_, "expected a rejection");                                 \
-    BOOST_TEST(to_string(r_.error().reason) == to_string(code));                        \
-    BOOST_TEST(r_.error().message.find(text) != std::string::npos, r_.error().message); \
-  } while (0)
 
 }  // namespace
 

@@ -24,16 +24,10 @@ struct Fixture {
   policy::Subject alice, db;
   Fixture() {
     BOOST_REQUIRE(store.add_root(root.cert));
-    CaKey key = CaKey::generate();
-    CertificateFields ca;
-    ca.name = "access";
-    ca.kind = Kind::Ca;
-    ca.public_key = key.public_key();
-    ca.not_before = kT0 - kDay;
-    ca.not_after = kT0 + kDay;
-    ca.constraints = CaConstraints{.max_lifetime_seconds = 12 * kHour,
-                                   .allowed_kinds = {Kind::User}};
-    const Certificate access = must(sign_certificate(std::move(ca), &root.cert, root.key));
+    const Ca access = make_sub_ca(root, "access",
+                                  {.max_lifetime_seconds = 12 * kHour,
+                                   .allowed_kinds = {Kind::User}},
+                                  kT0 - kDay, kT0 + kDay);
     CertificateFields f;
     f.name = "alice";
     f.kind = Kind::User;
@@ -43,8 +37,8 @@ struct Fixture {
     f.groups = {"oncall"};
     f.not_before = kT0 - kHour;
     f.not_after = kT0 + kHour;
-    const Certificate leaf = must(sign_certificate(std::move(f), &access, key));
-    const auto id = store.validate(Chain{leaf, access}, at(kT0));
+    const Certificate leaf = must(sign_certificate(std::move(f), &access.cert, access.key));
+    const auto id = store.validate(Chain{leaf, access.cert}, at(kT0));
     BOOST_REQUIRE_MESSAGE(id.has_value(), (id ? std::string() : id.error().message));
     alice = policy::subject_from(*id);
     db.name = "db-1";
