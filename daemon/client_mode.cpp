@@ -13,7 +13,7 @@
 
 #include "common/bytes.h"
 #include "daemon/daemon_impl.h"
-#include "identity/cert_file.h"
+#include "identity/certificate.h"
 
 namespace keymesh::daemon {
 
@@ -36,11 +36,7 @@ std::vector<std::string> server_keys(const Config& c) {
 }
 }  // namespace
 
-Result<void> Daemon::Impl::enter_client_mode() {
-  if (config.certificate.empty()) return {};
-  auto chain = identity::read_certificates_file(config.certificate);
-  if (!chain) return fail("certificate: " + chain.error().message);
-  const identity::Certificate& host = chain->front();
+Result<void> Daemon::Impl::enter_client_mode(const identity::Certificate& host) {
   if (host.kind() != identity::Kind::User) return {};
   if (const auto keys = server_keys(config); !keys.empty()) {
     std::string list;

@@ -103,7 +103,7 @@ struct Daemon::Impl {
   void reload_trust(const char* why);        // SIGHUP: roots and revocation list from files
   void watch_files();
   // client_mode.cpp: a user certificate as host certificate (docs/access.md)
-  Result<void> enter_client_mode();
+  Result<void> enter_client_mode(const identity::Certificate& host);  // client_mode.cpp
 
   // workloads.cpp
   Result<void> open_workloads();             // node CA + state; re-adds every stored identity

@@ -130,9 +130,10 @@ void Tunnel::audit_rejection(policy::AuditEventType type, const LocalIdentity* l
   if (audit_ == nullptr) return;
   try {
     const std::string source = from.address().to_string();  // IPv4: no allocation (SSO)
-    if (rejections_.count_quiet(source, wall_now())) return;
+    const WallTime t = wall_now();
+    if (rejections_.count_quiet(source, t)) return;
     policy::AuditEvent e;
-    e.time = wall_now();
+    e.time = t;
     e.event = type;
     if (local) e.local = policy::AuditParty{local->name, local->cert.fingerprint, local->cert.groups};
     if (remote)

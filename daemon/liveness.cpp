@@ -15,9 +15,9 @@
 // Watched: every certified path while this node is behind NAT, every path to a remote
 // identity that is one of several candidates for a network, and every path to a lighthouse
 // (a restarted lighthouse has no session: this host's Registers and queries go unheard until
-// a new handshake, which the probe starts 2 s after the first unanswered one). Other paths keep WireGuard's
-// timers only: a one-way flow on a watched path costs one handshake every few seconds, which
-// is the price of noticing a dead gateway or a moved NAT mapping in seconds.
+// a new handshake, which the probe starts 2 s after the first unanswered one). Other paths
+// keep WireGuard's timers only: a one-way flow on a watched path costs one handshake every
+// few seconds, which is the price of noticing a dead gateway or a moved NAT mapping in seconds.
 #include <spdlog/spdlog.h>
 
 #include "daemon/tunnel.h"

@@ -84,9 +84,10 @@ Result<void> Daemon::Impl::load_identities() {
   if (!config.certificate.empty()) {
     auto chain = identity::read_certificates_file(config.certificate);
     if (!chain) return fail("certificate: " + chain.error().message);
+    const identity::Certificate host = chain->front();
     if (auto r = tunnel->renew_local_identity("host", std::move(*chain), std::nullopt); !r)
       return fail("certificate: " + config.certificate + ": " + r.error().message);
-    if (auto r = enter_client_mode(); !r) return r;
+    if (auto r = enter_client_mode(host); !r) return r;
   }
   for (std::size_t i = 0; i < config.identities.size(); ++i) {
     const auto& files = config.identities[i];

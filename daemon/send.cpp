@@ -156,6 +156,7 @@ void Tunnel::await_endpoint(Peer& peer, std::span<const std::uint8_t> packet) no
   try {
     on_route_miss_(destination_of(parse_ip_header(packet)));
   } catch (...) {
+    // The lookup could not be queued: the packet stays staged, and the next one asks again.
   }
 }
 
