@@ -60,6 +60,11 @@ inline constexpr std::size_t kReceiverHintSize = 4;
 // A handshake older than this is discarded even before the rekey-attempt limit; also the
 // minimum spacing between two initiations we accept from one peer (flood guard, as WireGuard).
 inline constexpr auto kInitiationMinInterval = 20ms;
+// How long an initiation we sent stands before a new one may replace it. A replacement sooner
+// carries the same timestamp (they are rounded to 2^24 ns) or falls in the responder's
+// kInitiationMinInterval, so it is refused, while the answer to the first finds its index
+// gone: neither completes until the retransmit timer.
+inline constexpr auto kInitiationReplaceAfter = 50ms;
 // Key material of an idle peer is wiped after 3 * RejectAfterTime (WireGuard does the same).
 inline constexpr auto kZeroKeysAfter = kRejectAfterTime * 3;
 // Handshake messages per second above which we demand cookies (mac2).

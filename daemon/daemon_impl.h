@@ -139,7 +139,13 @@ struct Daemon::Impl {
   // nat.cpp: NAT traversal through the lighthouse
   std::optional<udp::Endpoint> observed;  // our public endpoint as a lighthouse saw it
   UvHandle<uv_timer_t> punch_timer;       // initiations again once the remote has punched
-  std::vector<crypto::Key> punch_pending; // remotes whose pending handshakes it retries
+  struct PunchRetry {
+    crypto::Key remote;   // whose pending handshakes are sent again
+    std::uint64_t due;    // uv_now() milliseconds: kPunchRetryMillis after its own request
+  };
+  std::vector<PunchRetry> punch_pending;
+  void retry_punched();
+  void arm_punch_timer(std::uint64_t after_ms);
   void on_observed(const udp::Endpoint& lighthouse, const udp::Endpoint& seen);
   void on_punch(const discovery::PunchRequest& request);
   void want_punch(const discovery::Record& record);

@@ -52,6 +52,9 @@ bool Tunnel::under_load() noexcept {
 void Tunnel::send_initiation(Peer& peer, bool is_retry) noexcept {
   if (!peer.endpoint.valid() && !peer.relay.via) return;
   const TimePoint t = now();
+  if (peer.handshake.pending_local_index() && peer.last_initiation_sent &&
+      t - *peer.last_initiation_sent < crypto::kInitiationReplaceAfter)
+    return;  // the one in flight stands (crypto/constants.h)
   if (!is_retry) {
     // One initiation per rekey_timeout; retries come from the retransmit timer.
     if (peer.last_initiation_sent && t - *peer.last_initiation_sent < timers_.rekey_timeout)

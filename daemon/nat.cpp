@@ -108,20 +108,39 @@ void Daemon::Impl::want_punch(const discovery::Record& record) {
   if (const LocalIdentity* host = tunnel->local_identities().front(); host && host->certified)
     requester = identity::parse_fingerprint(host->cert.fingerprint);
   lighthouse_client->request_punch(record.fingerprint, requester);
-  punch_pending.push_back(record.public_key);
   if (punch_timer.get()->loop == nullptr) {
     uv_timer_init(&loop, punch_timer.get());
     punch_timer.get()->data = this;
   }
-  if (uv_is_active(punch_timer.base())) return;  // the pending retry takes this one too
+  // Each remote's retry is due kPunchRetryMillis after its own request, never earlier: an
+  // initiation replaced within one timestamp granule of the first is refused by the
+  // responder (not newer), and the first one's answer then finds its index gone.
+  punch_pending.push_back({record.public_key, uv_now(&loop) + kPunchRetryMillis});
+  if (!uv_is_active(punch_timer.base())) arm_punch_timer(kPunchRetryMillis);
+  // (else the earlier retry, when it fires, arms the timer again for this one)
+}
+
+void Daemon::Impl::retry_punched() {
+  const std::uint64_t t = uv_now(&loop);
+  std::vector<crypto::Key> due;
+  std::erase_if(punch_pending, [&](const PunchRetry& r) {
+    if (r.due > t) return false;
+    due.push_back(r.remote);
+    return true;
+  });
+  for (const auto& key : due) tunnel->retry_pending_handshakes(key);
+  if (punch_pending.empty()) return;
+  const auto next = std::min_element(punch_pending.begin(), punch_pending.end(),
+                                     [](const PunchRetry& a, const PunchRetry& b) {
+                                       return a.due < b.due;
+                                     });
+  arm_punch_timer(next->due - t);
+}
+
+void Daemon::Impl::arm_punch_timer(std::uint64_t after_ms) {
   uv_timer_start(
-      punch_timer.get(),
-      [](uv_timer_t* h) {
-        auto* self = static_cast<Impl*>(h->data);
-        for (const auto& key : std::exchange(self->punch_pending, {}))
-          self->tunnel->retry_pending_handshakes(key);
-      },
-      kPunchRetryMillis, 0);
+      punch_timer.get(), [](uv_timer_t* h) { static_cast<Impl*>(h->data)->retry_punched(); },
+      after_ms, 0);
 }
 
 }  // namespace keymesh::daemon

@@ -391,6 +391,23 @@ BOOST_FIXTURE_TEST_CASE(inner_source_outside_the_certificate_is_dropped, TwoHost
   BOOST_TEST(back->allowed_ips.front().to_string() == "100.64.1.10/32");
 }
 
+// A retry asked for at once (a punch retry falling due just after the first initiation left)
+// must not replace the initiation in flight: the replacement would carry the same timestamp
+// and be refused as a replay, and the answer to the first would find its index gone, so
+// nothing would pass until the retransmit timer (rekey_timeout, 500 ms here).
+BOOST_FIXTURE_TEST_CASE(a_retry_at_once_keeps_the_initiation_in_flight, TwoHosts) {
+  Host& a = hosts["a"];
+  const auto db_b = crypto::public_key(hosts["b"].workloads.at("db-b").key);
+  hosts["b"].device->take_written();
+  a.device->inject(tcp("100.64.1.10", "100.64.2.10", 40000, 5432));
+  a.tunnel->pump_inside(1000);  // the first initiation is on the wire
+  a.tunnel->retry_pending_handshakes(db_b);
+  run_for(200ms);
+  BOOST_TEST(hosts["b"].device->take_written().size() == 1u);
+  BOOST_TEST(drops("b", DropReason::HandshakeReplayed) == 0u);
+  BOOST_TEST(drops("a", DropReason::UnknownIndex) == 0u);
+}
+
 BOOST_FIXTURE_TEST_CASE(revocation_closes_the_path_within_a_second, TwoHosts) {
   BOOST_REQUIRE_EQUAL(send("a", "b", ping("100.64.1.10", "100.64.2.10")).size(), 1u);
   auto revoked = std::make_shared<TrustStore>(*trust);

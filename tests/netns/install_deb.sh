@@ -46,7 +46,7 @@ trap 'km_rc=$?; uninstall; (exit $km_rc); cleanup' EXIT
 log "1. cpack -G DEB (from $KM_BUILD_DIR)"
 (cd "$KM_TMP" && cpack --config "$KM_BUILD_DIR/CPackConfig.cmake" -G DEB -B "$KM_TMP/pkg" \
   >"$KM_TMP/cpack.log" 2>&1) || { tail -30 "$KM_TMP/cpack.log" >&2; fail "1. cpack failed"; }
-DEB=$(ls "$KM_TMP"/pkg/keymesh_*.deb 2>/dev/null | head -1)
+DEB=$(compgen -G "$KM_TMP/pkg/keymesh_*.deb" | head -1 || true)
 [[ -f $DEB ]] || fail "1. no keymesh_*.deb in $KM_TMP/pkg"
 depends=$(dpkg-deb -f "$DEB" Depends)
 for lib in libsodium libuv1 libsqlite3 libmicrohttpd libnftables libprotobuf libyaml-cpp libspdlog iproute2; do

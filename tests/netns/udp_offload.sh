@@ -80,7 +80,7 @@ log "2. udp_offload: off at both ends: ok"
 run_case 3 "$KM_TMP/a-on.yaml" "$KM_TMP/b-off.yaml" "GSO on, GRO on" "GSO off, GRO off" yes
 log "3. on against off: ok"
 
-sid_wg=$(ls /var/cache/keymesh/bench-peers/wireguard-go-*/usr/bin/wireguard-go 2>/dev/null | head -1)
+sid_wg=$(compgen -G "/var/cache/keymesh/bench-peers/wireguard-go-*/usr/bin/wireguard-go" | head -1 || true)
 if [[ -z $sid_wg ]] || ! command -v wg >/dev/null; then
   log "4. skipped: no sid wireguard-go cached (bash scripts/bench-peers.sh fetches it)"
 else
