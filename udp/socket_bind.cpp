@@ -277,13 +277,17 @@ void SocketBind::send_plain(std::size_t from, std::size_t to) noexcept {
     }
     // sendmmsg fails only for the first datagram it tried (unreachable, too big, ...):
     // count it and carry on with the rest of the batch.
-    if (n < 0 && errno == EMSGSIZE) {
-      ++stats_.too_big;
-      too_big_to_ = Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&send_addrs_[off]));
-    }
-    ++stats_.send_errors;
+    count_send_error(off, errno);
     ++off;
   }
+}
+
+void SocketBind::count_send_error(std::size_t slot, int err) noexcept {
+  if (err == EMSGSIZE) {  // over the known path MTU (DF): the tunnel answers with too-big
+    ++stats_.too_big;
+    too_big_to_ = Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&send_addrs_[slot]));
+  }
+  ++stats_.send_errors;
 }
 
 }  // namespace keymesh::udp

@@ -109,6 +109,7 @@ class SocketBind final : public Bind {
   // socket_offload.cpp: the GSO/GRO halves of flush and receive_batch.
   void enable_offload() noexcept;
   void send_plain(std::size_t from, std::size_t to) noexcept;  // slots [from, to), one each
+  void count_send_error(std::size_t slot, int err) noexcept;  // too_big when EMSGSIZE
   void flush_gso() noexcept;
   std::size_t receive_gro(std::span<Datagram> batch) noexcept;
   std::size_t receive_gro_chunk(std::size_t count) noexcept;  // into gro_ slots -> pending

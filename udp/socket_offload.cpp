@@ -121,11 +121,7 @@ void SocketBind::flush_gso() noexcept {
     }
     const std::size_t first = gso_first_[off], end = run_end(off);
     if (end - first == 1) {  // a lone datagram: as in send_plain
-      if (err == EMSGSIZE) {
-        ++stats_.too_big;
-        too_big_to_ = Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&send_addrs_[first]));
-      }
-      ++stats_.send_errors;
+      count_send_error(first, err);
       ++off;
       continue;
     }
