@@ -13,12 +13,15 @@
 #   san-bld   build-san/   clang-19, ASan+UBSan and libFuzzer hooks, unit tests and fuzz targets
 #   asan      ctest -L unit -LE fuzz in build-san/ (every in-process test under ASan+UBSan)
 #   fuzz      ctest -L fuzz in build-san/ (each target fuzzes for KEYMESH_FUZZ_SECONDS)
+#   tsan-bld  build-tsan/  clang-19, ThreadSanitizer, only the test executables that run threads
+#   tsan      ctest -R on those tests in build-tsan/ (a reported race fails the test)
 #   calendar  the in-process tests and the netns tests with schedules, expiry and renewal
 #             again, under faketime 400 days ahead: no test may depend on today's date
 # A failing stage does not stop the others (except the tests of a build that failed); the
 # summary at the end lists every stage with its time, and the exit status is 1 if any failed.
-# Knobs: KM_JOBS (2), KM_SKIP_K8S=1 (no Kubernetes build: the kubernetes test skips), KM_SKIP_ASAN=1, KM_SKIP_FUZZ=1, KM_SKIP_NETNS=1, KM_SKIP_CALENDAR=1,
-# KEYMESH_FUZZ_SECONDS, KM_BUILD_SUFFIX (build dirs become build$SUFFIX and build-san$SUFFIX),
+# Knobs: KM_JOBS (2), KM_SKIP_K8S=1 (no Kubernetes build: the kubernetes test skips), KM_SKIP_ASAN=1, KM_SKIP_FUZZ=1, KM_SKIP_TSAN=1, KM_SKIP_NETNS=1, KM_SKIP_CALENDAR=1,
+# KEYMESH_FUZZ_SECONDS, KM_BUILD_SUFFIX (build dirs become build$SUFFIX, build-san$SUFFIX and
+# build-tsan$SUFFIX),
 # KM_CALENDAR_OFFSET (+400d).
 # Compiles go through ccache when it is installed (install-deps.sh installs it), with its cache
 # under /var/cache/keymesh/ccache, so a second run on the same machine rebuilds in a minute.
@@ -32,6 +35,7 @@ FUZZ_SECONDS=${KEYMESH_FUZZ_SECONDS:-20}
 T_START=$(date +%s)
 B_MAIN=build${KM_BUILD_SUFFIX:-}
 B_SAN=build-san${KM_BUILD_SUFFIX:-}
+B_TSAN=build-tsan${KM_BUILD_SUFFIX:-}
 
 declare -a S_NAME=() S_RESULT=() S_TIME=()
 FAILED=0
@@ -189,6 +193,35 @@ elif stage san-bld build_san; then
 else
   skip asan "build failed"
   skip fuzz "build failed"
+fi
+
+# ---- clang-19 ThreadSanitizer build: only the tests whose code runs threads (daemon/kube_feed's
+# watch threads, the control server and docker/CNI clients driven from test threads). TSan
+# cannot share a tree with ASan, and the rest of the tree is single-threaded, so building just
+# these keeps the stage to a few minutes. The etcd backend's threads are covered by the netns
+# probe (tests/netns/discovery_etcd_probe.cpp), which needs root and etcd-server.
+TSAN_TARGETS=(kube_feed cni_dispatcher control_limits_test control_server_test docker_http_test)
+TSAN_REGEX="^($(IFS='|'; echo "${TSAN_TARGETS[*]}"))\$"
+build_tsan() {
+  CC=clang-19 CXX=clang++-19 cmake -S . -B "$B_TSAN" -G Ninja \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g" \
+    "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g" \
+    -DKEYMESH_TSAN=ON -DKEYMESH_TESTS=ON "${LAUNCHER[@]}" &&
+    cmake --build "$B_TSAN" -j"$JOBS" --target "${TSAN_TARGETS[@]}"
+}
+run_tsan() {
+  # halt_on_error: the first race ends the test with a failure, its report above the exit.
+  # tests/tsan.supp holds only races inside third-party libraries, each with its reason.
+  TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$REPO/tests/tsan.supp" \
+    run_ctest --test-dir "$B_TSAN" --output-on-failure -R "$TSAN_REGEX" -j"$JOBS"
+}
+if [[ ${KM_SKIP_TSAN:-0} == 1 ]]; then
+  skip tsan-bld "KM_SKIP_TSAN=1"
+  skip tsan "KM_SKIP_TSAN=1"
+elif stage tsan-bld build_tsan; then
+  stage tsan run_tsan || true
+else
+  skip tsan "build failed"
 fi
 
 exit "$FAILED"
