@@ -22,8 +22,7 @@
 # summary at the end lists every stage with its time, and the exit status is 1 if any failed.
 # Knobs: KM_JOBS (2), KM_SKIP_K8S=1 (no Kubernetes build: the kubernetes test skips), KM_SKIP_ASAN=1, KM_SKIP_FUZZ=1, KM_SKIP_TSAN=1, KM_SKIP_NETNS=1, KM_SKIP_CALENDAR=1,
 # KEYMESH_FUZZ_SECONDS, KM_BUILD_SUFFIX (build dirs become build$SUFFIX, build-san$SUFFIX and
-# build-tsan$SUFFIX),
-# KM_CALENDAR_OFFSET (+400d).
+# build-tsan$SUFFIX), KM_CALENDAR_OFFSET (+400d).
 # Compiles go through ccache when it is installed (install-deps.sh installs it), with its cache
 # under /var/cache/keymesh/ccache, so a second run on the same machine rebuilds in a minute.
 set -euo pipefail
@@ -220,6 +219,10 @@ run_tsan() {
   # halt_on_error: the first race ends the test with a failure, its report above the exit.
   # tests/tsan.supp holds only races inside third-party libraries, each with its reason.
   export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$REPO/tests/tsan.supp"
+  # The runtime finds no symbolizer by itself: without one a report is bare addresses.
+  local sym
+  sym=$(command -v llvm-symbolizer-19 || command -v llvm-symbolizer || true)
+  if [[ -n $sym ]]; then TSAN_OPTIONS+=" external_symbolizer_path=$sym"; fi
   run_ctest --test-dir "$B_TSAN" --output-on-failure -R "$TSAN_REGEX" -j"$JOBS" || rc=1
   if ((TSAN_NETNS)); then
     run_ctest --test-dir "$B_TSAN" --output-on-failure -R '^netns_discovery_etcd$' || rc=1
