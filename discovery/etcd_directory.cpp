@@ -121,7 +121,12 @@ Result<std::unique_ptr<EtcdDirectory>> EtcdDirectory::open(uv_loop_t* loop, Etcd
 }
 
 EtcdDirectory::~EtcdDirectory() {
-  stop_ = true;
+  {
+    // Under the mutex: a thread that has just seen stop_ false in its wait predicate, but is
+    // not yet waiting, would miss a notify sent in between and sleep out its whole wait.
+    std::lock_guard lock(mutex_);
+    stop_ = true;
+  }
   changed_cv_.notify_all();
   if (writer_http_) writer_http_->wake();
   if (watcher_http_) watcher_http_->wake();

@@ -22,6 +22,9 @@ PKGS=(
   libnftables-dev nftables   # nft: the masquerade netns test reads the table back
   # fuzzing (libFuzzer + sanitizer runtimes)
   clang-19 libclang-rt-19-dev
+  # llvm-symbolizer-19: file:line in sanitizer reports (clang-19's runtimes find no symbolizer
+  # on their own here, and a TSan report of bare addresses is hard to act on)
+  llvm-19
   # netns tests, interop, benchmark
   wireguard-go wireguard-tools iproute2 iputils-ping iperf3 jq tcpdump ethtool procps
   python3 nebula util-linux coreutils curl

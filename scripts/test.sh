@@ -13,13 +13,16 @@
 #   san-bld   build-san/   clang-19, ASan+UBSan and libFuzzer hooks, unit tests and fuzz targets
 #   asan      ctest -L unit -LE fuzz in build-san/ (every in-process test under ASan+UBSan)
 #   fuzz      ctest -L fuzz in build-san/ (each target fuzzes for KEYMESH_FUZZ_SECONDS)
+#   tsan-bld  build-tsan/  clang-19, ThreadSanitizer, only the test executables that run threads
+#   tsan      ctest -R on those tests in build-tsan/ (a reported race fails the test); as root
+#             also netns_discovery_etcd, the etcd backend's threads against a real etcd
 #   calendar  the in-process tests and the netns tests with schedules, expiry and renewal
 #             again, under faketime 400 days ahead: no test may depend on today's date
 # A failing stage does not stop the others (except the tests of a build that failed); the
 # summary at the end lists every stage with its time, and the exit status is 1 if any failed.
-# Knobs: KM_JOBS (2), KM_SKIP_K8S=1 (no Kubernetes build: the kubernetes test skips), KM_SKIP_ASAN=1, KM_SKIP_FUZZ=1, KM_SKIP_NETNS=1, KM_SKIP_CALENDAR=1,
-# KEYMESH_FUZZ_SECONDS, KM_BUILD_SUFFIX (build dirs become build$SUFFIX and build-san$SUFFIX),
-# KM_CALENDAR_OFFSET (+400d).
+# Knobs: KM_JOBS (2), KM_SKIP_K8S=1 (no Kubernetes build: the kubernetes test skips), KM_SKIP_ASAN=1, KM_SKIP_FUZZ=1, KM_SKIP_TSAN=1, KM_SKIP_NETNS=1, KM_SKIP_CALENDAR=1,
+# KEYMESH_FUZZ_SECONDS, KM_BUILD_SUFFIX (build dirs become build$SUFFIX, build-san$SUFFIX and
+# build-tsan$SUFFIX), KM_CALENDAR_OFFSET (+400d).
 # Compiles go through ccache when it is installed (install-deps.sh installs it), with its cache
 # under /var/cache/keymesh/ccache, so a second run on the same machine rebuilds in a minute.
 set -euo pipefail
@@ -32,6 +35,7 @@ FUZZ_SECONDS=${KEYMESH_FUZZ_SECONDS:-20}
 T_START=$(date +%s)
 B_MAIN=build${KM_BUILD_SUFFIX:-}
 B_SAN=build-san${KM_BUILD_SUFFIX:-}
+B_TSAN=build-tsan${KM_BUILD_SUFFIX:-}
 
 declare -a S_NAME=() S_RESULT=() S_TIME=()
 FAILED=0
@@ -189,6 +193,50 @@ elif stage san-bld build_san; then
 else
   skip asan "build failed"
   skip fuzz "build failed"
+fi
+
+# ---- clang-19 ThreadSanitizer build: only the tests whose code runs threads (daemon/kube_feed's
+# watch threads, the control server and docker/CNI clients driven from test threads). TSan
+# cannot share a tree with ASan, and the rest of the tree is single-threaded, so building just
+# these keeps the stage to a few minutes. The etcd backend's threads run only against a real
+# etcd: with root (and netns not skipped) its netns probe is built and run too, on its own
+# because it is timing-sensitive.
+TSAN_TARGETS=(kube_feed cni_dispatcher control_limits_test control_server_test docker_http_test)
+TSAN_REGEX="^($(IFS='|'; echo "${TSAN_TARGETS[*]}"))\$"
+TSAN_NETNS=0
+if [[ $(id -u) -eq 0 && ${KM_SKIP_NETNS:-0} != 1 ]]; then TSAN_NETNS=1; fi
+build_tsan() {
+  local targets=("${TSAN_TARGETS[@]}")
+  if ((TSAN_NETNS)); then targets+=(discovery_etcd_probe); fi
+  CC=clang-19 CXX=clang++-19 cmake -S . -B "$B_TSAN" -G Ninja \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g" \
+    "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g" \
+    -DKEYMESH_TSAN=ON -DKEYMESH_TESTS=ON "${LAUNCHER[@]}" &&
+    cmake --build "$B_TSAN" -j"$JOBS" --target "${targets[@]}"
+}
+run_tsan() {
+  local rc=0
+  # halt_on_error: the first race ends the test with a failure, its report above the exit.
+  # tests/tsan.supp holds only races inside third-party libraries, each with its reason.
+  export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$REPO/tests/tsan.supp"
+  # The runtime finds no symbolizer by itself: without one a report is bare addresses.
+  local sym
+  sym=$(command -v llvm-symbolizer-19 || command -v llvm-symbolizer || true)
+  if [[ -n $sym ]]; then TSAN_OPTIONS+=" external_symbolizer_path=$sym"; fi
+  run_ctest --test-dir "$B_TSAN" --output-on-failure -R "$TSAN_REGEX" -j"$JOBS" || rc=1
+  if ((TSAN_NETNS)); then
+    run_ctest --test-dir "$B_TSAN" --output-on-failure -R '^netns_discovery_etcd$' || rc=1
+  fi
+  unset TSAN_OPTIONS
+  return $rc
+}
+if [[ ${KM_SKIP_TSAN:-0} == 1 ]]; then
+  skip tsan-bld "KM_SKIP_TSAN=1"
+  skip tsan "KM_SKIP_TSAN=1"
+elif stage tsan-bld build_tsan; then
+  stage tsan run_tsan || true
+else
+  skip tsan "build failed"
 fi
 
 exit "$FAILED"

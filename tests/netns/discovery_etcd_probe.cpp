@@ -25,6 +25,8 @@
 #include <string>
 #include <thread>
 
+#include <spdlog/spdlog.h>
+
 #include "discovery/etcd_directory.h"
 #include "identity/ca_key.h"
 #include "identity/chain.h"
@@ -150,6 +152,10 @@ int child(const char* name, const char* cidr, const char* port) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // keymeshd logs before it opens a directory; here the first log lines come from the writer
+  // and watcher threads of A and B at once, and spdlog creates its registry on first use inside
+  // libspdlog.so, where ThreadSanitizer cannot see the guard. Create it before any thread.
+  spdlog::default_logger();
   if (argc == 5 && std::string(argv[1]) == "--child") return child(argv[2], argv[3], argv[4]);
   if (argc != 3 || std::string(argv[1]) != "--dir") {
     std::fprintf(stderr, "usage: discovery_etcd_probe --dir SCRATCH\n");

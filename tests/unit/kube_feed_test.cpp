@@ -21,6 +21,8 @@
 #include <thread>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "daemon/kube_feed.h"
 
 using namespace keymesh;
@@ -133,6 +135,11 @@ BOOST_AUTO_TEST_CASE(lists_watches_resumes_fetches_and_hands_over_on_the_loop) {
   cfg.token_file = (dir / "token").string();
   cfg.ca_file = (dir / "token").string();
   cfg.node_name = "node-1";
+
+  // keymeshd logs long before it starts the feed; here the feed's first log lines come from
+  // its threads and from start() at once, and spdlog creates its registry on first use inside
+  // libspdlog.so, where ThreadSanitizer cannot see the guard. Create it before any thread.
+  spdlog::default_logger();
 
   uv_loop_t loop;
   uv_loop_init(&loop);
