@@ -107,13 +107,15 @@ fuzz_one() {
   done
   local added=0
   if [[ $MERGE == 1 ]]; then
-    # Minimise: merge the corpus and the new inputs into a fresh directory (libFuzzer keeps
-    # the smallest inputs that together cover every feature), then the corpus becomes the
-    # named seeds (kept as they are) plus that set. Inputs over 64 KiB are not kept.
+    # Minimise: merge the corpus and the new inputs into a fresh directory, keeping a small
+    # set of inputs that together reach every edge (-set_cover_merge, -use_counters=0: hit
+    # counts would keep hundreds of near-copies per target, and every file costs a 4 KiB block
+    # in the repository), then the corpus becomes the named seeds (kept as they are) plus
+    # that set. Inputs over 64 KiB are not kept.
     local before min=$WORK/$t-min
     before=$(find "$corpus" -type f | wc -l)
     mkdir -p "$min"
-    if "$bin" -merge=1 -timeout=10 -rss_limit_mb=2048 "$min" "$corpus" "$new" \
+    if "$bin" -set_cover_merge=1 -use_counters=0 -timeout=10 -rss_limit_mb=2048 "$min" "$corpus" "$new" \
          >"$WORK/$t-merge.log" 2>&1; then
       local seeds
       seeds=$(find "$corpus" -type f ! -regex '.*/[0-9a-f]\{40\}' -exec sha1sum {} + | cut -d' ' -f1)
