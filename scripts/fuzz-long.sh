@@ -118,8 +118,8 @@ fuzz_one() {
     if "$bin" -set_cover_merge=1 -use_counters=0 -timeout=10 -rss_limit_mb=2048 "$min" "$corpus" "$new" \
          >"$WORK/$t-merge.log" 2>&1; then
       local seeds
-      seeds=$(find "$corpus" -type f ! -regex '.*/[0-9a-f]\{40\}' -exec sha1sum {} + | cut -d' ' -f1)
-      find "$corpus" -type f -regex '.*/[0-9a-f]\{40\}' -delete
+      seeds=$(find "$corpus" -type f -regextype posix-extended ! -regex '.*/[0-9a-f]{40}' -exec sha1sum {} + | cut -d' ' -f1)
+      find "$corpus" -type f -regextype posix-extended -regex '.*/[0-9a-f]{40}' -delete
       for f in "$min"/*; do
         [[ -f $f && $(stat -c %s "$f") -le 65536 ]] || continue
         grep -qx "$(basename "$f")" <<<"$seeds" || cp "$f" "$corpus/"
