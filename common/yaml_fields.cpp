@@ -92,6 +92,12 @@ Result<void> check_map(const YAML::Node& n, const std::string& path, Keys allowe
       for (auto candidate : allowed) {
         // A dropped suffix ("rekey_timeout" for "rekey_timeout_ms") counts as close.
         const bool prefix = key.size() >= 4 && candidate.starts_with(key);
+        // The distance is at least the difference in length: a long unknown key (a pasted
+        // value, a fuzzer's kilobyte of junk) is compared with no candidate, instead of a
+        // key-length by candidate-length table for each of them (most of fuzz_config's time).
+        const std::size_t longer = std::max(key.size(), candidate.size());
+        const std::size_t shorter = std::min(key.size(), candidate.size());
+        if (!prefix && longer - shorter >= best_distance) continue;
         const std::size_t d = prefix ? 1 : edit_distance(key, candidate);
         if (d < best_distance) {
           best_distance = d;
