@@ -1,7 +1,9 @@
 // Driver for fuzz targets in the ordinary (gcc) build: feeds every file of the seed corpus,
 // then deterministic random inputs and single-byte mutations of each seed, to
-// LLVMFuzzerTestOneInput. A crash or sanitizer report fails the test; the libFuzzer build
+// LLVMFuzzerTestOneInput. The mutations share one budget (kMutations, at least
+// kMinMutationsPerSeed per seed), so a grown corpus keeps this a unit test of seconds. A crash or sanitizer report fails the test; the libFuzzer build
 // (KEYMESH_FUZZ, clang-19) explores further.
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -11,6 +13,12 @@
 #include <vector>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
+
+namespace {
+constexpr std::size_t kMutations = 20000;
+constexpr std::size_t kMinMutationsPerSeed = 100;
+constexpr std::size_t kMaxMutationsPerSeed = 2000;
+}  // namespace
 
 int main(int argc, char** argv) {
   std::vector<std::vector<std::uint8_t>> seeds;
@@ -24,10 +32,14 @@ int main(int argc, char** argv) {
   }
   std::mt19937_64 rng(0x6b65796d657368);
   std::size_t runs = 0;
+  const std::size_t per_seed =
+      seeds.empty() ? 0
+                    : std::clamp(kMutations / seeds.size(), kMinMutationsPerSeed,
+                                 kMaxMutationsPerSeed);
   for (const auto& s : seeds) {
     LLVMFuzzerTestOneInput(s.data(), s.size());
     ++runs;
-    for (int m = 0; m < 2000 && !s.empty(); ++m) {
+    for (std::size_t m = 0; m < per_seed && !s.empty(); ++m) {
       auto copy = s;
       const int edits = 1 + int(rng() % 4);
       for (int e = 0; e < edits; ++e) copy[rng() % copy.size()] = std::uint8_t(rng());
