@@ -121,20 +121,14 @@ void Daemon::Impl::want_punch(const discovery::Record& record) {
 }
 
 void Daemon::Impl::retry_punched() {
+  // Appended with uv_now() + one constant: the queue is in due order.
   const std::uint64_t t = uv_now(&loop);
-  std::vector<crypto::Key> due;
-  std::erase_if(punch_pending, [&](const PunchRetry& r) {
-    if (r.due > t) return false;
-    due.push_back(r.remote);
-    return true;
-  });
-  for (const auto& key : due) tunnel->retry_pending_handshakes(key);
-  if (punch_pending.empty()) return;
-  const auto next = std::min_element(punch_pending.begin(), punch_pending.end(),
-                                     [](const PunchRetry& a, const PunchRetry& b) {
-                                       return a.due < b.due;
-                                     });
-  arm_punch_timer(next->due - t);
+  auto first_later = std::find_if(punch_pending.begin(), punch_pending.end(),
+                                  [&](const PunchRetry& r) { return r.due > t; });
+  const std::vector<PunchRetry> due(punch_pending.begin(), first_later);
+  punch_pending.erase(punch_pending.begin(), first_later);
+  for (const auto& r : due) tunnel->retry_pending_handshakes(r.remote);
+  if (!punch_pending.empty()) arm_punch_timer(punch_pending.front().due - t);
 }
 
 void Daemon::Impl::arm_punch_timer(std::uint64_t after_ms) {

@@ -10,14 +10,14 @@
 #             /var/cache/keymesh/k8s-v1.20.2 (about 8 minutes of both cores the first time on a
 #             machine, then reused: under a second); netns_kubernetes_pods needs it
 #   netns     ctest -L netns in build/ (serially: real namespaces, timing-sensitive)
+#   calendar  the in-process tests and the netns tests with schedules, expiry and renewal
+#             again, under faketime 400 days ahead: no test may depend on today's date
 #   san-bld   build-san/   clang-19, ASan+UBSan and libFuzzer hooks, unit tests and fuzz targets
 #   asan      ctest -L unit -LE fuzz in build-san/ (every in-process test under ASan+UBSan)
 #   fuzz      ctest -L fuzz in build-san/ (each target fuzzes for KEYMESH_FUZZ_SECONDS)
 #   tsan-bld  build-tsan/  clang-19, ThreadSanitizer, only the test executables that run threads
 #   tsan      ctest -R on those tests in build-tsan/ (a reported race fails the test); as root
 #             also netns_discovery_etcd, the etcd backend's threads against a real etcd
-#   calendar  the in-process tests and the netns tests with schedules, expiry and renewal
-#             again, under faketime 400 days ahead: no test may depend on today's date
 # A failing stage does not stop the others (except the tests of a build that failed); the
 # summary at the end lists every stage with its time, and the exit status is 1 if any failed.
 # Knobs: KM_JOBS (2), KM_SKIP_K8S=1 (no Kubernetes build: the kubernetes test skips), KM_SKIP_ASAN=1, KM_SKIP_FUZZ=1, KM_SKIP_TSAN=1, KM_SKIP_NETNS=1, KM_SKIP_CALENDAR=1,
