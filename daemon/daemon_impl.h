@@ -62,6 +62,9 @@ struct Daemon::Impl {
   UvHandle<uv_timer_t> log_timer;                // follows a rotated audit_log
   std::unique_ptr<Tunnel> tunnel;
   std::shared_ptr<const policy::Policy> policy;  // what the tunnel enforces
+  // Kubernetes NetworkPolicies intersected with `policy` (kubernetes.network_policy; nullptr
+  // without): set before the first list as "not listed", which holds pod traffic.
+  std::shared_ptr<const policy::NetworkPolicies> network_policies;
   identity::TrustStore trust;                     // roots + current CRL (copied into the tunnel)
   int mtu = 0;
   std::optional<node::WorkloadStore> workloads;  // with node_ca: minted identities
@@ -98,6 +101,11 @@ struct Daemon::Impl {
   Result<void> load_trust();                 // roots and CRL from the config's files
   Result<void> load_identities();            // host certificate, identities:, directory:
   Result<void> load_policy();                // first load: an error stops the daemon
+  // The file's policy as enforced: the discovery rule added, the NetworkPolicies attached.
+  std::shared_ptr<const policy::Policy> effective_policy(
+      std::shared_ptr<const policy::Policy> file) const;
+  void set_network_policies(std::shared_ptr<const policy::NetworkPolicies> np,
+                            const std::string& why);  // reload.cpp
   void reload_policy(const char* why);       // SIGHUP / file change: keeps the old on error
   void reload_revocation_list(const char* why);
   void reload_trust(const char* why);        // SIGHUP: roots and revocation list from files

@@ -13,8 +13,9 @@ namespace {
 
 using namespace keymesh::yaml;
 
-constexpr std::array<std::string_view, 6> kKeys = {"api_server", "token_file",   "ca_file",
-                                                   "node_name",  "trust_domain", "name_prefix"};
+constexpr std::array<std::string_view, 7> kKeys = {"api_server",   "token_file",  "ca_file",
+                                                   "node_name",    "trust_domain", "name_prefix",
+                                                   "network_policy"};
 
 bool dns_subdomain(std::string_view s) {
   if (s.empty() || s.size() > 253) return false;
@@ -117,6 +118,11 @@ Result<std::optional<KubernetesConfig>> parse_kubernetes(const YAML::Node& root,
       return fail("kubernetes.name_prefix: " + quote(*v) +
                   " must be 1-128 characters without spaces or '/'");
     k.name_prefix = *v;
+  }
+  if (auto s = field(n, "network_policy"); s.IsDefined() && !s.IsNull()) {
+    if (!s.IsScalar() || (s.Scalar() != "true" && s.Scalar() != "false"))
+      return fail(at("kubernetes.network_policy", "expected true or false, got " + describe(s)));
+    k.network_policy = s.Scalar() == "true";
   }
   return k;
 }

@@ -22,6 +22,7 @@ struct KubernetesConfig {
   std::string node_name;               // whose pods are watched (fieldSelector spec.nodeName)
   std::string trust_domain = "cluster.local";  // spiffe://<trust_domain>/ns/<ns>/sa/<sa>
   std::string name_prefix;             // "<prefix>/<ns>.<pod>"; "": the host name at start
+  bool network_policy = true;          // enforce NetworkPolicy objects (docs/kubernetes.md)
 };
 
 // The environment, injectable for tests (production: getenv).

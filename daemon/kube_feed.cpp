@@ -12,7 +12,16 @@ namespace {
 constexpr auto kBackoffMin = std::chrono::milliseconds(500);
 constexpr auto kBackoffMax = std::chrono::milliseconds(30'000);
 
-std::string_view kind_name(kube::Kind k) { return k == kube::Kind::kPod ? "pods" : "namespaces"; }
+std::string_view kind_name(kube::Kind k) {
+  switch (k) {
+    case kube::Kind::kPod: return "pods";
+    case kube::Kind::kNamespace: return "namespaces";
+    case kube::Kind::kNetworkPolicy: return "networkpolicies";
+  }
+  return "?";
+}
+
+constexpr const char* kNetworkPoliciesPath = "/apis/networking.k8s.io/v1/networkpolicies";
 
 // spec.nodeName=<node>, escaped for a query string (node names are DNS subdomains: only '='
 // needs it).
@@ -22,7 +31,7 @@ std::string pods_path(const std::string& node) {
 }  // namespace
 
 KubeFeed::KubeFeed(const KubernetesConfig& config, Handler handler)
-    : handler_(std::move(handler)), node_(config.node_name) {
+    : handler_(std::move(handler)), node_(config.node_name), network_policy_(config.network_policy) {
   kube::ApiConfig api{.server = config.api_server,
                       .token_file = config.token_file,
                       .ca_file = config.ca_file};
@@ -31,6 +40,7 @@ KubeFeed::KubeFeed(const KubernetesConfig& config, Handler handler)
   pods_api_ = std::make_unique<kube::ApiClient>(api);
   namespaces_api_ = std::make_unique<kube::ApiClient>(api);
   fetch_api_ = std::make_unique<kube::ApiClient>(api);
+  if (network_policy_) policies_api_ = std::make_unique<kube::ApiClient>(api);
 }
 
 Result<std::unique_ptr<KubeFeed>> KubeFeed::start(uv_loop_t* loop, const KubernetesConfig& config,
@@ -49,9 +59,14 @@ Result<std::unique_ptr<KubeFeed>> KubeFeed::start(uv_loop_t* loop, const Kuberne
     f->collection(kube::Kind::kNamespace, "/api/v1/namespaces", *f->namespaces_api_,
                   f->cancel_namespaces_);
   });
+  if (f->network_policy_)
+    f->threads_.emplace_back([f] {
+      f->collection(kube::Kind::kNetworkPolicy, kNetworkPoliciesPath, *f->policies_api_,
+                    f->cancel_policies_);
+    });
   f->threads_.emplace_back([f] { f->fetcher(*f->fetch_api_); });
-  spdlog::info("kubernetes: watching the pods of node {} and all namespaces at {}", config.node_name,
-               config.api_server);
+  spdlog::info("kubernetes: watching the pods of node {}, all namespaces{} at {}", config.node_name,
+               config.network_policy ? " and all network policies" : "", config.api_server);
   return feed;
 }
 
@@ -61,6 +76,7 @@ KubeFeed::~KubeFeed() {
     stopping_ = true;
     cancel_pods_ = true;
     cancel_namespaces_ = true;
+    cancel_policies_ = true;
   }
   wake_.notify_all();
   for (auto& t : threads_) t.join();
@@ -127,9 +143,10 @@ void KubeFeed::collection(kube::Kind kind, std::string path, kube::ApiClient& ap
       KubeBatch b{.kind = kind, .source = KubeBatch::Source::kList};
       for (const auto& [k, p] : reflector.pods()) b.pods.push_back(p);
       for (const auto& [k, n] : reflector.namespaces()) b.namespaces.push_back(n);
+      for (const auto& [k, n] : reflector.network_policies()) b.network_policies.push_back(n);
       ++lists;
       spdlog::info("kubernetes: listed {} {} (resourceVersion {})",
-                   kind == kube::Kind::kPod ? b.pods.size() : b.namespaces.size(),
+                   b.pods.size() + b.namespaces.size() + b.network_policies.size(),
                    kind_name(kind), reflector.resource_version());
       push(std::move(b));
       backoff = kBackoffMin;
@@ -159,6 +176,10 @@ void KubeFeed::collection(kube::Kind kind, std::string path, kube::ApiClient& ap
             } else if (kind == kube::Kind::kPod) {
               if (auto it = reflector.pods().find(c.key); it != reflector.pods().end())
                 b.pods.push_back(it->second);
+            } else if (kind == kube::Kind::kNetworkPolicy) {
+              if (auto it = reflector.network_policies().find(c.key);
+                  it != reflector.network_policies().end())
+                b.network_policies.push_back(it->second);
             } else if (auto it = reflector.namespaces().find(c.key);
                        it != reflector.namespaces().end()) {
               b.namespaces.push_back(it->second);

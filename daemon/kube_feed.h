@@ -1,10 +1,11 @@
-// What the API server says about this node's pods and all namespaces, brought to the loop
+// What the API server says about this node's pods, all namespaces and network policies, brought to the loop
 // thread (config key `kubernetes:`, docs/kubernetes.md).
 //
-// Threads: three of our own, each with its own kube::ApiClient (libcurl is blocking):
+// Threads: up to four of our own, each with its own kube::ApiClient (libcurl is blocking):
 //   pods        list + watch /api/v1/pods?fieldSelector=spec.nodeName=<node> (kube::Reflector:
 //               resumes from the newest resourceVersion, relists on 410 Gone)
 //   namespaces  list + watch /api/v1/namespaces
+//   policies    list + watch /apis/networking.k8s.io/v1/networkpolicies (network_policy: true)
 //   fetch       GET one pod the loop asked for (a CNI ADD for a pod the watch has not shown yet)
 // Reconnects after an error with exponential backoff (0.5 s doubling to 30 s, reset by a
 // successful list or a watch that delivered something).
@@ -47,6 +48,7 @@ struct KubeBatch {
   // kModified with the object; kDeleted with its key only); kFetch: the one pod fetched.
   std::vector<kube::Pod> pods;
   std::vector<kube::Namespace> namespaces;
+  std::vector<policy::NetworkPolicy> network_policies;
   std::vector<std::string> deleted;  // kWatch: keys ("<ns>/<name>" or "<name>")
   std::string key;                   // kFetch / kFetchFailed: the pod asked for
   std::string error;                 // kFetchFailed
@@ -85,8 +87,9 @@ class KubeFeed {
   std::deque<KubeBatch> queue_;                            // guarded by mutex_
   std::deque<std::pair<std::string, std::string>> fetch_;  // guarded by mutex_
   std::atomic<bool> stopping_{false};
-  std::atomic<bool> cancel_pods_{false}, cancel_namespaces_{false};
-  std::unique_ptr<kube::ApiClient> pods_api_, namespaces_api_, fetch_api_;
+  std::atomic<bool> cancel_pods_{false}, cancel_namespaces_{false}, cancel_policies_{false};
+  bool network_policy_ = true;
+  std::unique_ptr<kube::ApiClient> pods_api_, namespaces_api_, fetch_api_, policies_api_;
   std::vector<std::thread> threads_;
 };
 

@@ -196,7 +196,36 @@ void KubePods::reconcile(const node::Workload& w, Changes& out) {
   ++out.reissued;
 }
 
+void KubePods::on_policies(KubeBatch& b) {
+  if (b.source == KubeBatch::Source::kList) {
+    network_policies_.clear();
+    policies_listed_ = true;
+  }
+  for (auto& p : b.network_policies) {
+    std::string k = kube::network_policy_key(p);
+    if (!p.invalid.empty())
+      spdlog::warn("kubernetes: networkpolicy {}: {}: enforced as deny-all for the pods it selects",
+                   k, p.invalid);
+    network_policies_.insert_or_assign(std::move(k), std::move(p));
+  }
+  for (const auto& k : b.deleted) network_policies_.erase(k);
+  std::vector<policy::NetworkPolicy> all;
+  all.reserve(network_policies_.size());
+  for (const auto& [k, p] : network_policies_) all.push_back(p);
+  std::string why;
+  if (b.source == KubeBatch::Source::kList) {
+    why = "listed";
+  } else {
+    for (const auto& p : b.network_policies) why += (why.empty() ? "" : ", ") + kube::network_policy_key(p);
+    for (const auto& k : b.deleted) why += (why.empty() ? "" : ", ") + k + " deleted";
+    why = "changed: " + why;
+  }
+  daemon_.set_network_policies(
+      std::make_shared<const policy::NetworkPolicies>(std::move(all), policies_listed_), why);
+}
+
 void KubePods::on_batch(KubeBatch& b) {
+  if (b.kind == kube::Kind::kNetworkPolicy) return on_policies(b);
   Changes changes;
   std::set<std::string> touched;  // pod keys whose workloads to reconcile
   std::set<std::string> gone;     // pod keys deleted (with the UID they had)

@@ -6,6 +6,9 @@
 //   - when a pod's or its namespace's labels change: the certificate is re-issued with the
 //     new ones (same key, address and name) and every path and same-host pair of it is
 //     checked against policy again (Tunnel::set_policy), at once;
+//   - NetworkPolicy objects (kubernetes.network_policy): every change is applied to the policy
+//     the tunnel enforces at once (Daemon::Impl::set_network_policies); until the first list
+//     arrives, pod traffic is held (fail closed);
 //   - when a pod is deleted in the API server (watch DELETED, or gone from a relist): its
 //     identity ends as at CNI DEL (certificate revoked), and its address stays reserved until
 //     the runtime's DEL (or GC) releases the attachment, so no other pod gets it while the old
@@ -54,6 +57,7 @@ class KubePods {
  private:
   struct Changes;
   void reconcile(const node::Workload& w, Changes& out);
+  void on_policies(KubeBatch& b);
   void end_identity(const node::Attachment& a, const std::string& pod, const std::string& why);
   std::optional<std::string> pod_key_of(const node::Workload& w) const;
 
@@ -64,7 +68,8 @@ class KubePods {
   std::map<std::string, kube::Pod> pods_;         // "<ns>/<name>"
   std::set<std::string> fetched_;                 // pods_ keys known from a GET, not the watch yet
   std::map<std::string, kube::Namespace> namespaces_;
-  bool pods_listed_ = false, namespaces_listed_ = false;
+  std::map<std::string, policy::NetworkPolicy> network_policies_;  // "<ns>/<name>"
+  bool pods_listed_ = false, namespaces_listed_ = false, policies_listed_ = false;
   std::map<node::Attachment, std::string> uids_;  // the pod UID each attachment was named for
   std::set<node::Attachment> restored_;           // stored before the first pod list
 };

@@ -116,14 +116,38 @@ Result<void> Daemon::Impl::load_identities() {
   return {};
 }
 
+std::shared_ptr<const policy::Policy> Daemon::Impl::effective_policy(
+    std::shared_ptr<const policy::Policy> file) const {
+  auto p = with_discovery_rule(std::move(file));
+  if (!p || !network_policies) return p;
+  return std::make_shared<const policy::Policy>(p->with_network_policies(network_policies));
+}
+
+void Daemon::Impl::set_network_policies(std::shared_ptr<const policy::NetworkPolicies> np,
+                                        const std::string& why) {
+  network_policies = std::move(np);
+  if (!policy) return;
+  policy = std::make_shared<const policy::Policy>(policy->with_network_policies(network_policies));
+  const auto change = tunnel->set_policy(policy);
+  const std::string summary = std::to_string(network_policies->size()) + " NetworkPolic" +
+                              (network_policies->size() == 1 ? "y" : "ies") + " (" + why + "); " +
+                              std::to_string(change.paths_closed) + " path(s) closed, " +
+                              std::to_string(change.flows_dropped) + " flow(s) dropped";
+  spdlog::info("kubernetes: {}", summary);
+  audit_reload(audit.get(), time.wall_now(), "kubernetes: " + summary);
+}
+
 Result<void> Daemon::Impl::load_policy() {
+  if (config.kubernetes && config.kubernetes->network_policy)
+    network_policies = std::make_shared<const policy::NetworkPolicies>(
+        std::vector<policy::NetworkPolicy>{}, false);
   if (!config.policy_file.empty()) {
     auto loaded = policy::load_policy_file(config.policy_file);
     if (!loaded) return fail("policy: " + loaded.error().message);
     policy = std::make_shared<const policy::Policy>(std::move(*loaded));
     spdlog::info("policy {}: {} rule(s)", config.policy_file, policy->rules().size());
   }
-  policy = with_discovery_rule(policy);
+  policy = effective_policy(policy);
   if (policy) tunnel->set_policy(policy);
   return {};
 }
@@ -143,7 +167,7 @@ void Daemon::Impl::reload_policy(const char* why) {
                  std::string("reload failed, previous policy kept: ") + reloaded.error().message);
     return;
   }
-  policy = with_discovery_rule(*reloaded);
+  policy = effective_policy(*reloaded);
   const auto change = tunnel->set_policy(policy);
   const std::string summary = std::to_string(policy->rules().size()) + " rule(s); " +
                               std::to_string(change.paths_closed) + " path(s) closed, " +

@@ -28,6 +28,8 @@ std::expected<IdentitySpec, std::string> identity_for(const Pod& pod, const Name
   out.labels.emplace(kLabelServiceAccount, pod.service_account);
   out.labels.emplace(kLabelSpiffe, *id);
   for (const auto& [k, v] : pod.labels) out.labels.emplace(k, v);
+  for (const NamedPort& p : pod.named_ports)
+    out.labels.emplace(std::string(kPortLabelPrefix) + p.name, p.protocol + "/" + std::to_string(p.number));
   if (ns != nullptr)
     for (const auto& [k, v] : ns->labels) out.labels.emplace(std::string(kNamespaceLabelPrefix) + k, v);
   if (out.labels.size() > kMaxCertificateLabels)

@@ -13,7 +13,8 @@ namespace keymesh::kube {
 struct IdentitySpec {
   std::string name;    // "<prefix>/<namespace>.<pod>" (prefix: the node CA's name pattern)
   std::vector<std::string> groups;  // "k8s", "ns-<namespace>", "sa-<namespace>.<service account>"
-  Labels labels;       // reserved "k8s:*" keys, the pod's labels, "k8s:ns:<key>" namespace labels
+  Labels labels;       // reserved "k8s:*" keys, the pod's labels, "k8s:ns:<key>" namespace
+                       // labels, "k8s:port:<name>" named ports
   std::string spiffe_id;
 };
 
@@ -24,6 +25,9 @@ inline constexpr std::string_view kLabelPod = "k8s:pod";
 inline constexpr std::string_view kLabelServiceAccount = "k8s:serviceaccount";
 inline constexpr std::string_view kLabelSpiffe = "k8s:spiffe";
 inline constexpr std::string_view kNamespaceLabelPrefix = "k8s:ns:";
+// A named container port: "k8s:port:<name>" = "<tcp|udp|sctp>/<number>" (what a NetworkPolicy's
+// named port resolves to, on whichever node checks it; policy/network_policy.h).
+inline constexpr std::string_view kPortLabelPrefix = "k8s:port:";
 // A certificate carries at most 64 labels (docs/config.md); the four reserved ones come first.
 inline constexpr std::size_t kMaxCertificateLabels = 64;
 

@@ -1,6 +1,6 @@
-// The two Kubernetes objects keymeshd reads from the API server (core/v1 Pod and Namespace),
-// reduced to the fields a workload identity is made of, and the list and watch messages that
-// carry them. Everything here parses untrusted text: bad input is an error, never a crash.
+// The Kubernetes objects keymeshd reads from the API server (core/v1 Pod and Namespace, reduced
+// to the fields a workload identity is made of; networking.k8s.io/v1 NetworkPolicy, as
+// policy/network_policy.h models it), and the list and watch messages that carry them. Everything here parses untrusted text: bad input is an error, never a crash.
 #pragma once
 
 #include <cstdint>
@@ -10,9 +10,21 @@
 #include <string_view>
 #include <vector>
 
+#include "policy/network_policy.h"
+
 namespace keymesh::kube {
 
 using Labels = std::map<std::string, std::string>;
+
+// A named container port (spec.containers[].ports[] with a name): what a NetworkPolicy's
+// named port resolves to.
+struct NamedPort {
+  std::string name;      // IANA_SVC_NAME: 1-15 of [a-z0-9-]
+  std::string protocol;  // "tcp", "udp" or "sctp"
+  std::uint16_t number = 0;
+  bool operator==(const NamedPort&) const = default;
+};
+inline constexpr std::size_t kMaxNamedPorts = 16;
 
 struct Pod {
   std::string namespace_name;
@@ -25,6 +37,7 @@ struct Pod {
   bool host_network = false;    // spec.hostNetwork: no CNI attachment, no workload identity
   bool terminating = false;     // metadata.deletionTimestamp set
   Labels labels;
+  std::vector<NamedPort> named_ports;  // at most kMaxNamedPorts, in spec order, names unique
   std::string resource_version;
 };
 
@@ -35,7 +48,7 @@ struct Namespace {
   std::string resource_version;
 };
 
-enum class Kind { kPod, kNamespace };
+enum class Kind { kPod, kNamespace, kNetworkPolicy };
 enum class EventType { kAdded, kModified, kDeleted, kBookmark, kError };
 
 // One line of a watch stream (`?watch=1`): {"type": ..., "object": {...}}.
@@ -43,6 +56,7 @@ struct WatchEvent {
   EventType type = EventType::kError;
   Pod pod;                       // when the watched kind is kPod and type is not kError/kBookmark
   Namespace ns;                  // when the watched kind is kNamespace
+  policy::NetworkPolicy network_policy;  // kNetworkPolicy
   std::string resource_version;  // the object's (a bookmark carries only this)
   int error_code = 0;            // kError: the Status code (410: resourceVersion too old)
   std::string error_message;
@@ -53,6 +67,7 @@ struct WatchEvent {
 struct List {
   std::vector<Pod> pods;
   std::vector<Namespace> namespaces;
+  std::vector<policy::NetworkPolicy> network_policies;
   std::string resource_version;
   std::size_t skipped = 0;  // items that did not parse (left out)
 };
@@ -66,6 +81,9 @@ inline constexpr std::size_t kMaxLabelValue = 63;
 inline constexpr std::size_t kMaxEventBytes = 1 << 20;
 inline constexpr std::size_t kMaxListBytes = 64 << 20;
 inline constexpr int kMaxNesting = 64;
+// Bounds on one NetworkPolicy (the API server has none; these are far above real use).
+inline constexpr std::size_t kMaxPolicyRules = 256, kMaxPolicyPeers = 256, kMaxPolicyPorts = 256;
+inline constexpr std::size_t kMaxSelectorTerms = 64;
 
 std::expected<WatchEvent, std::string> parse_watch_event(std::string_view line, Kind kind);
 std::expected<List, std::string> parse_list(std::string_view body, Kind kind);

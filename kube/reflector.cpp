@@ -5,7 +5,7 @@
 namespace keymesh::kube {
 namespace {
 
-// The resync rules are the same for both kinds; only the key and the map differ.
+// The resync rules are the same for every kind; only the key and the map differ.
 template <typename T, typename KeyFn>
 std::vector<Change> replace_all(std::map<std::string, T>& cache, std::vector<T> items, KeyFn key) {
   std::vector<Change> changes;
@@ -37,6 +37,7 @@ Change apply(std::map<std::string, T>& cache, EventType type, std::string key, T
 }  // namespace
 
 std::string pod_key(const Pod& p) { return p.namespace_name + "/" + p.name; }
+std::string network_policy_key(const policy::NetworkPolicy& p) { return p.namespace_name + "/" + p.name; }
 
 Reflector::Reflector(Kind kind, std::string path) : kind_(kind), path_(std::move(path)) {}
 
@@ -54,9 +55,13 @@ std::expected<std::vector<Change>, std::string> Reflector::on_list(std::string_v
   auto list = parse_list(body, kind_);
   if (!list) return std::unexpected("list: " + list.error());
   if (list->resource_version.empty()) return std::unexpected("list: no metadata.resourceVersion");
-  std::vector<Change> changes = kind_ == Kind::kPod
-      ? replace_all(pods_, std::move(list->pods), pod_key)
-      : replace_all(namespaces_, std::move(list->namespaces), [](const Namespace& n) { return n.name; });
+  std::vector<Change> changes;
+  if (kind_ == Kind::kPod)
+    changes = replace_all(pods_, std::move(list->pods), pod_key);
+  else if (kind_ == Kind::kNetworkPolicy)
+    changes = replace_all(network_policies_, std::move(list->network_policies), network_policy_key);
+  else
+    changes = replace_all(namespaces_, std::move(list->namespaces), [](const Namespace& n) { return n.name; });
   resource_version_ = std::move(list->resource_version);
   return changes;
 }
@@ -82,6 +87,10 @@ std::expected<std::vector<Change>, std::string> Reflector::on_event(std::string_
   if (kind_ == Kind::kPod) {
     std::string k = pod_key(ev->pod);
     return std::vector<Change>{apply(pods_, ev->type, std::move(k), std::move(ev->pod))};
+  }
+  if (kind_ == Kind::kNetworkPolicy) {
+    std::string k = network_policy_key(ev->network_policy);
+    return std::vector<Change>{apply(network_policies_, ev->type, std::move(k), std::move(ev->network_policy))};
   }
   std::string k = ev->ns.name;
   return std::vector<Change>{apply(namespaces_, ev->type, std::move(k), std::move(ev->ns))};

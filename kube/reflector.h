@@ -23,7 +23,7 @@ namespace keymesh::kube {
 
 struct Change {
   EventType type;   // kAdded, kModified or kDeleted
-  std::string key;  // "<namespace>/<name>" for pods, "<name>" for namespaces
+  std::string key;  // "<namespace>/<name>" for pods and network policies, "<name>" for namespaces
 };
 
 class Reflector {
@@ -49,6 +49,9 @@ class Reflector {
 
   const std::map<std::string, Pod>& pods() const noexcept { return pods_; }
   const std::map<std::string, Namespace>& namespaces() const noexcept { return namespaces_; }
+  const std::map<std::string, policy::NetworkPolicy>& network_policies() const noexcept {
+    return network_policies_;
+  }
   std::size_t relists() const noexcept { return relists_; }
 
  private:
@@ -57,9 +60,11 @@ class Reflector {
   std::string resource_version_;
   std::map<std::string, Pod> pods_;
   std::map<std::string, Namespace> namespaces_;
+  std::map<std::string, policy::NetworkPolicy> network_policies_;
   std::size_t relists_ = 0;
 };
 
 std::string pod_key(const Pod& p);
+std::string network_policy_key(const policy::NetworkPolicy& p);
 
 }  // namespace keymesh::kube

@@ -34,6 +34,14 @@ bool PairPolicy::in_ranges(const std::vector<PortRange>& r, std::uint16_t port) 
 }
 
 bool PairPolicy::allows(Proto proto, std::uint16_t port, WallTime now) const noexcept {
+  return rules_allow(proto, port, now) && (!network_ || network_->allows(proto, port));
+}
+
+bool PairPolicy::allows_all_ports(Proto proto, WallTime now) const noexcept {
+  return rules_allow_all_ports(proto, now) && (!network_ || network_->allows_all_ports(proto));
+}
+
+bool PairPolicy::rules_allow(Proto proto, std::uint16_t port, WallTime now) const noexcept {
   if (protos_all_ & bit(proto)) return true;
   const bool ported = proto == Proto::kTcp || proto == Proto::kUdp;
   if (ported && in_ranges(ports_[unsigned(proto)], port)) return true;
@@ -45,7 +53,7 @@ bool PairPolicy::allows(Proto proto, std::uint16_t port, WallTime now) const noe
   return false;
 }
 
-bool PairPolicy::allows_all_ports(Proto proto, WallTime now) const noexcept {
+bool PairPolicy::rules_allow_all_ports(Proto proto, WallTime now) const noexcept {
   if (protos_all_ & bit(proto)) return true;
   for (const Windowed& w : windowed_)
     if ((w.protos_all & bit(proto)) && rule(w.rule).active(now)) return true;
@@ -53,6 +61,7 @@ bool PairPolicy::allows_all_ports(Proto proto, WallTime now) const noexcept {
 }
 
 bool PairPolicy::grants_anything(WallTime now) const noexcept {
+  if (network_ && network_->empty()) return false;
   if (protos_all_ || !ports_[0].empty() || !ports_[1].empty()) return true;
   for (const Windowed& w : windowed_)
     if (rule(w.rule).active(now)) return true;
@@ -61,6 +70,7 @@ bool PairPolicy::grants_anything(WallTime now) const noexcept {
 
 std::string_view PairPolicy::granting_rule(Proto proto, std::uint16_t port,
                                            WallTime now) const noexcept {
+  if (network_ && !network_->allows(proto, port)) return {};
   for (std::uint32_t i : matched_) {
     const Rule& r = rule(i);
     if (r.grants(proto, port) && r.active(now)) return r.name;
@@ -184,10 +194,25 @@ std::vector<std::uint32_t> Policy::matching_rules(const Subject& from, const Sub
   return out;
 }
 
+Policy Policy::with_network_policies(std::shared_ptr<const NetworkPolicies> network) const {
+  Policy p = *this;
+  p.network_ = std::move(network);
+  return p;
+}
+
+bool Policy::rules_grant_path(const Subject& from, const Subject& to, WallTime now) const {
+  for (std::uint32_t i : matching_rules(from, to))
+    if ((*rules_)[i].active(now)) return true;
+  return false;
+}
+
 bool Policy::path_granted(const Subject& a, const Subject& b, WallTime now) const {
-  for (const auto& [x, y] : {std::pair{&a, &b}, std::pair{&b, &a}})
-    for (std::uint32_t i : matching_rules(*x, *y))
-      if ((*rules_)[i].active(now)) return true;
+  for (const auto& [x, y] : {std::pair{&a, &b}, std::pair{&b, &a}}) {
+    if (!rules_grant_path(*x, *y, now)) continue;
+    if (!network_) return true;
+    const auto f = network_->filter(*x, *y);
+    if (!f || !f->empty()) return true;
+  }
   return false;
 }
 
@@ -199,8 +224,16 @@ Decision Policy::check(const Subject& from, const Subject& to, Proto proto, std:
   for (std::uint32_t i : matching_rules(from, to)) {
     const Rule& r = (*rules_)[i];
     if (!r.grants(proto, port)) continue;
-    if (r.active(now)) return {true, r.name, "rule " + r.name + " grants " + what};
-    if (!idle) idle = &r;
+    if (!r.active(now)) {
+      if (!idle) idle = &r;
+      continue;
+    }
+    std::string reason = "rule " + r.name + " grants " + what;
+    if (!network_) return {true, r.name, std::move(reason)};
+    const std::string np = network_->explain(from, to, proto, port);
+    const auto f = network_->filter(from, to);
+    if (f && !f->allows(proto, port)) return {false, "", std::move(reason) + ", but " + np};
+    return {true, r.name, np.empty() ? std::move(reason) : std::move(reason) + "; " + np};
   }
   std::string reason = "no rule grants " + what;
   if (idle)
@@ -211,6 +244,9 @@ Decision Policy::check(const Subject& from, const Subject& to, Proto proto, std:
 }
 
 std::string Policy::refusal_reason(const Subject& a, const Subject& b) const {
+  if (network_ && (!matching_rules(a, b).empty() || !matching_rules(b, a).empty()))
+    return "NetworkPolicy allows no traffic between " + a.name + " and " + b.name + " (" +
+           network_->explain(a, b, Proto::kOther, 0) + ")";
   std::string reason = "no rule grants any traffic between " + a.name + " and " + b.name;
   std::string hint = origin_hint(a, b, [](const Rule&) { return true; });
   if (hint.empty()) hint = origin_hint(b, a, [](const Rule&) { return true; });
@@ -261,6 +297,7 @@ PairPolicy Policy::compile_pair(const Subject& from, const Subject& to) const {
   }
   for (Proto proto : {Proto::kTcp, Proto::kUdp})
     normalize(p.ports_[unsigned(proto)], p.protos_all_ & bit(proto));
+  if (network_) p.network_ = network_->filter(from, to);
   // A windowed grant that the unconditional part already covers adds nothing.
   auto covered = [&](const std::vector<PairPolicy::PortRange>& have, PairPolicy::PortRange r) {
     // `have` is merged (disjoint, not adjacent), so a covered range lies within one entry.

@@ -3,7 +3,9 @@
 // re-evaluated" (schedule and validity boundaries).
 //
 // Default deny: rules only allow, and a flow is allowed if any rule in force grants it. When
-// several rules grant, the first in file order is the one named.
+// several rules grant, the first in file order is the one named. With Kubernetes
+// NetworkPolicies attached (with_network_policies), a flow must also be allowed by them
+// (policy/network_policy.h): keymesh's rules are the ceiling, NetworkPolicy narrows within it.
 //
 // Threading: a Policy and a PairPolicy are immutable after construction; their const methods
 // may be called from any number of threads. A PairPolicy keeps the rules it needs alive
@@ -21,6 +23,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "policy/network_policy.h"
 #include "policy/rule.h"
 
 namespace keymesh::policy {
@@ -66,12 +69,15 @@ class PairPolicy {
   };
   static bool in_ranges(const std::vector<PortRange>& r, std::uint16_t port) noexcept;
   const Rule& rule(std::uint32_t i) const noexcept { return (*rules_)[i]; }
+  bool rules_allow(Proto proto, std::uint16_t port, WallTime now) const noexcept;
+  bool rules_allow_all_ports(Proto proto, WallTime now) const noexcept;
 
   std::uint8_t protos_all_ = 0;        // bit per Proto: every port granted, no window
   std::vector<PortRange> ports_[2];    // tcp, udp: sorted, disjoint, no window
   std::vector<Windowed> windowed_;     // rules with a schedule or validity period
   std::vector<std::uint32_t> matched_; // every selecting rule, ascending
   std::shared_ptr<const std::vector<Rule>> rules_;
+  std::optional<PortFilter> network_;  // what NetworkPolicy lets through; none: no restriction
 };
 
 class Policy {
@@ -80,6 +86,9 @@ class Policy {
   explicit Policy(std::vector<Rule> rules);
 
   const std::vector<Rule>& rules() const noexcept { return *rules_; }
+  // The same rules, with NetworkPolicies to intersect with (nullptr: none).
+  Policy with_network_policies(std::shared_ptr<const NetworkPolicies> network) const;
+  const NetworkPolicies* network_policies() const noexcept { return network_.get(); }
 
   // The path gate: whether any rule in force at `now` grants any traffic a -> b or b -> a.
   bool path_granted(const Subject& a, const Subject& b, WallTime now) const;
@@ -112,8 +121,11 @@ class Policy {
   std::string origin_hint(const Subject& from, const Subject& to,
                           const std::function<bool(const Rule&)>& grants) const;
 
+  bool rules_grant_path(const Subject& from, const Subject& to, WallTime now) const;
+
   std::shared_ptr<const std::vector<Rule>> rules_;
   Index from_index_, to_index_;
+  std::shared_ptr<const NetworkPolicies> network_;
 };
 
 }  // namespace keymesh::policy

@@ -101,16 +101,17 @@ BOOST_AUTO_TEST_CASE(rbac_binds_the_daemonsets_service_account) {
                   verb.as<std::string>() == "watch"));
   const YAML::Node pod = m.get("DaemonSet", "keymesh")["spec"]["template"]["spec"];
   BOOST_TEST(pod["serviceAccountName"].as<std::string>() == "keymesh");
-  // Least privilege for `kubernetes:`: pods (get at ADD, list/watch of its node's) and
-  // namespaces (list/watch), nothing else.
+  // Least privilege for `kubernetes:`: pods (get at ADD, list/watch of its node's),
+  // namespaces and NetworkPolicies (list/watch), nothing else.
   std::map<std::string, std::set<std::string>> granted;
   for (const auto& rule : m.get("ClusterRole", "keymesh")["rules"])
     for (const auto& resource : rule["resources"])
       for (const auto& verb : rule["verbs"])
         granted[resource.as<std::string>()].insert(verb.as<std::string>());
-  BOOST_TEST(granted.size() == 2u);
+  BOOST_TEST(granted.size() == 3u);
   BOOST_TEST((granted["pods"] == std::set<std::string>{"get", "list", "watch"}));
   BOOST_TEST((granted["namespaces"] == std::set<std::string>{"list", "watch"}));
+  BOOST_TEST((granted["networkpolicies"] == std::set<std::string>{"list", "watch"}));
 }
 
 BOOST_AUTO_TEST_CASE(config_names_pods_from_the_api_server_on_this_node) {

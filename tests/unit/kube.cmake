@@ -14,3 +14,9 @@ km_unit_test(NAME kube_feed
              SOURCES ${CMAKE_CURRENT_LIST_DIR}/kube_feed_test.cpp
              LIBS km_daemon
              LABELS kubernetes)
+# NetworkPolicy end to end in memory: objects parsed, pods turned into identities, and the
+# decision of the policy the tunnel enforces for every pair of the e2e matrix's nine pods.
+km_unit_test(NAME kube_network_policy
+             SOURCES ${CMAKE_CURRENT_LIST_DIR}/kube_network_policy_test.cpp
+             LIBS km_kube km_policy
+             LABELS kubernetes policy)
