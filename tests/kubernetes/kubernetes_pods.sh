@@ -10,7 +10,7 @@
 #       pod default/client  100.64.0.y  granted by the shipped policy (same namespace)
 #       pod other/intruder  100.64.0.z  not granted
 #
-# Install, as docs/kubernetes.md says: the image from scripts/image.sh imported into
+# Install (install.sh), as docs/kubernetes.md says: the image from scripts/image.sh imported into
 # containerd (no registry); the root CA made with `keymesh ca init`; deploy/kubernetes/ with its
 # one per-cluster value (trust.yaml's root.crt) filled in, `kubectl apply -f`; the node's own
 # node CA signed by deploy/kubernetes/keymesh-sign-node.sh for the Node's spec.podCIDR.
@@ -47,6 +47,7 @@ source "$HERE/cluster.sh"
 k8s_reexec_private "$@"
 KM_DEADLINE=${KM_DEADLINE:-420}
 source "$HERE/../netns/lib.sh"
+source "$HERE/install.sh"
 if ! k8s_have_binaries; then
   echo "SKIP: no Kubernetes $K8S_VERSION build in $K8S_BIN; run 'bash tests/kubernetes/build-k8s.sh' (CI does)" >&2
   exit 77
@@ -54,7 +55,6 @@ fi
 need jq nsenter containerd runc ctr openssl etcd umoci unshare
 KM=$(binary keymesh) || fail "keymesh is not built"
 binary keymeshd >/dev/null && binary cni/keymesh-cni >/dev/null || fail "keymeshd/keymesh-cni are not built"
-NS=keymesh-system
 
 k8s_private_netns_dir
 make_host node 198.18.0.1
@@ -63,31 +63,9 @@ k8s_up node
 
 # ------------------------------------------------------------------ install keymesh
 t0=$EPOCHREALTIME
-bash "$KM_REPO/scripts/image.sh" --build-dir "$KM_BUILD_DIR" --out "$KM_TMP/keymesh.oci.tar" >"$KM_TMP/image.log" 2>&1 ||
-  fail "scripts/image.sh: $(tail -3 "$KM_TMP/image.log")"
-REF=$(sed -n 's/.*: \(keymesh:[^ ]*\) .*/\1/p' "$KM_TMP/image.log")
-[[ -n $REF ]] || fail "image.sh printed no image name: $(cat "$KM_TMP/image.log")"
-k8s_import_oci "$KM_TMP/keymesh.oci.tar" "$REF"
-log "image $REF imported into the node's containerd"
-
-"$KM" ca init --name cluster-root --out "$KM_TMP/root.crt" --key-out "$KM_TMP/root.key" >/dev/null || fail "ca init"
-M=$KM_TMP/manifests
-cp -r "$KM_REPO/deploy/kubernetes" "$M"
-# The documented per-cluster values: trust.yaml's root.crt; the image name when ours differs.
-awk -v f="$KM_TMP/root.crt" '/REPLACE with the contents of root.crt/ { while ((getline l < f) > 0) print "    " l; next } { print }' \
-  "$M/trust.yaml" >"$M/trust.yaml.new" && mv "$M/trust.yaml.new" "$M/trust.yaml"
-[[ $REF == keymesh:0.1.0 ]] || sed -i "s|image: keymesh:0.1.0|image: $REF|" "$M/daemonset.yaml"
-# kubernetes.api_server: no kube-proxy here, so the "kubernetes" Service's ClusterIP is not
-# reachable from the host network; the API server itself is.
-sed -i "s|# api_server: https://API-SERVER:6443|api_server: https://$K8S_NODE_IP:6443|" "$M/configmap.yaml"
-grep -q "api_server: https://$K8S_NODE_IP:6443" "$M/configmap.yaml" || fail "configmap.yaml has no api_server line to fill in"
+km_install_image
 # The operator's own rules, beside the shipped ones (policy.yaml is theirs to write).
-python3 - "$M/configmap.yaml" <<'PY'
-import sys
-p = sys.argv[1]
-s = open(p).read()
-anchor = "  10-keymesh.conflist: |"
-extra = '''      - name: payments-to-web
+km_install_apply '      - name: payments-to-web
         from: { serviceAccount: other/payments }
         to: { labels: { app: web } }
         allow: [tcp/8080]
@@ -95,26 +73,15 @@ extra = '''      - name: payments-to-web
         from: { labels: { role: probe } }
         to: { labels: { app: web } }
         allow: [tcp/8080]
-'''
-i = s.index("  # identity/groups/labels below")
-s = s[:i] + extra + s[i:]
-open(p, "w").write(s)
-PY
-kc apply -f "$M/" >"$KM_TMP/apply.log" 2>&1 || fail "kubectl apply -f deploy/kubernetes/: $(cat "$KM_TMP/apply.log")"
+'
 
 # ------------------------------------------------------------------ 1. per-node node CA
-kmpod() { kc -n "$NS" get pods -l app.kubernetes.io/name=keymesh -o 'jsonpath={.items[0].metadata.name}'; }
-wait_for "kc -n $NS exec \$(kmpod) -c node-ca -- test -s /var/lib/keymesh/ca/request.crt" 120 1 ||
-  fail "1. no node CA request from the keymesh pod: $(kc -n "$NS" describe pods 2>&1 | tail -30)"
-POD=$(kmpod)
+KM_INSTALL_STEP="1. "
+km_install_wait_request
 [[ $(kc -n "$NS" get pod "$POD" -o 'jsonpath={.status.phase}') == Pending ]] ||
   fail "1. the keymesh pod runs before its node CA is signed"
-KUBECTL="$(k8s_kubectl)" \
-  bash "$KM_REPO/deploy/kubernetes/keymesh-sign-node.sh" --root-crt "$KM_TMP/root.crt" --root-key "$KM_TMP/root.key" \
-  --labels 'k8s:*,k8s.*,app,role' --keymesh "$KM" "$K8S_NODE" >"$KM_TMP/sign.log" 2>&1 ||
-  fail "1. keymesh-sign-node.sh: $(cat "$KM_TMP/sign.log")"
-kc -n "$NS" wait --for=condition=Ready "pod/$POD" --timeout=120s >/dev/null 2>&1 ||
-  fail "1. keymeshd not Ready: $(kc -n "$NS" describe pod "$POD" | tail -25; kc -n "$NS" logs "$POD" -c keymeshd --tail=20)"
+km_install_sign 'k8s:*,k8s.*,app,role'
+km_install_wait_ready
 CIDR=$(kc get node "$K8S_NODE" -o 'jsonpath={.spec.podCIDR}')
 HOSTNAME_=$(hostname)
 ca=$(kc -n "$NS" exec "$POD" -c keymeshd -- keymesh cert show /var/lib/keymesh/ca/node-ca.crt --json)

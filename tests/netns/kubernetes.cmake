@@ -4,3 +4,7 @@
 km_netns_test(NAME netns_kubernetes_pods SCRIPT ${CMAKE_CURRENT_LIST_DIR}/../kubernetes/kubernetes_pods.sh
               LABELS kubernetes TIMEOUT 480)
 set_tests_properties(netns_kubernetes_pods PROPERTIES SKIP_RETURN_CODE 77)
+# NetworkPolicy (networking.k8s.io/v1) enforced with upstream semantics: the e2e probe matrix.
+km_netns_test(NAME netns_kubernetes_netpol SCRIPT ${CMAKE_CURRENT_LIST_DIR}/../kubernetes/kubernetes_netpol.sh
+              LABELS kubernetes TIMEOUT 600)
+set_tests_properties(netns_kubernetes_netpol PROPERTIES SKIP_RETURN_CODE 77)
