@@ -232,23 +232,22 @@ std::string NetworkPolicies::explain(const Subject& from, const Subject& to, Pro
     return "NetworkPolicies not listed from the API server yet: pod traffic is held";
   }
   std::string out;
-  auto add = [&](std::string s) { out += (out.empty() ? "" : "; ") + std::move(s); };
-  const Verdict e = decide(Side::kEgress, from, to, &proto, port);
-  if (e.isolated) {
-    if (!e.admitting.empty())
-      add("NetworkPolicy " + e.admitting + " allows " + svc + " out of " + from.name);
+  // One side's verdict: `self` is the pod that side isolates, `peer` the other end.
+  auto add = [&](const Verdict& v, std::string_view side, std::string_view into_out,
+                 std::string_view to_from, const std::string& self, const std::string& peer) {
+    if (!v.isolated) return;
+    out += out.empty() ? "" : "; ";
+    if (!v.admitting.empty())
+      out += "NetworkPolicy " + v.admitting + " allows " + svc + " " + std::string(into_out) +
+             " " + self;
     else
-      add("NetworkPolicy " + e.selecting.front() + " isolates " + from.name +
-          " for egress and none allows " + svc + " to " + to.name);
-  }
-  const Verdict i = decide(Side::kIngress, from, to, &proto, port);
-  if (i.isolated) {
-    if (!i.admitting.empty())
-      add("NetworkPolicy " + i.admitting + " allows " + svc + " into " + to.name);
-    else
-      add("NetworkPolicy " + i.selecting.front() + " isolates " + to.name +
-          " for ingress and none allows " + svc + " from " + from.name);
-  }
+      out += "NetworkPolicy " + v.selecting.front() + " isolates " + self + " for " +
+             std::string(side) + " and none allows " + svc + " " + std::string(to_from) + " " +
+             peer;
+  };
+  add(decide(Side::kEgress, from, to, &proto, port), "egress", "out of", "to", from.name, to.name);
+  add(decide(Side::kIngress, from, to, &proto, port), "ingress", "into", "from", to.name,
+      from.name);
   return out;
 }
 

@@ -8,7 +8,7 @@
 #   unit      ctest in build/ for everything except netns (parallel)
 #   k8s       tests/kubernetes/build-k8s.sh: Kubernetes v1.20.2 built once into
 #             /var/cache/keymesh/k8s-v1.20.2 (about 8 minutes of both cores the first time on a
-#             machine, then reused: under a second); netns_kubernetes_pods needs it
+#             machine, then reused: under a second); netns_kubernetes_pods and _netpol need it
 #   netns     ctest -L netns in build/ (serially: real namespaces, timing-sensitive)
 #   calendar  the in-process tests and the netns tests with schedules, expiry and renewal
 #             again, under faketime 400 days ahead: no test may depend on today's date
@@ -20,7 +20,7 @@
 #             also netns_discovery_etcd, the etcd backend's threads against a real etcd
 # A failing stage does not stop the others (except the tests of a build that failed); the
 # summary at the end lists every stage with its time, and the exit status is 1 if any failed.
-# Knobs: KM_JOBS (2), KM_SKIP_K8S=1 (no Kubernetes build: the kubernetes test skips), KM_SKIP_ASAN=1, KM_SKIP_FUZZ=1, KM_SKIP_TSAN=1, KM_SKIP_NETNS=1, KM_SKIP_CALENDAR=1,
+# Knobs: KM_JOBS (2), KM_SKIP_K8S=1 (no Kubernetes build: the kubernetes tests skip), KM_SKIP_ASAN=1, KM_SKIP_FUZZ=1, KM_SKIP_TSAN=1, KM_SKIP_NETNS=1, KM_SKIP_CALENDAR=1,
 # KEYMESH_FUZZ_SECONDS, KM_BUILD_SUFFIX (build dirs become build$SUFFIX, build-san$SUFFIX and
 # build-tsan$SUFFIX), KM_CALENDAR_OFFSET (+400d).
 # Compiles go through ccache when it is installed (install-deps.sh installs it), with its cache

@@ -16,10 +16,23 @@
 #                                 CA's label patterns LABELS (--labels); $KM_TMP/sign.log
 #   km_install_wait_ready         keymeshd Ready
 #   km_install LABELS RULES       all of the above, in that order
+#   km_require [COMMAND...]       before all: exit 77 (skip) without the Kubernetes build, fail
+#                                 without the tools every cluster test needs, COMMANDs or the
+#                                 keymesh binaries; sets KM (the keymesh CLI)
 #
 # Failure messages start with $KM_INSTALL_STEP (e.g. "1. "). NS is the keymesh namespace.
 NS=keymesh-system
 KM_INSTALL_STEP=${KM_INSTALL_STEP:-}
+
+km_require() {
+  if ! k8s_have_binaries; then
+    echo "SKIP: no Kubernetes $K8S_VERSION build in $K8S_BIN; run 'bash tests/kubernetes/build-k8s.sh' (CI does)" >&2
+    exit 77
+  fi
+  need jq nsenter containerd runc ctr openssl etcd umoci unshare "$@"
+  KM=$(binary keymesh) || fail "keymesh is not built"
+  binary keymeshd >/dev/null && binary cni/keymesh-cni >/dev/null || fail "keymeshd/keymesh-cni are not built"
+}
 
 km_install_image() {
   bash "$KM_REPO/scripts/image.sh" --build-dir "$KM_BUILD_DIR" --out "$KM_TMP/keymesh.oci.tar" >"$KM_TMP/image.log" 2>&1 ||

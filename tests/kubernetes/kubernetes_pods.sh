@@ -48,13 +48,7 @@ k8s_reexec_private "$@"
 KM_DEADLINE=${KM_DEADLINE:-420}
 source "$HERE/../netns/lib.sh"
 source "$HERE/install.sh"
-if ! k8s_have_binaries; then
-  echo "SKIP: no Kubernetes $K8S_VERSION build in $K8S_BIN; run 'bash tests/kubernetes/build-k8s.sh' (CI does)" >&2
-  exit 77
-fi
-need jq nsenter containerd runc ctr openssl etcd umoci unshare
-KM=$(binary keymesh) || fail "keymesh is not built"
-binary keymeshd >/dev/null && binary cni/keymesh-cni >/dev/null || fail "keymeshd/keymesh-cni are not built"
+km_require
 
 k8s_private_netns_dir
 make_host node 198.18.0.1
