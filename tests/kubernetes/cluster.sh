@@ -9,6 +9,13 @@
 #                                 namespace; returns when the node is Ready
 #   kc ARGS...                    kubectl as cluster admin
 #   k8s_import_oci FILE REF       load scripts/image.sh's OCI archive into the node's containerd
+#   k8s_node_reboot               what a node reboot does to the node: kill -9 of the kubelet,
+#                                 containerd, its shims and every container; the pods' network
+#                                 namespaces, the node's links but ul0, its nftables ruleset and
+#                                 policy rules, containerd's state, the kubelet's volume mounts
+#                                 and /run/keymesh gone; containerd and the kubelet started again
+#                                 (disks kept: etcd, containerd's root, /var/lib/kubelet and
+#                                 /var/lib/keymesh)
 #   k8s_down                      delete pods (so the CNI plugin sees DEL), stop what k8s_up
 #                                 started by PID, kill what is left in the pods' cgroups and
 #                                 remove those cgroups
@@ -67,6 +74,7 @@ k8s_spawn() {  # k8s_spawn NAME CMD... : CMD in the node's namespace, logs in $K
   nsenter --net="/run/netns/$(nsname "$K8S_HOST")" "$@" >"$K8S_DIR/logs/$name.log" 2>&1 </dev/null &
   record_pid $! "$name" "$K8S_DIR/logs/$name.log"
   K8S_PIDS+=("$!")
+  K8S_PID_OF[$name]=$!
 }
 
 # ------------------------------------------------------------------ PKI (openssl, P-256)
@@ -192,6 +200,7 @@ KL
 # off): saved before, put back by k8s_down.
 K8S_SYSCTLS="vm/overcommit_memory vm/panic_on_oom kernel/panic kernel/panic_on_oops kernel/keys/root_maxkeys kernel/keys/root_maxbytes"
 declare -gA K8S_SYSCTL_SAVED=()
+declare -gA K8S_PID_OF=()
 
 k8s_up() {  # k8s_up HOST
   K8S_HOST=$1
@@ -239,6 +248,50 @@ k8s_up() {  # k8s_up HOST
   log "k8s: node $K8S_NODE registered ($(kc get node "$K8S_NODE" -o 'jsonpath={.spec.podCIDR}')) after $(awk -v a="$EPOCHREALTIME" -v b="$t0" 'BEGIN{printf "%.1f", a-b}') s"
 }
 
+# The processes of the node's containers: they live in the kubepods cgroups this kubelet made
+# (one kubelet per machine here: the tests run serially), and containerd's shims outlive it by
+# design (they re-parent to init): ours are the ones that name this run's socket.
+k8s_kill_containers() {
+  local cg pid
+  for cg in /sys/fs/cgroup/*/kubepods; do
+    [[ -d $cg ]] || continue
+    for pid in $(find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
+  done
+  for pid in $(pgrep -f "containerd-shim-runc-v2 .*-address $K8S_DIR/containerd/containerd.sock" 2>/dev/null); do
+    kill -KILL "$pid" 2>/dev/null
+  done
+}
+
+k8s_node_reboot() {
+  local ns pid m l pref
+  ns=$(nsname "$K8S_HOST")
+  for pid in "${K8S_PID_OF[kubelet]}" "${K8S_PID_OF[containerd]}"; do kill -KILL "$pid" 2>/dev/null; done
+  k8s_kill_containers
+  for pid in "${K8S_PID_OF[kubelet]}" "${K8S_PID_OF[containerd]}"; do
+    for ((m = 0; m < 50; m++)); do pid_alive "$pid" || break; sleep 0.1; done
+    pid_alive "$pid" && fail "reboot: PID $pid survived kill -9"
+  done
+  sleep 0.5
+  # tmpfs and mounts do not survive a reboot: sandbox shm, container rootfs, secret volumes,
+  # the pods' network namespaces.
+  for m in $(awk '{print $2}' /proc/self/mounts | grep -E "^($K8S_DIR/containerd/state/|/var/lib/kubelet/pods/|/run/netns/cni-)" | sort -r); do
+    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+  done
+  rm -rf "${K8S_DIR:?}/containerd/state" /run/netns/cni-* /run/keymesh/*
+  mkdir -p "$K8S_DIR/containerd/state"
+  for l in $(ip -n "$ns" -o link show | awk -F': ' '{print $2}' | cut -d@ -f1); do
+    [[ $l == lo || $l == ul0 || $l == ul0-peer ]] || ip -n "$ns" link del "$l" 2>/dev/null
+  done
+  nsenter --net="/run/netns/$ns" nft flush ruleset
+  for pref in $(ip -n "$ns" rule show | awk -F: '$1 != 0 && $1 != 32766 && $1 != 32767 {print $1}'); do
+    ip -n "$ns" rule del pref "$pref"
+  done
+  ip -n "$ns" route flush table 7300 2>/dev/null
+  k8s_spawn containerd containerd --config "$K8S_DIR/containerd/config.toml"
+  wait_for "ctr --address $K8S_DIR/containerd/containerd.sock version" 30 0.3 || fail "reboot: containerd did not start"
+  k8s_kubelet
+}
+
 k8s_down() {
   [[ -n ${K8S_DIR:-} && -d ${K8S_DIR:-/nonexistent} ]] || return 0
   # Runs from the EXIT trap: every step is best effort, and lib.sh's cleanup must still follow.
@@ -260,17 +313,8 @@ k8s_down() {
   local keep=() k
   for k in "${KM_PIDS[@]}"; do [[ " ${K8S_PIDS[*]} " == *" $k "* ]] || keep+=("$k"); done
   KM_PIDS=("${keep[@]}")
-  # Containers of pods not deleted in time: their processes live in the kubepods cgroups
-  # that this kubelet made (there is one kubelet per machine here: the tests run serially).
-  for cg in /sys/fs/cgroup/*/kubepods; do
-    [[ -d $cg ]] || continue
-    for pid in $(find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null); do kill -KILL "$pid" 2>/dev/null; done
-  done
-  # containerd's shims outlive it by design (they re-parent to init): ours are the ones
-  # that name this run's socket.
-  for pid in $(pgrep -f "containerd-shim-runc-v2 .*-address $K8S_DIR/containerd/containerd.sock" 2>/dev/null); do
-    kill -KILL "$pid" 2>/dev/null
-  done
+  # Containers of pods not deleted in time.
+  k8s_kill_containers
   sleep 0.3
   for cg in /sys/fs/cgroup/*/kubepods; do
     [[ -d $cg ]] && find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null

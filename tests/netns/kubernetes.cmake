@@ -8,3 +8,7 @@ set_tests_properties(netns_kubernetes_pods PROPERTIES SKIP_RETURN_CODE 77)
 km_netns_test(NAME netns_kubernetes_netpol SCRIPT ${CMAKE_CURRENT_LIST_DIR}/../kubernetes/kubernetes_netpol.sh
               LABELS kubernetes TIMEOUT 600)
 set_tests_properties(netns_kubernetes_netpol PROPERTIES SKIP_RETURN_CODE 77)
+# keymeshd away (pods deleted and created meanwhile) and a node reboot, under the kubelet.
+km_netns_test(NAME netns_kubernetes_node_faults SCRIPT ${CMAKE_CURRENT_LIST_DIR}/../kubernetes/kubernetes_node_faults.sh
+              LABELS kubernetes TIMEOUT 540)
+set_tests_properties(netns_kubernetes_node_faults PROPERTIES SKIP_RETURN_CODE 77)
