@@ -21,6 +21,12 @@ std::uint64_t keyed_hash(std::span<const std::uint8_t> data,
   return h;
 }
 
+std::array<std::uint8_t, 16> key_of(std::span<const std::uint8_t> mac1) noexcept {
+  std::array<std::uint8_t, 16> mac{};
+  std::memcpy(mac.data(), mac1.data(), std::min(mac1.size(), mac.size()));
+  return mac;
+}
+
 bool same(const RateSource& a, const RateSource& b) noexcept {
   return a.size == b.size && std::memcmp(a.bytes.data(), b.bytes.data(), a.size) == 0;
 }
@@ -62,7 +68,8 @@ SourceRateLimiter::Slot& SourceRateLimiter::slot_for(const RateSource& source,
   return *victim;
 }
 
-bool SourceRateLimiter::allow(const RateSource& source, Bucket bucket, TimePoint now) noexcept {
+SourceRateLimiter::Slot& SourceRateLimiter::refilled(const RateSource& source,
+                                                     TimePoint now) noexcept {
   Slot& s = slot_for(source, now);
   const std::int64_t elapsed =
       std::max<std::int64_t>(0, std::chrono::nanoseconds(now - s.last).count());
@@ -71,7 +78,16 @@ bool SourceRateLimiter::allow(const RateSource& source, Bucket bucket, TimePoint
     std::int64_t& t = s.tokens[std::size_t(b)];
     t = std::min(capacity(b), t + elapsed);
   }
-  std::int64_t& tokens = s.tokens[std::size_t(bucket)];
+  return s;
+}
+
+bool SourceRateLimiter::has_token(const RateSource& source, Bucket bucket,
+                                  TimePoint now) noexcept {
+  return refilled(source, now).tokens[std::size_t(bucket)] >= cost(bucket);
+}
+
+bool SourceRateLimiter::allow(const RateSource& source, Bucket bucket, TimePoint now) noexcept {
+  std::int64_t& tokens = refilled(source, now).tokens[std::size_t(bucket)];
   if (tokens < cost(bucket)) return false;
   tokens -= cost(bucket);
   return true;
@@ -79,15 +95,25 @@ bool SourceRateLimiter::allow(const RateSource& source, Bucket bucket, TimePoint
 
 RecentMessages::RecentMessages(Duration ttl) noexcept : ttl_(ttl) { random_bytes(seed_); }
 
+bool RecentMessages::contains(std::span<const std::uint8_t> mac1, TimePoint now) const noexcept {
+  const auto mac = key_of(mac1);
+  const std::size_t start = keyed_hash(mac, seed_) % kSlots;
+  for (std::size_t i = 0; i < kProbe; ++i) {
+    const Entry& e = entries_[(start + i) % kSlots];
+    if (e.used && now - e.at < ttl_ && sodium_memcmp(e.mac.data(), mac.data(), mac.size()) == 0)
+      return true;
+  }
+  return false;
+}
+
 bool RecentMessages::seen_before(std::span<const std::uint8_t> mac1, TimePoint now) noexcept {
-  std::array<std::uint8_t, 16> mac{};
-  std::memcpy(mac.data(), mac1.data(), std::min(mac1.size(), mac.size()));
+  if (contains(mac1, now)) return true;
+  const auto mac = key_of(mac1);
   const std::size_t start = keyed_hash(mac, seed_) % kSlots;
   Entry* victim = nullptr;
   for (std::size_t i = 0; i < kProbe; ++i) {
     Entry& e = entries_[(start + i) % kSlots];
     const bool live = e.used && now - e.at < ttl_;
-    if (live && sodium_memcmp(e.mac.data(), mac.data(), mac.size()) == 0) return true;
     if (!victim || !live || (victim->used && e.at < victim->at)) victim = &e;
   }
   victim->mac = mac;

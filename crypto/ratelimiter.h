@@ -43,6 +43,8 @@ class SourceRateLimiter {
   // least recently seen of the slots the source hashes to (its bucket then starts full: an
   // eviction can only make a source freer, never lock one out).
   bool allow(const RateSource& source, Bucket bucket, TimePoint now) noexcept;
+  // Whether allow() would succeed now; takes nothing.
+  bool has_token(const RateSource& source, Bucket bucket, TimePoint now) noexcept;
 
   static constexpr std::size_t kSlots = 8192;
   static constexpr std::size_t kProbe = 8;
@@ -55,6 +57,7 @@ class SourceRateLimiter {
     bool used = false;
   };
   Slot& slot_for(const RateSource& source, TimePoint now) noexcept;
+  Slot& refilled(const RateSource& source, TimePoint now) noexcept;
   std::int64_t cost(Bucket b) const noexcept;
   std::int64_t capacity(Bucket b) const noexcept;
 
@@ -73,6 +76,8 @@ class RecentMessages {
   explicit RecentMessages(Duration ttl) noexcept;
   // True when `mac1` was seen within ttl; otherwise remembers it and returns false.
   bool seen_before(std::span<const std::uint8_t> mac1, TimePoint now) noexcept;
+  // True when `mac1` was seen within ttl; remembers nothing.
+  bool contains(std::span<const std::uint8_t> mac1, TimePoint now) const noexcept;
 
   static constexpr std::size_t kSlots = 16384;
   static constexpr std::size_t kProbe = 4;

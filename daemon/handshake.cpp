@@ -99,6 +99,9 @@ void Tunnel::receive_initiation(std::span<std::uint8_t> msg, const udp::Endpoint
   // Plain WireGuard initiations are for the identity that accepts raw-key peers (the host
   // key); workload identities speak only the keymesh variant (docs/architecture.md).
   LocalIdentity& local = *host_;
+  if (const auto a = guard_->screen(crypto::mac1_of(msg), crypto::mac2_of(msg), from, now());
+      a != HandshakeGuard::Admit::Yes)
+    return refuse_initiation(a, from);
   if (!local.cookie_checker.check_mac1(msg)) return drop(DropReason::Mac1Invalid);
   const auto* init = reinterpret_cast<const crypto::MessageInitiation*>(msg.data());
   if (!initiation_admitted(local.cookie_checker, msg, init->sender, from)) return;

@@ -1,5 +1,6 @@
 #include "daemon/handshake_guard.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace keymesh::daemon {
@@ -26,6 +27,20 @@ HandshakeGuard::PairKey HandshakeGuard::pair_of(const crypto::Key& local,
   std::memcpy(k.data(), local.data(), crypto::kKeySize);
   std::memcpy(k.data() + crypto::kKeySize, remote.data(), crypto::kKeySize);
   return k;
+}
+
+HandshakeGuard::Admit HandshakeGuard::screen(std::span<const std::uint8_t> mac1,
+                                             std::span<const std::uint8_t> mac2,
+                                             const udp::Endpoint& from, TimePoint now) noexcept {
+  if (recent_.contains(mac1, now)) return Admit::Repeated;
+  // A non-zero mac2 may be a cookie: admit() checks it. Zeros are what a sender without one
+  // sends (a valid mac2 is zero with probability 2^-128).
+  if (!std::ranges::all_of(mac2, [](std::uint8_t b) { return b == 0; })) return Admit::Yes;
+  const crypto::RateSource src = source_of(from);
+  using B = crypto::SourceRateLimiter::Bucket;
+  return limiter_.has_token(src, B::Open, now) || limiter_.has_token(src, B::Cookie, now)
+             ? Admit::Yes
+             : Admit::RateLimited;
 }
 
 crypto::HandshakeError HandshakeGuard::check(const crypto::Key& local, const crypto::Key& remote,

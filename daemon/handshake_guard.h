@@ -1,6 +1,10 @@
 // What stands between a keymesh initiation and the work it costs (docs/protocol.md,
 // "Handshake floods and replays"). Checked in this order, each before anything changes:
 //
+//   0. screen   before mac1 is checked (a hash over the whole message, the one cost a flood
+//               can still force): an exact repeat (1), or a source over its open share that
+//               offers no mac2 and may get no cookie (2), is refused as admit() would refuse it,
+//               for two table lookups
 //   1. recent   an exact repeat of a message seen in the last minute (by its mac1): refused
 //               before any Diffie-Hellman, chain or policy work
 //   2. limiter  a token bucket per source IP (crypto/ratelimiter.h): a source over its share
@@ -61,6 +65,10 @@ class HandshakeGuard {
     return limiter_.allow(src, B::Cookie, now) ? Admit::SendCookie : Admit::RateLimited;
   }
 
+  // Step 0, on the unchecked mac1 and mac2: Repeated, RateLimited, or Yes (check mac1, then
+  // admit()). Takes no token and remembers nothing.
+  Admit screen(std::span<const std::uint8_t> mac1, std::span<const std::uint8_t> mac2,
+               const udp::Endpoint& from, TimePoint now) noexcept;
   // Step 3. None, ReplayedTimestamp (not newer, or outside our clock's skew) or Flood.
   crypto::HandshakeError check(const crypto::Key& local, const crypto::Key& remote,
                                const crypto::Timestamp& ts, TimePoint now,

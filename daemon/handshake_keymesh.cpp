@@ -94,6 +94,17 @@ bool Tunnel::remote_admitted(const LocalIdentity& local, const RemoteIdentity& r
   return true;
 }
 
+void Tunnel::refuse_initiation(HandshakeGuard::Admit why, const udp::Endpoint& from) noexcept {
+  if (why == HandshakeGuard::Admit::Repeated) {
+    drop(DropReason::HandshakeRepeated);
+    return audit_rejection(policy::AuditEventType::kHandshakeRejected, nullptr, nullptr,
+                           "initiation repeated byte for byte (a replay)", from);
+  }
+  drop(DropReason::HandshakeRateLimited);
+  audit_rejection(policy::AuditEventType::kHandshakeRejected, nullptr, nullptr,
+                  "initiations over the per-source rate limit", from);
+}
+
 bool Tunnel::initiation_admitted(crypto::CookieChecker& checker, std::span<std::uint8_t> msg,
                                  const std::uint8_t* sender, const udp::Endpoint& from) noexcept {
   const auto admitted = guard_->admit(crypto::mac1_of(msg), from, now(), [&] {
@@ -101,11 +112,6 @@ bool Tunnel::initiation_admitted(crypto::CookieChecker& checker, std::span<std::
   });
   switch (admitted) {
     case HandshakeGuard::Admit::Yes: break;
-    case HandshakeGuard::Admit::Repeated:
-      drop(DropReason::HandshakeRepeated);
-      audit_rejection(policy::AuditEventType::kHandshakeRejected, nullptr, nullptr,
-                      "initiation repeated byte for byte (a replay)", from);
-      return false;
     case HandshakeGuard::Admit::SendCookie: {
       crypto::MessageCookieReply reply;
       checker.create_reply(reply, msg, load_le32(sender), cookie_source_of(from), now());
@@ -113,11 +119,8 @@ bool Tunnel::initiation_admitted(crypto::CookieChecker& checker, std::span<std::
       ++cookies_sent_;
       [[fallthrough]];
     }
-    case HandshakeGuard::Admit::RateLimited:
-      drop(DropReason::HandshakeRateLimited);
-      audit_rejection(policy::AuditEventType::kHandshakeRejected, nullptr, nullptr,
-                      "initiations over the per-source rate limit", from);
-      return false;
+    case HandshakeGuard::Admit::Repeated:
+    case HandshakeGuard::Admit::RateLimited: refuse_initiation(admitted, from); return false;
   }
   // Counted towards the global load only once the source is within its share: one loud
   // source alone does not make every peer pay the cookie round trip.
@@ -150,6 +153,9 @@ void Tunnel::receive_keymesh_initiation(std::span<std::uint8_t> msg,
   const auto hint = crypto::keymesh_receiver_hint(msg);
   const auto candidates = locals_by_hint_.find(load_le32(hint.data()));
   if (candidates == locals_by_hint_.end()) return drop(DropReason::Mac1Invalid);
+  if (const auto a = guard_->screen(crypto::mac1_of(msg), crypto::mac2_of(msg), from, now());
+      a != HandshakeGuard::Admit::Yes)
+    return refuse_initiation(a, from);
   // Usually one identity per hint; a hint collision costs one more mac1 (a hash), never a DH.
   LocalIdentity* local = nullptr;
   for (LocalIdentity* candidate : candidates->second)

@@ -273,6 +273,9 @@ class Tunnel {
   // (aggregated per source) what it refuses.
   bool remote_admitted(const LocalIdentity& local, const RemoteIdentity& remote,
                        const udp::Endpoint& from);
+  // Drops and audits an initiation the guard refused (Repeated, RateLimited or SendCookie,
+  // whose reply the caller sent).
+  void refuse_initiation(HandshakeGuard::Admit why, const udp::Endpoint& from) noexcept;
   // Steps 1-2 of handshake_guard.h for an initiation; false when it was refused.
   bool initiation_admitted(crypto::CookieChecker& checker, std::span<std::uint8_t> msg,
                            const std::uint8_t* sender, const udp::Endpoint& from) noexcept;

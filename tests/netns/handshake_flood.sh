@@ -13,7 +13,7 @@
 # (tests/netns/handshake_flood.cpp). While it floods:
 #  (a) c, not yet known to b's paths, starts keymeshd and pings b: its handshake completes
 #      (first echo answered) within 2 s;
-#  (b) the a -> b path keeps >= MIN_RATIO (0.3; the issue asks 0.5, see below) of the TCP
+#  (b) the a -> b path keeps >= MIN_RATIO (default 0.5) of the TCP
 #      throughput it had unflooded (iperf3, 4 s each, same run);
 #  (c) b's audit log grows by fewer than 10 lines per second.
 # The numbers are printed (rate reached, handshake time, both throughputs, audit lines/s, b's
@@ -97,11 +97,10 @@ log "numbers: rate=$rate/s handshake=${hs}s throughput_ratio=$ratio audit_lines_
 
 ((rate >= MIN_RATE)) || fail "the sender reached only $rate/s (below $MIN_RATE/s): the test proves too little here"
 python3 -c "import sys; sys.exit(0 if $hs <= 2.0 else 1)" || fail "(a) c's handshake took $hs s (> 2 s)"
-# The issue asks for 0.5. On the 2-core CI box the flood sender itself takes one of the two
-# cores from iperf3 and both keymeshd: a quiet run measured 0.47 at 100,000/s (keymeshd on b
-# at 61 % of a core). The test holds MIN_RATIO (0.3 unless set), which an unguarded keymeshd
-# does not reach (no new handshake at all within 10 s), and prints the ratio for the note.
-python3 -c "import sys; sys.exit(0 if $ratio >= ${MIN_RATIO:-0.3} else 1)" ||
-  fail "(b) the flooded path kept only ${ratio}x of its throughput (< ${MIN_RATIO:-0.3})"
+# On the 2-core CI box the flood sender itself takes most of one core from iperf3 and both
+# keymeshd; what is left is kept because a flood initiation costs keymeshd two table lookups
+# (handshake_guard.h, step 0), not a hash over the message (docs/protocol.md, measured).
+python3 -c "import sys; sys.exit(0 if $ratio >= ${MIN_RATIO:-0.5} else 1)" ||
+  fail "(b) the flooded path kept only ${ratio}x of its throughput (< ${MIN_RATIO:-0.5})"
 python3 -c "import sys; sys.exit(0 if $per_s < 10 else 1)" || fail "(c) the audit log grew by $per_s lines/s (>= 10)"
 log "PASS"

@@ -106,6 +106,42 @@ BOOST_AUTO_TEST_CASE(a_flooding_source_gets_few_cookies_and_no_work) {
   BOOST_TEST(cookies <= 10 + 1);
 }
 
+// Step 0: what a flood sends is refused before its mac1 is hashed, exactly where admit()
+// would refuse it after; screen() itself takes no token and remembers nothing.
+BOOST_AUTO_TEST_CASE(the_screen_refuses_repeats_and_spent_sources_before_mac1) {
+  HandshakeGuard guard;
+  const auto from = ep("198.18.0.9:5000");
+  const std::array<std::uint8_t, 16> no_mac2{};
+  auto no_cookie = [] { return false; };
+  using A = HandshakeGuard::Admit;
+  BOOST_TEST((guard.screen(mac(1), no_mac2, from, kT0) == A::Yes));  // never seen: remembers nothing
+  BOOST_TEST((guard.screen(mac(1), no_mac2, from, kT0) == A::Yes));
+  BOOST_TEST((guard.admit(mac(1), from, kT0, no_cookie) == A::Yes));
+  BOOST_TEST((guard.screen(mac(1), no_mac2, ep("198.18.0.10:1"), kT0 + 1ms) == A::Repeated));
+
+  // A source that spent its open share and its cookie replies.
+  int admitted = 0;
+  for (int i = 2; i < 2000; ++i) {
+    std::array<std::uint8_t, 16> m = mac(std::uint8_t(i));
+    m[2] = std::uint8_t(i >> 8);
+    m[15] = 0x5c;
+    BOOST_TEST_REQUIRE((guard.screen(m, no_mac2, from, kT0) != A::Repeated));
+    if (guard.screen(m, no_mac2, from, kT0) == A::RateLimited) break;
+    const auto a = guard.admit(m, from, kT0, no_cookie);
+    admitted += a == A::Yes || a == A::SendCookie;
+  }
+  BOOST_TEST(admitted == 249 + 10);  // the burst (mac(1) took one), the cookie replies, the screen
+  std::array<std::uint8_t, 16> fresh = mac(7);
+  fresh[15] = 0x77;
+  BOOST_TEST((guard.screen(fresh, no_mac2, from, kT0) == A::RateLimited));
+  std::array<std::uint8_t, 16> cookie{};
+  cookie[3] = 1;  // a mac2 that may prove the address: admit() decides
+  BOOST_TEST((guard.screen(fresh, cookie, from, kT0) == A::Yes));
+  BOOST_TEST((guard.screen(fresh, no_mac2, ep("198.18.0.10:1"), kT0) == A::Yes));  // others unaffected
+  BOOST_TEST((guard.screen(fresh, no_mac2, from, kT0 + 1s) == A::Yes));  // refilled
+  BOOST_TEST((guard.screen(mac(1), no_mac2, from, kT0 + 61s) == A::Yes));  // forgotten after a minute
+}
+
 BOOST_AUTO_TEST_CASE(replay_memory_is_per_local_remote_pair_and_bounded_in_time) {
   HandshakeGuard guard;
   crypto::Key local{}, remote{}, other{};
