@@ -8,8 +8,9 @@
 #   unit      ctest in build/ for everything except netns (parallel)
 #   k8s       tests/kubernetes/build-k8s.sh: Kubernetes v1.20.2 built once into
 #             /var/cache/keymesh/k8s-v1.20.2 (about 8 minutes of both cores the first time on a
-#             machine, then reused: under a second); netns_kubernetes_pods, _netpol and
-#             _node_faults need it
+#             machine, then reused: under a second; kube-proxy alone, added to an older
+#             cache, about 7 minutes); netns_kubernetes_pods, _netpol, _node_faults and
+#             _services need it
 #   netns     ctest -L netns in build/ (serially: real namespaces, timing-sensitive)
 #   calendar  the in-process tests and the netns tests with schedules, expiry and renewal
 #             again, under faketime 400 days ahead: no test may depend on today's date

@@ -6,9 +6,9 @@
 #   bash tests/kubernetes/build-k8s.sh --check    exit 0 if the cache is complete, 1 if not
 #
 # Result: $KEYMESH_K8S_CACHE/k8s-v1.20.2/bin/{kube-apiserver,kubelet,kubectl,kube-controller-manager,
-# kube-scheduler} (default cache root /var/cache/keymesh); K8S_WITH_PROXY=1 adds kube-proxy
-# (Services; not used by the tests yet). A file "complete" next to bin/
-# marks a finished build; anything less is built again.
+# kube-scheduler,kube-proxy} (default cache root /var/cache/keymesh). A file "complete" next to
+# bin/ marks a finished build; a binary missing from it (a cache made before kube-proxy was
+# added) is built alone, anything less than that is built again.
 #
 # Where the parts come from (only Debian's archive is reachable from our machines and CI):
 #   * Kubernetes v1.20.2: Debian bookworm's `kubernetes` SOURCE package (1.20.5+really1.20.2-...),
@@ -33,8 +33,7 @@ ROOT=${KEYMESH_K8S_CACHE:-/var/cache/keymesh}
 DIR=$ROOT/k8s-$K8S_VERSION
 BIN=$DIR/bin
 WORK=$DIR/work                  # sources, toolchain, Go caches: removed after a good build
-BINARIES="kube-apiserver kubelet kubectl kube-controller-manager kube-scheduler"
-[ "${K8S_WITH_PROXY:-0}" = 1 ] && BINARIES="$BINARIES kube-proxy"
+BINARIES="kube-apiserver kubelet kubectl kube-controller-manager kube-scheduler kube-proxy"
 
 log() { printf '[build-k8s %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -107,8 +106,10 @@ mkdir -p "$GOPATH/src/k8s.io"
 ln -sfn "$SRC" "$GOPATH/src/k8s.io/kubernetes"
 go version >&2
 
-# ---- generated code the tarball lacks: the OpenAPI definitions kube-apiserver compiles in
-if [ ! -s "$SRC/pkg/generated/openapi/zz_generated.openapi.go" ]; then
+# ---- generated code the tarball lacks: the OpenAPI definitions kube-apiserver and the
+# controller-manager compile in (kube-proxy alone does not need them)
+if [ ! -s "$SRC/pkg/generated/openapi/zz_generated.openapi.go" ] &&
+   { [ ! -x "$BIN/kube-apiserver" ] || [ ! -x "$BIN/kube-controller-manager" ]; }; then
   log "make gen_openapi"
   [ -d "$SRC/_output/bin/" ] && find "$SRC/_output/bin/" -type f -size 0 -delete
   (cd "$SRC" && env -u GOPATH -u GOCACHE make gen_openapi KUBE_VERBOSE=0 >"$WORK/gen_openapi.log" 2>&1) \

@@ -7,6 +7,9 @@
 #   k8s_up HOST                   start etcd, kube-apiserver, kube-controller-manager,
 #                                 kube-scheduler, containerd (CRI) and kubelet in HOST's
 #                                 namespace; returns when the node is Ready
+#   k8s_proxy                     after k8s_up: kube-proxy (iptables mode) in HOST's namespace,
+#                                 so ClusterIP Services work, for pods and for the host network;
+#                                 returns when its first rules are in
 #   kc ARGS...                    kubectl as cluster admin
 #   k8s_import_oci FILE REF       load scripts/image.sh's OCI archive into the node's containerd
 #   k8s_node_reboot               what a node reboot does to the node: kill -9 of the kubelet,
@@ -56,6 +59,8 @@ k8s_private_netns_dir() {
   mkdir -p "$KM_TMP/run-netns"
   mount --bind "$KM_TMP/run-netns" /run/netns || fail "bind mount over /run/netns"
 }
+
+k8s_have_proxy() { [[ -x $K8S_BIN/kube-proxy ]]; }
 
 k8s_have_binaries() {
   local b
@@ -194,6 +199,32 @@ KL
     --container-runtime-endpoint="unix://$K8S_DIR/containerd/containerd.sock" \
     --pod-infra-container-image="$K8S_PAUSE" --hostname-override="$K8S_NODE" \
     --node-ip="$K8S_NODE_IP" --v=1
+}
+
+# conntrack sizes and timeouts 0: kube-proxy leaves them as they are (nf_conntrack_max is
+# machine-wide). clusterCIDR: traffic from pods to Services is not masqueraded, so keymesh
+# sees the pod's own address.
+k8s_proxy() {
+  k8s_cert kube-proxy /CN=system:kube-proxy clientAuth
+  k8s_kubeconfig "$K8S_DIR/kube-proxy.kubeconfig" kube-proxy
+  cat >"$K8S_DIR/kube-proxy.yaml" <<KP
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+clientConnection: {kubeconfig: $K8S_DIR/kube-proxy.kubeconfig}
+mode: iptables
+clusterCIDR: $K8S_CLUSTER_CIDR
+hostnameOverride: $K8S_NODE
+bindAddress: $K8S_NODE_IP
+healthzBindAddress: 127.0.0.1:10256
+metricsBindAddress: 127.0.0.1:10249
+conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
+KP
+  # A node has a route (its default one) towards Service addresses, which kube-proxy's OUTPUT
+  # rules then rewrite; this namespace has none.
+  ip -n "$(nsname "$K8S_HOST")" route add "$K8S_SVC_CIDR" dev ul0 src "$K8S_NODE_IP"
+  k8s_spawn kube-proxy "$K8S_BIN/kube-proxy" --config="$K8S_DIR/kube-proxy.yaml" --v=1
+  wait_for "nsenter --net=/run/netns/$(nsname "$K8S_HOST") iptables -t nat -S KUBE-SERVICES 2>/dev/null | grep -q default/kubernetes" 60 0.5 ||
+    fail "kube-proxy made no rules for the kubernetes Service within 60 s: $(tail -5 "$K8S_DIR/logs/kube-proxy.log")"
 }
 
 # Machine-wide sysctls the kubelet sets at start (it does so even with protectKernelDefaults

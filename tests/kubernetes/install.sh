@@ -7,9 +7,10 @@
 #   km_install_apply RULES        the root CA made with `keymesh ca init` ($KM_TMP/root.crt/.key);
 #                                 deploy/kubernetes/ copied to $M with its per-cluster values
 #                                 filled in (trust.yaml's root.crt, the image name, config.yaml's
-#                                 kubernetes.api_server) and RULES (policy.yaml rule lines, the
-#                                 operator's own, indented as policy.yaml's) added to policy.yaml;
-#                                 `kubectl apply -f` of it
+#                                 kubernetes.api_server unless KM_IN_CLUSTER_API=1, where
+#                                 kube-proxy makes the "kubernetes" Service reachable) and RULES
+#                                 (policy.yaml rule lines, the operator's own, indented as
+#                                 policy.yaml's) added to policy.yaml; `kubectl apply -f` of it
 #   km_install_wait_request       the DaemonSet pod's node-ca init container has written its
 #                                 request; sets POD
 #   km_install_sign LABELS        deploy/kubernetes/keymesh-sign-node.sh for the node, the node
@@ -51,10 +52,12 @@ km_install_apply() {  # km_install_apply RULES
   awk -v f="$KM_TMP/root.crt" '/REPLACE with the contents of root.crt/ { while ((getline l < f) > 0) print "    " l; next } { print }' \
     "$M/trust.yaml" >"$M/trust.yaml.new" && mv "$M/trust.yaml.new" "$M/trust.yaml"
   [[ $REF == keymesh:0.1.0 ]] || sed -i "s|image: keymesh:0.1.0|image: $REF|" "$M/daemonset.yaml"
-  # kubernetes.api_server: no kube-proxy here, so the "kubernetes" Service's ClusterIP is not
+  # kubernetes.api_server: without kube-proxy the "kubernetes" Service's ClusterIP is not
   # reachable from the host network; the API server itself is.
-  sed -i "s|# api_server: https://API-SERVER:6443|api_server: https://$K8S_NODE_IP:6443|" "$M/configmap.yaml"
-  grep -q "api_server: https://$K8S_NODE_IP:6443" "$M/configmap.yaml" || fail "configmap.yaml has no api_server line to fill in"
+  if [[ ${KM_IN_CLUSTER_API:-0} != 1 ]]; then
+    sed -i "s|# api_server: https://API-SERVER:6443|api_server: https://$K8S_NODE_IP:6443|" "$M/configmap.yaml"
+    grep -q "api_server: https://$K8S_NODE_IP:6443" "$M/configmap.yaml" || fail "configmap.yaml has no api_server line to fill in"
+  fi
   # The operator's own rules, beside the shipped ones (policy.yaml is theirs to write).
   KM_RULES=$1 python3 - "$M/configmap.yaml" <<'PY'
 import os, sys

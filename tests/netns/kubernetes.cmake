@@ -12,3 +12,7 @@ set_tests_properties(netns_kubernetes_netpol PROPERTIES SKIP_RETURN_CODE 77)
 km_netns_test(NAME netns_kubernetes_node_faults SCRIPT ${CMAKE_CURRENT_LIST_DIR}/../kubernetes/kubernetes_node_faults.sh
               LABELS kubernetes TIMEOUT 540)
 set_tests_properties(netns_kubernetes_node_faults PROPERTIES SKIP_RETURN_CODE 77)
+# ClusterIP Services through kube-proxy (iptables mode) and the overlay, under both policies.
+km_netns_test(NAME netns_kubernetes_services SCRIPT ${CMAKE_CURRENT_LIST_DIR}/../kubernetes/kubernetes_services.sh
+              LABELS kubernetes TIMEOUT 480)
+set_tests_properties(netns_kubernetes_services PROPERTIES SKIP_RETURN_CODE 77)
