@@ -17,6 +17,10 @@
 #                                 CA's label patterns LABELS (--labels); $KM_TMP/sign.log
 #   km_install_wait_ready         keymeshd Ready
 #   km_install LABELS RULES       all of the above, in that order
+#   km_fetch NS POD ADDR PORT [WAIT]
+#                                 the body of GET /hello.txt from ADDR:PORT, asked with
+#                                 busybox's nc inside POD (kubectl exec; busybox's static wget
+#                                 crashes on Debian 12); empty when nothing answered in WAIT s
 #   km_require [COMMAND...]       before all: exit 77 (skip) without the Kubernetes build, fail
 #                                 without the tools every cluster test needs, COMMANDs or the
 #                                 keymesh binaries; sets KM (the keymesh CLI)
@@ -33,6 +37,11 @@ km_require() {
   need jq nsenter containerd runc ctr openssl etcd umoci unshare "$@"
   KM=$(binary keymesh) || fail "keymesh is not built"
   binary keymeshd >/dev/null && binary cni/keymesh-cni >/dev/null || fail "keymeshd/keymesh-cni are not built"
+}
+
+km_fetch() {
+  kc -n "$1" exec "$2" -- sh -c "printf 'GET /hello.txt HTTP/1.0\r\n\r\n' | nc -w ${5:-5} $3 $4" 2>/dev/null |
+    tr -d '\r' | sed '1,/^$/d'
 }
 
 km_install_image() {

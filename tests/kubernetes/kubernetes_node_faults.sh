@@ -80,10 +80,7 @@ names() {  # the pod identities keymeshd lists (all in default), sorted, space-s
   ids | jq -r --arg p "$HOSTNAME_/default." '.identities[]?.name | select(startswith($p))' | sort | tr '\n' ' '
 }
 podip() { kc get pod "$1" -o 'jsonpath={.status.podIP}'; }
-fetch() {  # fetch POD : GET web's file over HTTP/1.0 from POD; the body on stdout
-  kc exec "$1" -- sh -c "printf 'GET /hello.txt HTTP/1.0\r\n\r\n' | nc -w 5 $(podip web) 8080" 2>&1 |
-    tr -d '\r' | sed '1,/^$/d'
-}
+fetch() { km_fetch default "$1" "$(podip web)" 8080; }  # fetch POD : web's file, from POD
 host_veths() { on node ip -o link show type veth | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -v '^ul0' | sort; }
 [[ $(fetch client) == "$TOKEN" ]] || fail "before the faults: client cannot fetch web's file"
 [[ $(names) == "$HOSTNAME_/default.client $HOSTNAME_/default.web " ]] || fail "before the faults: identities $(names)"

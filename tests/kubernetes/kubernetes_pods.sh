@@ -148,11 +148,7 @@ done
 log "2. identities: web ${IP[default/web]}, client ${IP[default/client]}, intruder ${IP[other/intruder]}"
 
 # ------------------------------------------------------------------ 3. granted
-# busybox's nc, not its wget: the static wget of Debian 12's busybox crashes (SIGSEGV).
-fetch() {  # fetch NAMESPACE POD : GET web's file over HTTP/1.0; the body on stdout
-  kc -n "$1" exec "$2" -- sh -c "printf 'GET /hello.txt HTTP/1.0\r\n\r\n' | nc -w 5 ${IP[default/web]} 8080" 2>&1 |
-    tr -d '\r' | sed '1,/^$/d'
-}
+fetch() { km_fetch "$1" "$2" "${IP[default/web]}" 8080; }  # fetch NAMESPACE POD : web's file
 got=$(fetch default client) || true
 [[ $got == "$TOKEN" ]] || fail "3. client -> web: got '$got', want '$TOKEN'"
 log "3. client -> web tcp/8080: file delivered"

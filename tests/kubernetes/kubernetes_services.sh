@@ -106,10 +106,7 @@ for p in shop.web-1 shop.web-2 other.client other.intruder; do
 done
 log "1. pods web-1 $(kc -n shop get pod web-1 -o 'jsonpath={.status.podIP}'), web-2 $(kc -n shop get pod web-2 -o 'jsonpath={.status.podIP}') behind shop/web at $VIP:80; identities carry their SPIFFE IDs"
 
-fetch() {  # fetch NAMESPACE POD : GET the Service's file; the body (first word: the backend)
-  kc -n "$1" exec "$2" -- sh -c "printf 'GET /hello.txt HTTP/1.0\r\n\r\n' | nc -w 2 $VIP 80" 2>/dev/null |
-    tr -d '\r' | sed '1,/^$/d'
-}
+fetch() { km_fetch "$1" "$2" "$VIP" 80 2; }  # fetch NAMESPACE POD : the Service's file ("web-N TOKEN")
 both_backends() {  # both_backends NAMESPACE POD : up to 20 fetches until web-1 and web-2 both answered
   local seen="" i got
   for ((i = 0; i < 20; i++)); do
