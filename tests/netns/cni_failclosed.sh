@@ -323,7 +323,10 @@ GRANT='  - name: p1-to-node
     allow: [tcp/8080]'
 # Timed until the kernel holds the grant (python's start-up under load would dominate a
 # timing by connection attempts); then the connection itself is checked.
-granted() { on a nft list set $T host_grants | grep -q "$1 . tcp . 8080"; }
+# Both read the set whole before looking (a failed or cut-short `nft list` is neither answer).
+grants_text() { on a nft list set $T host_grants; }
+granted() { local s; s=$(grants_text) && grep -q "$1 . tcp . 8080" <<<"$s"; }
+ungranted() { local s; s=$(grants_text) && ! grep -q "$1 . tcp . 8080" <<<"$s"; }
 write_policy "$GRANT"  # returns once keymeshd has reloaded
 t0=$(date +%s%N)
 wait_for "granted ${IP[p1]}" 3 0.02 || bad "6. no host grant for p1 in $T after the policy granted it"
@@ -346,9 +349,10 @@ cni DEL "${ID[p4]}" "${NS[p4]}" "$(conf p1)" p4
 wait_for "! on a nft list set $T host_grants | grep -q '${IP[p4]} '" 2 0.05 || bad "6. p4's grant stayed after its DEL"
 write_policy ""
 t0=$(date +%s%N)
-wait_for "! granted ${IP[p1]}" 3 0.02 || bad "6. p1's host grant stayed after the rule was removed"
+wait_for "ungranted ${IP[p1]}" 3 0.02 || bad "6. p1's host grant stayed after the rule was removed"
 ms_off=$((($(date +%s%N) - t0) / 1000000))
-! reaches_host p1 || bad "6. p1 still reaches tcp/8080 after the rule was removed"
+! reaches_host p1 ||
+  bad "6. p1 still reaches tcp/8080 after the rule was removed; host_grants now: $(grants_text | tr -s ' \n' ' '); input chain: $(on a nft list chain $T input | tr -s ' \n' ' ')"
 ((ms_off <= 1000)) || bad "6. revoking the grant took $ms_off ms (want <= 1000)"
 # The operator's set still works (for every pod, no policy needed).
 on a nft add element $T host_services "{ udp . 7000 }" || bad "6. no host_services set"
