@@ -199,8 +199,6 @@ Handshake::Handshake(const LocalStatic& local, const Key& remote_static,
                      const SecretKey* psk) noexcept
     : local_(local), remote_static_(remote_static), remote_hint_(receiver_hint(remote_static)) {
   set_preshared_key(psk);
-  // A low-order remote static leaves this zero; create_initiation then refuses.
-  dh(precomputed_ss_, local_.private_key, remote_static_);
 }
 
 void Handshake::set_preshared_key(const SecretKey* psk) noexcept {
@@ -218,6 +216,10 @@ HandshakeError Handshake::start_initiation(bool keymesh, std::uint32_t local_ind
                                            std::uint8_t* encrypted_static_out,
                                            SecretKey& key) noexcept {
   clear();
+  if (!ss_computed_) {  // a low-order remote static leaves it zero: refused below, every time
+    dh(precomputed_ss_, local_.private_key, remote_static_);
+    ss_computed_ = true;
+  }
   if (precomputed_ss_.is_zero()) return HandshakeError::DhFailed;
   const InitialState& init = keymesh ? keymesh_initial_state() : initial_state();
   hash_ = init.hash;

@@ -144,7 +144,11 @@ class Handshake {
   const LocalStatic& local_;
   Key remote_static_{};
   ReceiverHint remote_hint_{};  // receiver_hint(remote_static_), put in keymesh initiations
-  SecretKey precomputed_ss_;  // DH(local static, remote static), computed once
+  // DH(local static, remote static): computed at the first initiation we send, then kept. A
+  // responder never needs it (the initiation carries what it takes), so a path opened by the
+  // remote costs no Diffie-Hellman here.
+  SecretKey precomputed_ss_;
+  bool ss_computed_ = false;
   SecretKey psk_;
   State state_ = State::Zeroed;
   Hash hash_{};

@@ -79,7 +79,7 @@ class HandshakeGuard {
   void prune(TimePoint now) noexcept;
   std::size_t pairs() const noexcept { return replay_.size(); }
 
-  static constexpr std::size_t kMaxPairs = 65536;
+  static constexpr std::size_t kMaxPairs = 262144;  // 100,000 paths within kForgetAfter, and room
   static crypto::RateSource source_of(const udp::Endpoint& from) noexcept;
 
  private:

@@ -28,20 +28,23 @@
 
 namespace keymesh::daemon {
 
-// Packets waiting for a handshake (a bounded ring, as WireGuard's staged queue). Each slot's
-// buffer keeps its capacity once grown, so steady-state staging does not allocate.
+// Packets waiting for a handshake (bounded, as WireGuard's staged queue). Staging happens only
+// while a path has no keypair, so the queue allocates per packet and gives everything back
+// once drained: an established or idle path carries no buffers (a node holds 100,000 paths).
 class StagedPackets {
  public:
   bool push(std::span<const std::uint8_t> packet);  // false when full
-  bool empty() const noexcept { return count_ == 0; }
-  std::size_t size() const noexcept { return count_; }
+  bool empty() const noexcept { return head_ == slots_.size(); }
+  std::size_t size() const noexcept { return slots_.size() - head_; }
   std::span<const std::uint8_t> front() const noexcept;
   void pop() noexcept;
   std::size_t clear() noexcept;  // returns how many were dropped
 
  private:
-  std::vector<std::vector<std::uint8_t>> slots_;
-  std::size_t head_ = 0, count_ = 0;
+  void release() noexcept;
+
+  std::vector<std::vector<std::uint8_t>> slots_;  // [head_, end) wait, oldest first
+  std::size_t head_ = 0;
 };
 
 struct LocalIdentity;

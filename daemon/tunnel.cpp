@@ -19,24 +19,30 @@ constexpr std::size_t kRxBufferSize = 65536;
 // ---- StagedPackets ----
 
 bool StagedPackets::push(std::span<const std::uint8_t> packet) {
-  if (count_ == crypto::kMaxStagedPackets) return false;
-  if (slots_.empty()) slots_.resize(crypto::kMaxStagedPackets);
-  slots_[(head_ + count_) % crypto::kMaxStagedPackets].assign(packet.begin(), packet.end());
-  ++count_;
+  if (size() == crypto::kMaxStagedPackets) return false;
+  if (head_ > 0 && slots_.size() == crypto::kMaxStagedPackets) {  // the sent front goes
+    slots_.erase(slots_.begin(), slots_.begin() + std::ptrdiff_t(head_));
+    head_ = 0;
+  }
+  slots_.emplace_back(packet.begin(), packet.end());
   return true;
 }
 
 std::span<const std::uint8_t> StagedPackets::front() const noexcept { return slots_[head_]; }
 
 void StagedPackets::pop() noexcept {
-  head_ = (head_ + 1) % crypto::kMaxStagedPackets;
-  --count_;
+  if (++head_ == slots_.size()) release();
 }
 
 std::size_t StagedPackets::clear() noexcept {
-  const std::size_t n = count_;
-  head_ = count_ = 0;
+  const std::size_t n = size();
+  release();
   return n;
+}
+
+void StagedPackets::release() noexcept {
+  std::vector<std::vector<std::uint8_t>>().swap(slots_);
+  head_ = 0;
 }
 
 // ---- Tunnel ----
@@ -97,7 +103,7 @@ Tunnel::Tunnel(const Config& config, tun::Device& device, udp::Bind& bind,
     peers_by_key_[pc.public_key] = peer.get();
     peers_.push_back(std::move(peer));
   }
-  rx_storage_.resize(kRxBatch * kRxBufferSize);
+  rx_storage_ = std::make_unique_for_overwrite<std::uint8_t[]>(kRxBatch * kRxBufferSize);
   rx_batch_.resize(kRxBatch);
   for (std::size_t i = 0; i < kRxBatch; ++i)
     rx_batch_[i].buffer = std::span<std::uint8_t>(&rx_storage_[i * kRxBufferSize], kRxBufferSize);

@@ -4,6 +4,7 @@
 #include <sodium.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "cert.pb.h"
@@ -274,9 +275,52 @@ std::string Certificate::describe() const {
   return "certificate " + quoted(fields_.name) + " (" + short_fingerprint() + ")";
 }
 
+namespace {
+
+// Verified (certificate, issuer key) pairs. An Ed25519 verification costs ~85 us, and a
+// remote's chain arrives in every handshake it makes: one per path (a workload meeting a
+// node's hundred workloads) and one per rekey, every two minutes. The fingerprint is the
+// SHA-256 of the certificate's bytes, which parse() splits into body and signature, so one
+// (fingerprint, key) pair always verifies the same way: remembering successes changes no
+// outcome. Only successes are kept, so a forgery costs its full verification every time;
+// the table is fixed (a slot per fingerprint prefix, newest wins), per thread (no lock), and
+// allocated zeroed on first use (its pages are touched only as slots fill).
+struct VerifiedPair {
+  Fingerprint cert;
+  crypto::Key issuer;
+  bool filled;
+};
+constexpr std::size_t kVerifiedSlots = 4096;  // 264 KiB at most, per verifying thread
+
+struct VerifiedTable {
+  VerifiedTable() : slots(static_cast<VerifiedPair*>(std::calloc(kVerifiedSlots, sizeof(VerifiedPair)))) {}
+  ~VerifiedTable() { std::free(slots); }
+  VerifiedTable(const VerifiedTable&) = delete;
+  VerifiedTable& operator=(const VerifiedTable&) = delete;
+  VerifiedPair* slot(const Fingerprint& fp) const noexcept {
+    if (slots == nullptr) return nullptr;  // no memory: verify every time
+    std::uint32_t i = 0;
+    std::memcpy(&i, fp.data(), sizeof i);
+    return &slots[i % kVerifiedSlots];
+  }
+  VerifiedPair* slots;
+};
+
+VerifiedTable& verified_table() {
+  thread_local VerifiedTable table;
+  return table;
+}
+
+}  // namespace
+
 bool Certificate::signature_valid_for(const crypto::Key& issuer_key) const noexcept {
-  return crypto_sign_verify_detached(signature_.data(), body_.data(), body_.size(),
-                                     issuer_key.data()) == 0;
+  VerifiedPair* seen = verified_table().slot(fingerprint_);
+  if (seen != nullptr && seen->filled && seen->cert == fingerprint_ && seen->issuer == issuer_key) return true;
+  if (crypto_sign_verify_detached(signature_.data(), body_.data(), body_.size(),
+                                  issuer_key.data()) != 0)
+    return false;
+  if (seen != nullptr) *seen = {fingerprint_, issuer_key, true};
+  return true;
 }
 
 CertResult<Certificate> Certificate::parse(ByteSpan bytes) {

@@ -441,7 +441,16 @@ std::size_t ConnTrack::expire(TimePoint now) noexcept {
     }
     e = next;
   }
+  if (removed != 0 && count_ == 0) release_storage();
   return removed;
+}
+
+void ConnTrack::release_storage() noexcept {
+  // An idle path keeps no flow tables: a node may hold 100,000 paths that carry nothing.
+  std::vector<Entry>().swap(entries_);
+  std::vector<std::uint32_t>().swap(index_);
+  std::vector<std::string>().swap(rule_names_);
+  free_ = oldest_ = newest_ = kNil;
 }
 
 std::size_t ConnTrack::drop_flows_not_allowed(WallTime wall) noexcept {

@@ -158,6 +158,7 @@ class ConnTrack {
   bool grow_index() noexcept;
   std::chrono::seconds timeout(FlowState s) const noexcept;
   bool still_allowed(const Entry& e, WallTime wall) const noexcept;
+  void release_storage() noexcept;  // when the last flow went: the tables' memory back
 
   PairPolicy outbound_, inbound_;
   ConnTrackLimits limits_;

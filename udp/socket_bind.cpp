@@ -137,7 +137,8 @@ SocketBind::SocketBind(int fd, int family, std::uint16_t port, const SocketBindO
       family_(family),
       port_(port),
       max_datagram_(options.max_datagram),
-      send_buffer_(options.send_batch * options.max_datagram),
+      send_buffer_(std::make_unique_for_overwrite<std::uint8_t[]>(options.send_batch *
+                                                                  options.max_datagram)),
       send_addrs_(options.send_batch),
       send_iov_(options.send_batch),
       send_msgs_(options.send_batch),
@@ -148,7 +149,7 @@ SocketBind::SocketBind(int fd, int family, std::uint16_t port, const SocketBindO
   // Headers point at their own slot for the socket's lifetime; commit_send only fills in
   // the lengths, so the send path never rebuilds them.
   for (std::size_t i = 0; i < send_msgs_.size(); ++i) {
-    send_iov_[i].iov_base = send_buffer_.data() + i * max_datagram_;
+    send_iov_[i].iov_base = send_buffer_.get() + i * max_datagram_;
     std::memset(&send_msgs_[i], 0, sizeof send_msgs_[i]);
     send_msgs_[i].msg_hdr.msg_name = &send_addrs_[i];
     send_msgs_[i].msg_hdr.msg_iov = &send_iov_[i];
@@ -221,7 +222,7 @@ std::size_t SocketBind::receive_chunk(std::span<Datagram> part, std::size_t& kep
 std::span<std::uint8_t> SocketBind::prepare_send(std::size_t capacity) noexcept {
   if (capacity > max_datagram_) return {};
   prepared_ = true;
-  return {send_buffer_.data() + send_count_ * max_datagram_, max_datagram_};
+  return {send_buffer_.get() + send_count_ * max_datagram_, max_datagram_};
 }
 
 void SocketBind::commit_send(const Endpoint& to, std::size_t size) noexcept {

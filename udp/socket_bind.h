@@ -121,7 +121,9 @@ class SocketBind final : public Bind {
   SocketBindStats stats_;
 
   // Send side: slot i owns send_buffer_[i * max_datagram_ ...], its address and header.
-  std::vector<std::uint8_t> send_buffer_;
+  // Not zeroed (4 MiB at the defaults): a slot's pages are touched only when a datagram
+  // that size is prepared, so an idle daemon does not carry them.
+  std::unique_ptr<std::uint8_t[]> send_buffer_;
   std::vector<sockaddr_storage> send_addrs_;
   std::optional<Endpoint> too_big_to_;  // take_too_big()
   std::vector<iovec> send_iov_;

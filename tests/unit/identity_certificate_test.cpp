@@ -151,6 +151,23 @@ BOOST_AUTO_TEST_CASE(signing_rules) {
   BOOST_TEST(!sign_certificate(f, &root.cert, root.key));
 }
 
+BOOST_AUTO_TEST_CASE(remembered_signatures_decide_as_verification_does) {
+  // A verified (certificate, issuer key) pair is remembered; nothing else may pass for it.
+  const Ca root = make_root();
+  const Certificate leaf = make_leaf(root);
+  const CaKey other = CaKey::generate();
+  for (int round = 0; round < 2; ++round) {
+    BOOST_TEST(leaf.signature_valid_for(root.cert.public_key()));
+    BOOST_TEST(!leaf.signature_valid_for(other.public_key()));  // same bytes, another key
+  }
+  Bytes tampered = leaf.encoded();
+  tampered.back() ^= 0x01;  // the signature's last byte
+  const auto forged = Certificate::parse(tampered);
+  BOOST_REQUIRE(forged);
+  for (int round = 0; round < 2; ++round) BOOST_TEST(!forged->signature_valid_for(root.cert.public_key()));
+  BOOST_TEST(leaf.signature_valid_for(root.cert.public_key()));
+}
+
 BOOST_AUTO_TEST_CASE(glob_patterns) {
   BOOST_TEST(glob_match("node-a/*", "node-a/web-1"));
   BOOST_TEST(glob_match("node-a/*", "node-a/"));

@@ -111,6 +111,23 @@ BOOST_AUTO_TEST_CASE(tcp_handshake_times_out) {
   BOOST_TEST(p.in(tcp(kRemote, 5432, kLocal, 40000, kSyn | kAck)) == Verdict::kDeniedPolicy);
 }
 
+BOOST_AUTO_TEST_CASE(tables_given_back_when_idle_track_again) {
+  // The last flow's expiry frees the tables; the next flow must be tracked as before.
+  Path p;
+  BOOST_TEST(p.out(udp(kLocal, 5555, kRemote, 53)) == Verdict::kAllowedNew);
+  BOOST_TEST(p.out(tcp(kLocal, 40000, kRemote, 5432, kSyn)) == Verdict::kAllowedNew);
+  p.now += 120s;
+  BOOST_TEST(p.ct.expire(p.now) == 2u);
+  BOOST_TEST(p.ct.size() == 0u);
+  BOOST_TEST(p.in(udp(kRemote, 53, kLocal, 5555)) == Verdict::kDeniedPolicy);
+  for (std::uint16_t port = 6000; port < 6040; ++port)  // past the first table's 16 slots
+    BOOST_TEST(p.out(udp(kLocal, port, kRemote, 53)) == Verdict::kAllowedNew);
+  BOOST_TEST(p.ct.size() == 40u);
+  for (std::uint16_t port = 6000; port < 6040; ++port)
+    BOOST_TEST(p.in(udp(kRemote, 53, kLocal, port)) == Verdict::kAllowedTracked);
+  BOOST_TEST(p.in(udp(kRemote, 53, kLocal, 5555)) == Verdict::kDeniedPolicy);
+}
+
 BOOST_AUTO_TEST_CASE(rst_closes_and_new_syn_reopens) {
   Path p;
   const auto syn = tcp(kLocal, 40000, kRemote, 5432, kSyn);
