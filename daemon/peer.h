@@ -43,7 +43,7 @@ class StagedPackets {
  private:
   void release() noexcept;
 
-  std::vector<std::vector<std::uint8_t>> slots_;  // [head_, end) wait, oldest first
+  std::vector<std::vector<std::uint8_t>> slots_;  // from head_ on: waiting, oldest first
   std::size_t head_ = 0;
 };
 

@@ -293,7 +293,8 @@ struct VerifiedPair {
 constexpr std::size_t kVerifiedSlots = 4096;  // 264 KiB at most, per verifying thread
 
 struct VerifiedTable {
-  VerifiedTable() : slots(static_cast<VerifiedPair*>(std::calloc(kVerifiedSlots, sizeof(VerifiedPair)))) {}
+  VerifiedTable()
+      : slots(static_cast<VerifiedPair*>(std::calloc(kVerifiedSlots, sizeof(VerifiedPair)))) {}
   ~VerifiedTable() { std::free(slots); }
   VerifiedTable(const VerifiedTable&) = delete;
   VerifiedTable& operator=(const VerifiedTable&) = delete;
@@ -315,7 +316,8 @@ VerifiedTable& verified_table() {
 
 bool Certificate::signature_valid_for(const crypto::Key& issuer_key) const noexcept {
   VerifiedPair* seen = verified_table().slot(fingerprint_);
-  if (seen != nullptr && seen->filled && seen->cert == fingerprint_ && seen->issuer == issuer_key) return true;
+  if (seen != nullptr && seen->filled && seen->cert == fingerprint_ && seen->issuer == issuer_key)
+    return true;
   if (crypto_sign_verify_detached(signature_.data(), body_.data(), body_.size(),
                                   issuer_key.data()) != 0)
     return false;

@@ -164,7 +164,8 @@ BOOST_AUTO_TEST_CASE(remembered_signatures_decide_as_verification_does) {
   tampered.back() ^= 0x01;  // the signature's last byte
   const auto forged = Certificate::parse(tampered);
   BOOST_REQUIRE(forged);
-  for (int round = 0; round < 2; ++round) BOOST_TEST(!forged->signature_valid_for(root.cert.public_key()));
+  for (int round = 0; round < 2; ++round)
+    BOOST_TEST(!forged->signature_valid_for(root.cert.public_key()));
   BOOST_TEST(leaf.signature_valid_for(root.cert.public_key()));
 }
 
