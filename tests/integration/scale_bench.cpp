@@ -202,8 +202,7 @@ class World {
   }
 
   // A workload certificate chain (leaf, node CA) for `address`, and its key.
-  daemon::LocalIdentitySpec mint(const Node& n, const std::string& name, std::uint32_t address,
-                                 std::vector<Certificate>* chain_out) {
+  daemon::LocalIdentitySpec mint(const Node& n, const std::string& name, std::uint32_t address) {
     crypto::SecretKey key;
     crypto::generate_private_key(key);
     CertificateFields f;
@@ -220,7 +219,6 @@ class World {
     spec.private_key.assign(key.span());
     spec.chain = {must(sign_certificate(std::move(f), &n.ca->cert, n.ca->key)), n.ca->cert};
     spec.source = "bench";
-    if (chain_out != nullptr) *chain_out = spec.chain;
     return spec;
   }
 
@@ -245,8 +243,6 @@ class World {
     for (auto& b : bs) charged(b, [&] { b.tunnel->tick(); });
   }
 
-  udp::MemoryNetwork& net() { return net_; }
-
  private:
   static udp::MemoryNetworkOptions net_options() {
     udp::MemoryNetworkOptions o;
@@ -261,7 +257,10 @@ class World {
   udp::MemoryNetwork net_;
 };
 
-std::size_t heap_in_use() { return mallinfo2().uordblks + mallinfo2().hblkhd; }
+std::size_t heap_in_use() {
+  const struct mallinfo2 m = mallinfo2();
+  return m.uordblks + m.hblkhd;
+}
 
 }  // namespace
 
@@ -279,7 +278,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < args.locals; ++i) {
     daemon::LocalIdentitySpec spec;
     charged(a, [&] {  // what the spec holds becomes the identity's
-      spec = world.mint(a, "a-" + std::to_string(i), a_base + 256 + std::uint32_t(i), nullptr);
+      spec = world.mint(a, "a-" + std::to_string(i), a_base + 256 + std::uint32_t(i));
     });
     a_chains[std::size_t(i)] = spec.chain;
     add_cpu += charged(a, [&] {
@@ -302,7 +301,7 @@ int main(int argc, char** argv) {
                                  ":51820", range.c_str()));
     Node& b = bs.back();
     b_addr.push_back(b_base + (std::uint32_t(j) << 8) + 1);
-    auto spec = world.mint(b, "b-" + std::to_string(j), b_addr.back(), nullptr);
+    auto spec = world.mint(b, "b-" + std::to_string(j), b_addr.back());
     charged(b, [&] {
       (void)b.tunnel->add_local_identity(std::move(spec));
       for (const auto& chain : a_chains) (void)b.tunnel->add_remote(chain, {a.endpoint});
