@@ -52,7 +52,7 @@ bool Tunnel::under_load() noexcept {
 void Tunnel::send_initiation(Peer& peer, bool is_retry) noexcept {
   if (!peer.endpoint.valid() && !peer.relay.via) return;
   const TimePoint t = now();
-  if (peer.handshake.pending_local_index() && peer.last_initiation_sent &&
+  if (peer.pending_initiation() && peer.last_initiation_sent &&
       t - *peer.last_initiation_sent < crypto::kInitiationReplaceAfter)
     return;  // the one in flight stands (crypto/constants.h)
   if (!is_retry) {
@@ -61,22 +61,22 @@ void Tunnel::send_initiation(Peer& peer, bool is_retry) noexcept {
       return;
     peer.handshake_attempts = 0;
   }
-  if (auto old = peer.handshake.pending_local_index()) release_index(*old);
+  if (auto old = peer.pending_initiation()) release_index(*old);
   const std::uint32_t index = allocate_index(peer);
   if (peer.keymesh) {
     send_keymesh_initiation(peer, index);
   } else {
     crypto::MessageInitiation msg;
-    if (peer.handshake.create_initiation(msg, index, wall_now()) !=
+    if (peer.handshake().create_initiation(msg, index, wall_now()) !=
         crypto::HandshakeError::None) {
       release_index(index);
       return;
     }
     auto bytes = std::span(reinterpret_cast<std::uint8_t*>(&msg), sizeof msg);
-    peer.cookies.add_macs(bytes, t);
+    peer.cookies().add_macs(bytes, t);
     bind_.send(peer.endpoint, bytes);
   }
-  if (!peer.handshake.pending_local_index()) return;  // creating it failed
+  if (!peer.pending_initiation()) return;  // creating it failed
   peer.last_initiation_sent = t;
   timers_handshake_initiated(peer);
   timers_any_authenticated_packet_traversal(peer);
@@ -113,14 +113,14 @@ void Tunnel::receive_initiation(std::span<std::uint8_t> msg, const udp::Endpoint
   Peer* peer = find_peer(consumed.remote_static);
   if (peer == nullptr) return drop(DropReason::UnknownPeer);
   if (yields_to_own_initiation(*peer, from)) return drop(DropReason::HandshakeCrossed);
-  if (auto e = peer->handshake.accept_initiation(std::move(consumed), now());
+  if (auto e = peer->handshake().accept_initiation(std::move(consumed), now());
       e != crypto::HandshakeError::None)
     return drop(drop_for(e));
 
   crypto::MessageResponse response;
   crypto::SessionKeys keys;
   const std::uint32_t index = allocate_index(*peer);
-  if (auto e = peer->handshake.create_response(response, index, keys);
+  if (auto e = peer->handshake().create_response(response, index, keys);
       e != crypto::HandshakeError::None) {
     release_index(index);
     return drop(drop_for(e));
@@ -131,7 +131,7 @@ void Tunnel::receive_initiation(std::span<std::uint8_t> msg, const udp::Endpoint
 
 void Tunnel::responded(Peer& peer, std::span<std::uint8_t> response, crypto::SessionKeys&& keys,
                        const udp::Endpoint& from) noexcept {
-  peer.cookies.add_macs(response, now());
+  peer.cookies().add_macs(response, now());
   update_endpoint(peer, from);
   liveness_received(peer);  // an initiation that got this far is the peer, alive
   send_reply(from, response);  // through the relay when the initiation came through one
@@ -140,6 +140,7 @@ void Tunnel::responded(Peer& peer, std::span<std::uint8_t> response, crypto::Ses
   timers_session_derived(peer);
   timers_any_authenticated_packet_traversal(peer);
   timers_any_authenticated_packet_sent(peer);
+  peer.handshake_done();
 }
 
 bool Tunnel::yields_to_own_initiation(const Peer& peer, const udp::Endpoint& from) const noexcept {
@@ -148,7 +149,7 @@ bool Tunnel::yields_to_own_initiation(const Peer& peer, const udp::Endpoint& fro
   // under the keypair the other side drops. So the larger public key ignores the other's
   // initiation while its own is fresh; the smaller key answers it. A stock WireGuard peer
   // answers everything, which is still correct: crossing then costs what it costs there.
-  if (!peer.handshake.pending_local_index() || !peer.last_initiation_sent) return false;
+  if (!peer.pending_initiation() || !peer.last_initiation_sent) return false;
   // From somewhere else than where ours went: the peer moved (a new NAT mapping), and our
   // initiation may never reach it. Answer, or neither side completes until ours ages out.
   if (peer.endpoint.valid() && !(from == peer.endpoint)) return false;
@@ -166,10 +167,10 @@ void Tunnel::receive_response(std::span<std::uint8_t> msg, const udp::Endpoint& 
   const auto it = index_table_.find(index);
   if (it == index_table_.end()) return drop(DropReason::UnknownIndex);
   Peer& peer = *it->second;
-  if (peer.keymesh || peer.handshake.pending_local_index() != index)
+  if (peer.keymesh || peer.pending_initiation() != index)
     return drop(DropReason::UnexpectedResponse);
   crypto::SessionKeys keys;
-  if (auto e = peer.handshake.consume_response(*resp, keys); e != crypto::HandshakeError::None)
+  if (auto e = peer.handshake().consume_response(*resp, keys); e != crypto::HandshakeError::None)
     return drop(drop_for(e));
   initiator_completed(peer, std::move(keys), from);
 }
@@ -178,6 +179,7 @@ void Tunnel::initiator_completed(Peer& peer, crypto::SessionKeys&& keys,
                                  const udp::Endpoint& from) noexcept {
   release_evicted(
       peer.keypairs.install_initiator(crypto::Keypair::from_session(std::move(keys), now())));
+  peer.handshake_done();
   update_endpoint(peer, from);
   timers_session_derived(peer);
   handshake_completed(peer, true);
@@ -193,7 +195,10 @@ void Tunnel::receive_cookie_reply(std::span<std::uint8_t> msg) noexcept {
   const auto* reply = reinterpret_cast<const crypto::MessageCookieReply*>(msg.data());
   const auto it = index_table_.find(load_le32(reply->receiver));
   if (it == index_table_.end()) return drop(DropReason::UnknownIndex);
-  if (!it->second->cookies.consume_reply(*reply, now()))
+  // A path keeps no handshake state once its handshake is over, so a late reply to a message
+  // whose handshake completed finds nothing to match and is dropped like a forged one.
+  Peer& peer = *it->second;
+  if (!peer.has_handshake_state() || !peer.cookies().consume_reply(*reply, now()))
     return drop(DropReason::CookieReplyInvalid);
 }
 

@@ -26,14 +26,15 @@ namespace keymesh::daemon {
 void Tunnel::send_keymesh_initiation(Peer& peer, std::uint32_t index) noexcept {
   const LocalIdentity& local = *peer.local;
   std::size_t written = 0;
-  if (peer.handshake.create_keymesh_initiation(handshake_buffer_, index, wall_now(),
+  if (peer.handshake().create_keymesh_initiation(handshake_buffer_, index, wall_now(),
                                                local.chain_bytes, written) !=
       crypto::HandshakeError::None) {
     release_index(index);
+    peer.handshake_done();
     return;
   }
   auto bytes = std::span(handshake_buffer_.data(), written);
-  peer.cookies.add_macs(bytes, now());
+  peer.cookies().add_macs(bytes, now());
   send_initiation_bytes(peer, bytes);
 }
 
@@ -197,17 +198,20 @@ void Tunnel::receive_keymesh_initiation(std::span<std::uint8_t> msg,
   if (peer == nullptr) return;  // counted by path_for
   attach_remote(*peer, remote);
   if (yields_to_own_initiation(*peer, from)) return drop(DropReason::HandshakeCrossed);
-  if (auto e = peer->handshake.accept_initiation(std::move(consumed), now());
-      e != crypto::HandshakeError::None)
+  if (auto e = peer->handshake().accept_initiation(std::move(consumed), now());
+      e != crypto::HandshakeError::None) {
+    peer->handshake_done();
     return drop(drop_for(e));
+  }
 
   crypto::SessionKeys keys;
   std::size_t written = 0;
   const std::uint32_t index = allocate_index(*peer);
-  if (auto e = peer->handshake.create_keymesh_response(handshake_buffer_, index,
+  if (auto e = peer->handshake().create_keymesh_response(handshake_buffer_, index,
                                                        local->chain_bytes, keys, written);
       e != crypto::HandshakeError::None) {
     release_index(index);
+    peer->handshake_done();
     return drop(drop_for(e));
   }
   responded(*peer, std::span(handshake_buffer_.data(), written), std::move(keys), from);
@@ -219,16 +223,17 @@ void Tunnel::receive_keymesh_response(std::span<std::uint8_t> msg, const udp::En
   const auto it = index_table_.find(index);
   if (it == index_table_.end()) return drop(DropReason::UnknownIndex);
   Peer& peer = *it->second;
-  if (!peer.keymesh || peer.handshake.pending_local_index() != index)
+  if (!peer.keymesh || peer.pending_initiation() != index)
     return drop(DropReason::UnexpectedResponse);
   LocalIdentity& local = *peer.local;
   if (!local.cookie_checker.check_mac1(msg)) return drop(DropReason::Mac1Invalid);
   if (cookie_demanded(local.cookie_checker, msg, header.sender, from)) return;
 
   crypto::SessionKeys keys;
-  if (auto e = peer.handshake.consume_keymesh_response(msg, keys, payload_);
+  if (auto e = peer.handshake().consume_keymesh_response(msg, keys, payload_);
       e != crypto::HandshakeError::None)
     return drop(drop_for(e));
+  peer.handshake_done();
   // The Noise work proved the responder holds the key we addressed; its chain must name that
   // key, chain to our roots, still be granted by policy under what it says, and not be an
   // older certificate for an address a newer one holds.

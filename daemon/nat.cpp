@@ -68,7 +68,7 @@ void Tunnel::retry_pending_handshakes(const crypto::Key& remote) noexcept {
   refresh_now();
   for (auto& local : locals_)
     if (auto it = local->paths.find(remote); it != local->paths.end())
-      if (Peer& peer = *it->second; peer.handshake.pending_local_index())
+      if (Peer& peer = *it->second; peer.pending_initiation())
         send_initiation(peer, true);
   bind_.flush();
 }

@@ -167,9 +167,8 @@ Peer* Tunnel::path_for(LocalIdentity& local, RemoteIdentity& remote) noexcept {
 }
 
 Peer* Tunnel::open_path(LocalIdentity& local, std::shared_ptr<const RemoteIdentity> remote) {
-  auto peer = std::make_unique<Peer>(local.statics, remote->public_key, nullptr);
+  auto peer = std::make_unique<Peer>(local.statics, remote->public_key, nullptr, true);
   peer->name = remote->name;
-  peer->keymesh = true;
   peer->local = &local;
   // A remote known only from handshakes (it reached us first) has no directory endpoints:
   // start where its last handshake came from, or the new path could never initiate.
@@ -192,17 +191,19 @@ void Tunnel::attach_remote(Peer& peer, std::shared_ptr<const RemoteIdentity> rem
   if (!changed && peer.conntrack) return;
   // New certificate (first, or renewed with other groups): compile the pair policies again,
   // keeping tracked flows that are still granted.
-  policy::PairPolicy out, in;
-  if (policy_) {
-    out = policy_->compile_pair(peer.local->subject, peer.remote->subject);
-    in = policy_->compile_pair(peer.remote->subject, peer.local->subject);
-  }
+  auto out = compiled_pair(peer.local->subject, peer.remote->subject);
+  auto in = compiled_pair(peer.remote->subject, peer.local->subject);
   if (peer.conntrack) peer.conntrack->set_policy(std::move(out), std::move(in), wall_now());
   else peer.conntrack = std::make_unique<policy::ConnTrack>(std::move(out), std::move(in));
   if (flow_log_)
     peer.conntrack->set_flow_log(flow_log_,
                                  party_of(peer.local->name, peer.local->cert, peer.local->certified),
                                  party_of(peer.remote->name, peer.remote->cert, true));
+}
+
+policy::SharedPairPolicy Tunnel::compiled_pair(const policy::Subject& from,
+                                               const policy::Subject& to) {
+  return pair_policies_.share(policy_ ? policy_->compile_pair(from, to) : policy::PairPolicy{});
 }
 
 void Tunnel::close_path(Peer& peer, std::string_view reason) noexcept {
@@ -214,7 +215,7 @@ void Tunnel::close_path(Peer& peer, std::string_view reason) noexcept {
   for (crypto::Keypair* kp :
        {peer.keypairs.previous(), peer.keypairs.current(), peer.keypairs.next()})
     if (kp) release_index(kp->local_index);
-  if (auto pending = peer.handshake.pending_local_index()) release_index(*pending);
+  if (auto pending = peer.pending_initiation()) release_index(*pending);
   const std::size_t lost = peer.staged.clear();
   for (std::size_t i = 0; i < lost; ++i) drop(DropReason::PathClosed);
   if (peer.local) peer.local->paths.erase(peer.public_key);
@@ -336,19 +337,16 @@ Tunnel::PolicyChange Tunnel::set_policy(std::shared_ptr<const policy::Policy> po
       doomed.push_back(p.get());
       continue;
     }
-    policy::PairPolicy out = policy_->compile_pair(p->local->subject, p->remote->subject);
-    policy::PairPolicy in = policy_->compile_pair(p->remote->subject, p->local->subject);
+    auto out = compiled_pair(p->local->subject, p->remote->subject);
+    auto in = compiled_pair(p->remote->subject, p->local->subject);
     change.flows_dropped +=
         std::uint32_t(p->conntrack->set_policy(std::move(out), std::move(in), wall_now()));
   }
   change.paths_closed = std::uint32_t(doomed.size());
   close_paths(doomed, "the reloaded policy grants nothing between the two identities");
   for (auto& [pair, ct] : local_pairs_) {
-    policy::PairPolicy out, in;
-    if (policy_) {
-      out = policy_->compile_pair(pair.first->subject, pair.second->subject);
-      in = policy_->compile_pair(pair.second->subject, pair.first->subject);
-    }
+    auto out = compiled_pair(pair.first->subject, pair.second->subject);
+    auto in = compiled_pair(pair.second->subject, pair.first->subject);
     change.flows_dropped += std::uint32_t(ct->set_policy(std::move(out), std::move(in), wall_now()));
   }
   change.flows_dropped += recompile_raw_policies(nullptr);

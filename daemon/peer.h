@@ -50,15 +50,45 @@ class StagedPackets {
 struct LocalIdentity;
 struct RemoteIdentity;
 
+// The Noise state and the cookie MACs of one peer's handshakes (512 bytes).
+struct HandshakeState {
+  HandshakeState(const crypto::LocalStatic& local, const crypto::Key& remote,
+                 const crypto::SecretKey* psk) noexcept
+      : noise(local, remote, psk), cookies(remote) {}
+  crypto::Handshake noise;
+  crypto::CookieGenerator cookies;
+};
+
 struct Peer {
-  Peer(const crypto::LocalStatic& local, const crypto::Key& remote, const crypto::SecretKey* psk)
-      : public_key(remote), handshake(local, remote, psk), cookies(remote) {}
+  // A raw-key peer (`path` false) keeps its handshake state for good: it holds the preshared
+  // key and WireGuard's replay timestamp. A path's exists only while a handshake is under
+  // way: replay and flood memory for paths is the HandshakeGuard's (handshake_guard.h), so a
+  // path that finished its handshake, or went idle, holds none (a node holds 100,000 paths).
+  Peer(const crypto::LocalStatic& local, const crypto::Key& remote, const crypto::SecretKey* psk,
+       bool path = false)
+      : public_key(remote), keymesh(path), local_static_(&local) {
+    if (!path) state_ = std::make_unique<HandshakeState>(local, remote, psk);
+  }
+
+  // The handshake state, created when a path starts one.
+  crypto::Handshake& handshake() { return state().noise; }
+  crypto::CookieGenerator& cookies() { return state().cookies; }
+  bool has_handshake_state() const noexcept { return state_ != nullptr; }
+  // The local index of our initiation in flight, if any.
+  std::optional<std::uint32_t> pending_initiation() const noexcept {
+    return state_ ? state_->noise.pending_local_index() : std::nullopt;
+  }
+  // A handshake ended (completed, or its keys expired): a path gives its state back unless an
+  // initiation of its own is still in flight; a raw-key peer's only forgets the ephemeral.
+  void handshake_done(bool abandon_pending = false) noexcept {
+    if (!state_) return;
+    if (abandon_pending) state_->noise.clear();
+    if (keymesh && !state_->noise.pending_local_index()) state_.reset();
+  }
 
   std::string name;
   crypto::Key public_key;
   bool has_preshared_key = false;
-  crypto::Handshake handshake;
-  crypto::CookieGenerator cookies;
   crypto::Keypairs keypairs;
   udp::Endpoint endpoint;
   std::vector<IpPrefix> allowed_ips;
@@ -68,7 +98,7 @@ struct Peer {
   std::unique_ptr<RawPeerPolicy> raw_policy;
 
   // Paths only (keymesh == true).
-  bool keymesh = false;
+  bool keymesh = false;  // set by the constructor
   LocalIdentity* local = nullptr;                 // our side; outlives the path
   std::shared_ptr<const RemoteIdentity> remote;   // what the peer's certificate said last
   std::unique_ptr<policy::ConnTrack> conntrack;   // outbound: local -> remote
@@ -111,6 +141,15 @@ struct Peer {
   std::optional<WallTime> last_handshake;
   std::uint64_t rx_bytes = 0;
   std::uint64_t tx_bytes = 0;
+
+ private:
+  HandshakeState& state() {
+    if (!state_) state_ = std::make_unique<HandshakeState>(*local_static_, public_key, nullptr);
+    return *state_;
+  }
+
+  const crypto::LocalStatic* local_static_;
+  std::unique_ptr<HandshakeState> state_;
 };
 
 }  // namespace keymesh::daemon

@@ -233,7 +233,7 @@ void Tunnel::tick_relays() noexcept {
     auto& r = peer.relay;
     // An initiation being retransmitted (a completed handshake disarms the timer and leaves a
     // crossed initiation pending without meaning).
-    if (peer.handshake.pending_local_index() && peer.retransmit_handshake_at) {
+    if (peer.pending_initiation() && peer.retransmit_handshake_at) {
       if (!r.pending_since) {
         r.pending_since = t;
       } else if (!r.fallback && !r.via && t - *r.pending_since >= kRelayFallbackAfter &&

@@ -219,11 +219,9 @@ void Tunnel::deliver_local(LocalIdentity& from, LocalIdentity& to,
   auto it = local_pairs_.find({&a, &b});
   if (it == local_pairs_.end()) {
     try {
-      policy::PairPolicy out, in;
-      if (policy_ && a.certified && b.certified) {
-        out = policy_->compile_pair(a.subject, b.subject);
-        in = policy_->compile_pair(b.subject, a.subject);
-      }
+      const bool both = a.certified && b.certified;
+      auto out = both ? compiled_pair(a.subject, b.subject) : pair_policies_.share({});
+      auto in = both ? compiled_pair(b.subject, a.subject) : pair_policies_.share({});
       it = local_pairs_
                .emplace(std::pair{&a, &b},
                         std::make_unique<policy::ConnTrack>(std::move(out), std::move(in)))

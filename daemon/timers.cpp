@@ -102,8 +102,8 @@ void Tunnel::tick_peer(Peer& peer, TimePoint t) noexcept {
          {peer.keypairs.previous(), peer.keypairs.current(), peer.keypairs.next()})
       if (kp) release_index(kp->local_index);
     peer.keypairs.clear();
-    if (auto pending = peer.handshake.pending_local_index()) release_index(*pending);
-    peer.handshake.clear();
+    if (auto pending = peer.pending_initiation()) release_index(*pending);
+    peer.handshake_done(true);
   }
   if (due(peer.persistent_keepalive_at)) send_keepalive(peer);
 }

@@ -49,6 +49,7 @@
 #include "identity/chain.h"
 #include "policy/audit.h"
 #include "policy/evaluator.h"
+#include "policy/pair_cache.h"
 #include "tun/device.h"
 #include "tun/icmp_too_big.h"
 #include "udp/bind.h"
@@ -290,6 +291,9 @@ class Tunnel {
   bool path_granted(const LocalIdentity& local, const RemoteIdentity& remote,
                     std::string* rule) const;
   void attach_remote(Peer& peer, std::shared_ptr<const RemoteIdentity> remote);
+  // What `from` may send to `to` under the current policy (nothing without one), the copy
+  // shared with every other pair that compiles to the same (policy/pair_cache.h).
+  policy::SharedPairPolicy compiled_pair(const policy::Subject& from, const policy::Subject& to);
   void close_path(Peer& peer, std::string_view reason) noexcept;
   void close_paths(const std::vector<Peer*>& doomed, std::string_view reason) noexcept;
   // Commits a remote identity that passed every check of a handshake: its certificate
@@ -395,6 +399,7 @@ class Tunnel {
 
   std::shared_ptr<const identity::TrustStore> trust_;
   std::shared_ptr<const policy::Policy> policy_;
+  policy::PairPolicyCache pair_policies_;
   policy::AuditLog* audit_ = nullptr;
   policy::FlowLog* flow_log_ = nullptr;
   std::optional<WallTime> policy_next_change_;

@@ -1,5 +1,6 @@
 #include "discovery/etcd_directory.h"
 
+#include <google/protobuf/unknown_field_set.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -113,6 +114,10 @@ Result<std::unique_ptr<EtcdDirectory>> EtcdDirectory::open(uv_loop_t* loop, Etcd
       rc != 0)
     return fail(std::string("etcd: uv_async_init: ") + uv_strerror(rc));
   d->async_.get()->data = d.get();
+  // libprotobuf creates some shared instances on first use (the empty UnknownFieldSet every
+  // parsed Record refers to). Create them here, before the writer and watcher parse records
+  // at once: the guard is inside libprotobuf.so, where ThreadSanitizer cannot see it.
+  (void)google::protobuf::UnknownFieldSet::default_instance();
   d->writer_http_ = std::make_unique<HttpSession>();
   d->watcher_http_ = std::make_unique<HttpSession>();
   d->writer_ = std::thread([p = d.get()] { p->writer_main(); });

@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <new>
+#include <stdexcept>
 #include <string>
 
 namespace keymesh::policy {
@@ -62,17 +63,30 @@ std::string describe_denial(Verdict v, const PacketView& packet, std::string_vie
   }
 }
 
+namespace {
+const ConnTrackLimits kDefaultLimits{};  // what almost every table uses: held once
+}  // namespace
+
+ConnTrack::ConnTrack(SharedPairPolicy outbound, SharedPairPolicy inbound, ConnTrackLimits limits)
+    : outbound_(std::move(outbound)),
+      inbound_(std::move(inbound)),
+      own_limits_(limits == ConnTrackLimits{} ? nullptr
+                                              : std::make_unique<const ConnTrackLimits>(limits)),
+      limits_(own_limits_ ? own_limits_.get() : &kDefaultLimits) {
+  if (!outbound_ || !inbound_) throw std::invalid_argument("ConnTrack: null pair policy");
+}
+
 ConnTrack::ConnTrack(PairPolicy outbound, PairPolicy inbound, ConnTrackLimits limits)
-    : outbound_(std::move(outbound)), inbound_(std::move(inbound)), limits_(limits) {}
+    : ConnTrack(std::make_shared<const PairPolicy>(std::move(outbound)),
+                std::make_shared<const PairPolicy>(std::move(inbound)), limits) {}
 
 ConnTrack::~ConnTrack() { end_all(FlowEnd::kPathClosed); }
 
 // ---- Flow records ----
 
 void ConnTrack::set_flow_log(FlowLog* log, AuditParty local, AuditParty remote) {
+  parties_ = log ? std::make_unique<const Parties>(std::move(local), std::move(remote)) : nullptr;
   flow_log_ = log;
-  local_party_ = std::move(local);
-  remote_party_ = std::move(remote);
 }
 
 std::uint32_t ConnTrack::rule_index(std::string_view name) noexcept {
@@ -98,8 +112,10 @@ FlowRecord ConnTrack::record_of(const Entry& e) const noexcept {
   std::memcpy(r.destination_ip.data(), e.initiator_is_a ? e.key.b : e.key.a, n);
   r.source_port = e.initiator_is_a ? e.key.a_port : e.key.b_port;
   r.destination_port = e.initiator_is_a ? e.key.b_port : e.key.a_port;
-  r.source = e.local_initiated ? &local_party_ : &remote_party_;
-  r.destination = e.local_initiated ? &remote_party_ : &local_party_;
+  static const Parties kNobody;
+  const Parties& p = parties_ ? *parties_ : kNobody;
+  r.source = e.local_initiated ? &p.local : &p.remote;
+  r.destination = e.local_initiated ? &p.remote : &p.local;
   if (e.rule < rule_names_.size()) r.rule = rule_names_[e.rule];
   r.start = e.start;
   r.duration = e.last_seen - e.first_seen;
@@ -151,7 +167,7 @@ ConnTrack::Key ConnTrack::make_key(const FlowTuple& t, bool& swapped) noexcept {
 std::uint64_t ConnTrack::hash(const Key& k) const noexcept {
   static_assert(sizeof(Key) == 38, "Key must have no padding: it is hashed and compared as bytes");
   const auto* p = reinterpret_cast<const unsigned char*>(&k);
-  std::uint64_t h = limits_.hash_seed;
+  std::uint64_t h = limits_->hash_seed;
   for (std::size_t i = 0; i + 8 <= sizeof(Key); i += 8) {
     std::uint64_t w;
     std::memcpy(&w, p + i, 8);
@@ -207,12 +223,12 @@ void ConnTrack::link_newest(std::uint32_t e) noexcept {
 }
 
 std::uint32_t ConnTrack::insert(const Key& k) noexcept {
-  if (limits_.max_flows == 0) return kNil;
+  if (limits_->max_flows == 0) return kNil;
   auto evict = [&] {
     finish(oldest_, FlowEnd::kEvicted);
     ++evictions_;
   };
-  if (count_ >= limits_.max_flows) evict();
+  if (count_ >= limits_->max_flows) evict();
   if ((count_ + 1) * 2 > index_.size() && !grow_index()) {
     if (count_ == 0) return kNil;
     evict();  // the index held count_ flows at half load, so it holds one fewer plus this
@@ -269,7 +285,7 @@ void ConnTrack::remove(std::uint32_t e) noexcept {
 // ---- States ----
 
 std::chrono::seconds ConnTrack::timeout(FlowState s) const noexcept {
-  const ConnTrackTimeouts& t = limits_.timeouts;
+  const ConnTrackTimeouts& t = limits_->timeouts;
   switch (s) {
     case FlowState::kTcpSynSent:
       return t.tcp_handshake;
@@ -314,7 +330,7 @@ void ConnTrack::update(Entry& e, const PacketView& p, bool from_a, TimePoint now
 }
 
 bool ConnTrack::still_allowed(const Entry& e, WallTime wall) const noexcept {
-  const PairPolicy& policy = e.local_initiated ? outbound_ : inbound_;
+  const PairPolicy& policy = e.local_initiated ? *outbound_ : *inbound_;
   const Proto proto = packet_detail::proto_of(e.key.ip_proto);
   const std::uint16_t responder_port = e.initiator_is_a ? e.key.b_port : e.key.a_port;
   const bool ported = proto == Proto::kTcp || proto == Proto::kUdp;
@@ -334,7 +350,7 @@ Verdict ConnTrack::on_inbound(const PacketView& p, TimePoint now, WallTime wall)
 Verdict ConnTrack::on_packet(const PacketView& p, bool outbound, TimePoint now,
                              WallTime wall) noexcept {
   if (!p.valid || p.truncated) return Verdict::kDeniedMalformed;
-  const PairPolicy& policy = outbound ? outbound_ : inbound_;
+  const PairPolicy& policy = outbound ? *outbound_ : *inbound_;
   // Without a transport header there are no ports to check: such a fragment passes only
   // where every port of its protocol is granted.
   if (p.fragment)
@@ -378,7 +394,7 @@ Verdict ConnTrack::on_packet(const PacketView& p, bool outbound, TimePoint now,
 
 Verdict ConnTrack::new_flow(const PacketView& p, const Key& key, bool swapped, bool outbound,
                             TimePoint now, WallTime wall) noexcept {
-  const PairPolicy& policy = outbound ? outbound_ : inbound_;
+  const PairPolicy& policy = outbound ? *outbound_ : *inbound_;
   if (!policy.allows(p.proto, p.policy_port(), wall)) return Verdict::kDeniedPolicy;
   FlowState state = FlowState::kOther;
   std::uint8_t fin = 0;
@@ -466,10 +482,17 @@ std::size_t ConnTrack::drop_flows_not_allowed(WallTime wall) noexcept {
   return removed;
 }
 
-std::size_t ConnTrack::set_policy(PairPolicy outbound, PairPolicy inbound, WallTime wall) {
+std::size_t ConnTrack::set_policy(SharedPairPolicy outbound, SharedPairPolicy inbound,
+                                  WallTime wall) {
+  if (!outbound || !inbound) throw std::invalid_argument("ConnTrack: null pair policy");
   outbound_ = std::move(outbound);
   inbound_ = std::move(inbound);
   return drop_flows_not_allowed(wall);
+}
+
+std::size_t ConnTrack::set_policy(PairPolicy outbound, PairPolicy inbound, WallTime wall) {
+  return set_policy(std::make_shared<const PairPolicy>(std::move(outbound)),
+                    std::make_shared<const PairPolicy>(std::move(inbound)), wall);
 }
 
 std::optional<FlowState> ConnTrack::state_of(const FlowTuple& t, TimePoint now) const noexcept {

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,12 +42,14 @@ struct ConnTrackTimeouts {
   std::chrono::seconds udp{60};
   std::chrono::seconds icmp{30};              // echo request/reply
   std::chrono::seconds other{60};             // other IP protocols (by address pair)
+  friend bool operator==(const ConnTrackTimeouts&, const ConnTrackTimeouts&) = default;
 };
 
 struct ConnTrackLimits {
   std::size_t max_flows = 4096;  // per path; the least recently used flow is evicted past this
   ConnTrackTimeouts timeouts;
   std::uint64_t hash_seed = 0x6b6d2d6374;  // give each table its own to spread collisions
+  friend bool operator==(const ConnTrackLimits&, const ConnTrackLimits&) = default;
 };
 
 enum class FlowState : std::uint8_t {
@@ -78,8 +81,12 @@ std::string_view verdict_name(Verdict v) noexcept;
 std::string describe_denial(Verdict v, const PacketView& packet, std::string_view from,
                             std::string_view to);
 
+// A compiled pair policy that many tables may hold at once (PairPolicyCache).
+using SharedPairPolicy = std::shared_ptr<const PairPolicy>;
+
 class ConnTrack {
  public:
+  ConnTrack(SharedPairPolicy outbound, SharedPairPolicy inbound, ConnTrackLimits limits = {});
   ConnTrack(PairPolicy outbound, PairPolicy inbound, ConnTrackLimits limits = {});
   ~ConnTrack();  // ends the flows still tracked (FlowEnd::kPathClosed)
   ConnTrack(const ConnTrack&) = delete;
@@ -104,10 +111,11 @@ class ConnTrack {
   // Policy::next_change boundaries). Returns how many.
   std::size_t drop_flows_not_allowed(WallTime wall) noexcept;
   // Reload: installs new policies and drops the flows they do not grant. Returns how many.
+  std::size_t set_policy(SharedPairPolicy outbound, SharedPairPolicy inbound, WallTime wall);
   std::size_t set_policy(PairPolicy outbound, PairPolicy inbound, WallTime wall);
 
-  const PairPolicy& outbound_policy() const noexcept { return outbound_; }
-  const PairPolicy& inbound_policy() const noexcept { return inbound_; }
+  const PairPolicy& outbound_policy() const noexcept { return *outbound_; }
+  const PairPolicy& inbound_policy() const noexcept { return *inbound_; }
   std::size_t size() const noexcept { return count_; }
   std::uint64_t evictions() const noexcept { return evictions_; }
   // The state of the flow a packet with this tuple belongs to (either direction), if tracked
@@ -160,8 +168,14 @@ class ConnTrack {
   bool still_allowed(const Entry& e, WallTime wall) const noexcept;
   void release_storage() noexcept;  // when the last flow went: the tables' memory back
 
-  PairPolicy outbound_, inbound_;
-  ConnTrackLimits limits_;
+  // A node holds one table per path (100,000 of them), so what paths share is held by
+  // pointer: the compiled policies, and the flow log's parties only when there is a flow log.
+  struct Parties {
+    AuditParty local, remote;
+  };
+  SharedPairPolicy outbound_, inbound_;  // never null
+  std::unique_ptr<const ConnTrackLimits> own_limits_;  // only when not the defaults
+  const ConnTrackLimits* limits_;                      // the defaults or *own_limits_
   std::vector<Entry> entries_;       // pool; grows up to max_flows
   std::vector<std::uint32_t> index_; // open addressing (linear probing) into entries_
   std::uint32_t free_ = kNil;        // free list through Entry::next
@@ -169,7 +183,7 @@ class ConnTrack {
   std::size_t count_ = 0;
   std::uint64_t evictions_ = 0;
   FlowLog* flow_log_ = nullptr;
-  AuditParty local_party_, remote_party_;
+  std::unique_ptr<const Parties> parties_;  // with flow_log_
   std::vector<std::string> rule_names_;  // granting rules seen, so entries keep an index
 };
 

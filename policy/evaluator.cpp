@@ -33,6 +33,19 @@ bool PairPolicy::in_ranges(const std::vector<PortRange>& r, std::uint16_t port) 
   return it != r.begin() && port <= std::prev(it)->hi;
 }
 
+std::size_t PairPolicy::digest() const noexcept {
+  // FNV-1a over the selecting rules and the shape of the grants; operator== decides.
+  std::uint64_t h = 14695981039346656037ull;
+  auto mix = [&h](std::uint64_t v) {
+    for (int i = 0; i < 8; ++i, v >>= 8) h = (h ^ (v & 0xff)) * 1099511628211ull;
+  };
+  for (std::uint32_t r : matched_) mix(r);
+  mix(protos_all_);
+  mix(ports_[0].size() << 16 | ports_[1].size());
+  mix(network_ ? 1u + network_->protos_all : 0u);
+  return std::size_t(h);
+}
+
 bool PairPolicy::allows(Proto proto, std::uint16_t port, WallTime now) const noexcept {
   return rules_allow(proto, port, now) && (!network_ || network_->allows(proto, port));
 }

@@ -57,15 +57,22 @@ class PairPolicy {
   // The next instant after `now` at which one of this pair's rules changes state.
   std::optional<WallTime> next_change(WallTime now) const;
 
+  // Equal: compiled from the same Policy's rules, granting the same (PairPolicyCache).
+  friend bool operator==(const PairPolicy&, const PairPolicy&) = default;
+  // A hash over what decides equality, for PairPolicyCache.
+  std::size_t digest() const noexcept;
+
  private:
   friend class Policy;
   struct PortRange {
     std::uint16_t lo, hi;
+    friend bool operator==(const PortRange&, const PortRange&) = default;
   };
   struct Windowed {
     std::uint32_t rule;  // index into *rules_
     std::uint8_t protos_all;
     std::vector<PortRange> ports[2];  // tcp, udp
+    friend bool operator==(const Windowed&, const Windowed&) = default;
   };
   static bool in_ranges(const std::vector<PortRange>& r, std::uint16_t port) noexcept;
   const Rule& rule(std::uint32_t i) const noexcept { return (*rules_)[i]; }

@@ -84,9 +84,11 @@ struct NetworkPolicy {
 struct PortFilter {
   struct Range {
     std::uint16_t lo, hi;
+    friend bool operator==(const Range&, const Range&) = default;
   };
   std::uint8_t protos_all = 0;  // bit (1 << Proto)
   std::vector<Range> ports[2];  // tcp, udp: sorted, merged
+  friend bool operator==(const PortFilter&, const PortFilter&) = default;
   bool allows(Proto proto, std::uint16_t port) const noexcept;
   bool allows_all_ports(Proto proto) const noexcept;
   bool empty() const noexcept { return protos_all == 0 && ports[0].empty() && ports[1].empty(); }

@@ -17,7 +17,7 @@
 // charged), so A's figures are A's alone; the heap's growth (mallinfo2) over both sides is
 // printed as a cross-check. CPU is the thread's CPU time inside each node's calls.
 //
-//   scale_bench [--locals L] [--remotes R] [--rate N] [--json]
+//   scale_bench [--locals L] [--remotes R] [--rate N] [--max-idle-path-bytes B] [--json]
 // Exit 1 when a path or a delivered packet is missing: the numbers would describe less work.
 #include <malloc.h>
 #include <spdlog/spdlog.h>
@@ -143,6 +143,7 @@ struct Args {
   int locals = 1000;
   int remotes = 100;
   int rate = 900;  // initiations per fake second, over all B nodes
+  int max_idle_path_bytes = 0;  // > 0: exit 1 if an idle path on A costs more
   bool json = false;
 };
 
@@ -160,9 +161,11 @@ Args parse_args(int argc, char** argv) {
     if (k == "--locals") a.locals = value();
     else if (k == "--remotes") a.remotes = value();
     else if (k == "--rate") a.rate = value();
+    else if (k == "--max-idle-path-bytes") a.max_idle_path_bytes = value();
     else if (k == "--json") a.json = true;
     else {
-      std::fprintf(stderr, "usage: scale_bench [--locals L] [--remotes R] [--rate N] [--json]\n");
+      std::fprintf(stderr, "usage: scale_bench [--locals L] [--remotes R] [--rate N] "
+                           "[--max-idle-path-bytes B] [--json]\n");
       std::exit(2);
     }
   }
@@ -392,6 +395,11 @@ int main(int argc, char** argv) {
   if (paths != total || delivered != total) {
     std::fprintf(stderr, "scale_bench: expected %zu paths and deliveries, got %zu and %zu\n",
                  total, paths, delivered);
+    return 1;
+  }
+  if (args.max_idle_path_bytes > 0 && per_idle_path > args.max_idle_path_bytes) {
+    std::fprintf(stderr, "scale_bench: an idle path costs %.0f B, over the %d B bound\n",
+                 per_idle_path, args.max_idle_path_bytes);
     return 1;
   }
   return 0;

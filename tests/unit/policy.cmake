@@ -1,7 +1,7 @@
 # Unit tests of policy/: selectors and services, the loader's errors, schedules across DST,
-# evaluation (with a differential test against a naive evaluator), connection tracking, and
-# audit lines. policy_bench is a micro-benchmark, built but not run as a test.
-foreach(concept selector loader schedule evaluator conntrack audit flow_log)
+# evaluation (with a differential test against a naive evaluator), shared compiled pairs,
+# connection tracking, and audit lines. policy_bench is a micro-benchmark, built but not run as a test.
+foreach(concept selector loader schedule evaluator conntrack audit flow_log pair_cache)
   km_unit_test(NAME policy_${concept}
                SOURCES ${CMAKE_CURRENT_LIST_DIR}/policy_${concept}_test.cpp
                LIBS km_policy
